@@ -1,0 +1,161 @@
+// `nats-cluster healthcheck` against a real nats-server: healthy, starting (503: no JetStream meta
+// leader) and absent. Servers listen on 127.0.0.1 only, on random high ports, in temp dirs.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn, type Subprocess } from "bun";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { checkHealth, healthzUrl } from "../lib/healthcheck.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+const NATS_SERVER = process.env.NATS_SERVER_BIN || "nats-server";
+const tmp = mkdtempSync(join(tmpdir(), "nats-cluster-hc-"));
+const procs: Subprocess[] = [];
+const servers: Server[] = [];
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((ok) => srv.listen(0, "127.0.0.1", ok));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((ok) => srv.close(ok));
+  return port;
+}
+
+/** Starts nats-server with `conf` and waits until its monitoring port answers at all. */
+async function startNats(name: string, conf: (p: { client: number; http: number; dir: string }) => string) {
+  const p = { client: await freePort(), http: await freePort(), dir: join(tmp, name) };
+  const file = join(tmp, `${name}.conf`);
+  writeFileSync(file, conf(p));
+  const proc = spawn([NATS_SERVER, "-c", file], { stdout: "ignore", stderr: "ignore" });
+  procs.push(proc);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    if (await fetch(`http://127.0.0.1:${p.http}/varz`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) throw new Error(`${name}: monitoring port ${p.http} never answered`);
+    await Bun.sleep(50);
+  }
+  return { ...p, url: `http://127.0.0.1:${p.http}/healthz`, proc };
+}
+
+// `bun -e` has no argv of its own to hand to citty, so the arguments are passed as rawArgs.
+const commandScript = (args: string[]) =>
+  `import { runMain } from "citty"; import cmd from "./lib/commands/healthcheck.ts";
+   runMain(cmd, { rawArgs: ${JSON.stringify(args)} });`;
+
+/** Runs the real command module the way main.ts mounts it, in a fresh process, to see its exit code. */
+async function runCommand(args: string[]) {
+  const proc = spawn([process.execPath, "-e", commandScript(args)], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const [out, err, exit] = await Promise.all([
+    new Response(proc.stdout).text(),
+    new Response(proc.stderr).text(),
+    proc.exited,
+  ]);
+  return { exit, output: (out + err).trim() };
+}
+
+let healthy: Awaited<ReturnType<typeof startNats>>;
+let starting: Awaited<ReturnType<typeof startNats>>;
+let silentPort: number;
+
+beforeAll(async () => {
+  healthy = await startNats("healthy", (p) => `
+    listen: 127.0.0.1:${p.client}
+    http: 127.0.0.1:${p.http}
+    jetstream { store_dir: "${p.dir}" }
+  `);
+  // A standalone JetStream server is healthy within moments; wait for it so the tests never race it.
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await Bun.sleep(50)) {
+    if (await fetch(healthy.url).then((r) => r.ok, () => false)) break;
+  }
+  // A clustered JetStream server whose only peer is unreachable: it stays "starting" (no meta
+  // leader can be elected), the state a Fly machine is in until its peers are found.
+  const deadPeer = await freePort();
+  starting = await startNats("starting", (p) => `
+    server_name: starting
+    listen: 127.0.0.1:${p.client}
+    http: 127.0.0.1:${p.http}
+    jetstream { store_dir: "${p.dir}" }
+    cluster { name: test, listen: "127.0.0.1:-1", routes: ["nats-route://127.0.0.1:${deadPeer}"] }
+  `);
+  // A port that accepts connections but never answers, for the timeout.
+  const silent = createServer((s) => s.on("error", () => {}));
+  await new Promise<void>((ok) => silent.listen(0, "127.0.0.1", ok));
+  silentPort = (silent.address() as { port: number }).port;
+  servers.push(silent);
+});
+
+afterAll(async () => {
+  for (const p of procs) p.kill();
+  await Promise.all(procs.map((p) => p.exited));
+  for (const s of servers) s.close();
+  rmSync(tmp, { recursive: true, force: true });
+});
+
+describe("healthzUrl", () => {
+  test("defaults to NATS_HTTP_PORT, else 8222, on 127.0.0.1", () => {
+    expect(healthzUrl({ env: {} })).toBe("http://127.0.0.1:8222/healthz");
+    expect(healthzUrl({ env: { NATS_HTTP_PORT: "9000" } })).toBe("http://127.0.0.1:9000/healthz");
+  });
+  test("passes the JetStream options as nats-server's query parameters", () => {
+    expect(healthzUrl({ env: {}, jsEnabledOnly: true, jsServerOnly: true })).toBe(
+      "http://127.0.0.1:8222/healthz?js-enabled-only=true&js-server-only=true",
+    );
+    expect(healthzUrl({ url: "http://[::1]:1/healthz", jsServerOnly: true })).toBe(
+      "http://[::1]:1/healthz?js-server-only=true",
+    );
+  });
+});
+
+describe("live server", () => {
+  test("checkHealth is healthy", async () => {
+    expect(await checkHealth({ url: healthy.url })).toEqual({ healthy: true, line: 'healthy: {"status":"ok"}' });
+    expect((await checkHealth({ url: healthy.url, jsServerOnly: true })).healthy).toBe(true);
+  });
+  test("the command exits 0 and prints one line", async () => {
+    expect(await runCommand(["--url", healthy.url])).toEqual({ exit: 0, output: 'healthy: {"status":"ok"}' });
+  });
+  test("the command's default URL comes from NATS_HTTP_PORT", async () => {
+    const proc = spawn([process.execPath, "-e", commandScript([])], {
+      cwd: ROOT,
+      env: { ...process.env, NATS_HTTP_PORT: String(healthy.http) },
+      stdout: "pipe",
+    });
+    expect(await new Response(proc.stdout).text()).toBe('healthy: {"status":"ok"}\n');
+    expect(await proc.exited).toBe(0);
+  });
+});
+
+describe("starting server (no JetStream meta leader)", () => {
+  test("checkHealth reports the 503 and nats-server's reason", async () => {
+    const r = await checkHealth({ url: starting.url });
+    expect(r.healthy).toBe(false);
+    expect(r.line).toStartWith('unhealthy: 503 {"status":"unavailable"');
+    expect(r.line).toContain("meta leader");
+    expect(r.line).not.toContain("\n");
+  });
+  test("--js-enabled-only reaches nats-server: JetStream is enabled, so it is healthy", async () => {
+    expect((await checkHealth({ url: starting.url, jsEnabledOnly: true })).healthy).toBe(true);
+    expect((await runCommand(["--url", starting.url, "--js-enabled-only"])).exit).toBe(0);
+  });
+  test("the command exits 1", async () => {
+    const r = await runCommand(["--url", starting.url, "--js-server-only"]);
+    expect(r.exit).toBe(1);
+    expect(r.output).toStartWith("unhealthy: 503 ");
+  });
+});
+
+describe("no server", () => {
+  test("connection refused: exit 1 with the URL", async () => {
+    const url = `http://127.0.0.1:${await freePort()}/healthz`;
+    expect(await checkHealth({ url })).toEqual({ healthy: false, line: `unhealthy: connection refused to ${url}` });
+    expect(await runCommand(["--url", url])).toEqual({ exit: 1, output: `unhealthy: connection refused to ${url}` });
+  });
+  test("a port that never answers times out quickly", async () => {
+    const url = `http://127.0.0.1:${silentPort}/healthz`;
+    const t0 = performance.now();
+    const r = await checkHealth({ url, timeoutMs: 300 });
+    expect(r).toEqual({ healthy: false, line: `unhealthy: no answer within 300 ms to ${url}` });
+    expect(performance.now() - t0).toBeLessThan(2000);
+  });
+});
