@@ -1,0 +1,9 @@
+import { defineCommand } from "citty";
+import { runLauncher } from "../launcher.ts";
+import { flagsFromArgs, settingsArgs, withExitCode } from "./args.ts";
+
+export default defineCommand({
+  meta: { name: "run", description: "Discover peers, write the NATS config and become nats-server (the default)" },
+  args: settingsArgs,
+  run: ({ args }) => withExitCode(() => runLauncher(flagsFromArgs(args), process.env)),
+});

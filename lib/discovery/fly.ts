@@ -1,0 +1,93 @@
+/**
+ * Discovery on Fly: the app's regions come from TXT `regions.<app>.internal`, each region's machines
+ * from AAAA `<region>.<app>.internal`, asked of Fly's internal nameserver (fdaa::3) with node:dns.
+ *
+ * DNS trouble at boot must neither hang nor crash-loop a machine: every query is retried with backoff
+ * within one shared deadline, and whatever is still missing then is reported as a problem while the
+ * launcher starts with what it knows. The config always carries the regions' DNS names too, so
+ * nats-server keeps looking for peers after it starts.
+ */
+import { Resolver } from "node:dns/promises";
+import { isIPv6 } from "node:net";
+import type { HostPort } from "../settings/parse.ts";
+import { isDnsLabel } from "../settings/parse.ts";
+import { formatHostPort } from "../net.ts";
+import type { DiscoveryProvider, RegionMembers, Topology } from "./topology.ts";
+
+export interface FlyDiscoveryOptions {
+  app: string;
+  region: string;
+  privateIp: string;
+  nameserver: HostPort;
+  /** Total time discovery may take. */
+  timeoutMs: number;
+}
+
+/** Answers that are final: the name or the record does not exist (yet). Anything else is retried. */
+const DEFINITE_ABSENCE = new Set(["ENOTFOUND", "ENODATA"]);
+const PER_TRY_TIMEOUT_MS = 1000;
+
+type Lookup<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+export const regionsName = (app: string) => `regions.${app}.internal`;
+export const regionName = (region: string, app: string) => `${region}.${app}.internal`;
+
+/** TXT answer → region names. Fly splits long TXT values into 255-byte strings, so join them first. */
+export function parseRegionsTxt(records: string[][]): string[] {
+  const names = records.flatMap((chunks) => chunks.join("").split(","));
+  const valid = names.map((n) => n.trim().toLowerCase()).filter(isDnsLabel);
+  return [...new Set(valid)].sort();
+}
+
+function sortedAddresses(addresses: string[]): string[] {
+  return [...new Set(addresses.filter((a) => isIPv6(a)))].sort();
+}
+
+async function withRetry<T>(name: string, query: () => Promise<T>, empty: T, deadline: number): Promise<Lookup<T>> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return { ok: true, value: await query() };
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? String(error);
+      if (DEFINITE_ABSENCE.has(code)) return { ok: true, value: empty };
+      const backoff = Math.min(100 * 2 ** attempt, 2000);
+      if (Date.now() + backoff >= deadline) return { ok: false, problem: `${name}: ${code}` };
+      await new Promise((resolve) => setTimeout(resolve, backoff));
+    }
+  }
+}
+
+export function discoverFlyTopology(options: FlyDiscoveryOptions): Promise<Topology> {
+  const { app, region, privateIp } = options;
+  const deadline = Date.now() + options.timeoutMs;
+  const resolver = new Resolver({ timeout: Math.min(PER_TRY_TIMEOUT_MS, options.timeoutMs), tries: 1 });
+  resolver.setServers([formatHostPort(options.nameserver.host, options.nameserver.port)]);
+
+  const lookupRegions = () =>
+    withRetry(regionsName(app), () => resolver.resolveTxt(regionsName(app)).then(parseRegionsTxt), [], deadline);
+  const lookupMembers = (name: string) =>
+    withRetry(regionName(name, app), () => resolver.resolve6(regionName(name, app)), [], deadline);
+
+  return (async () => {
+    // Own region's machines and the list of regions at once; then every other region at once.
+    const [regions, own] = await Promise.all([lookupRegions(), lookupMembers(region)]);
+    const others = (regions.ok ? regions.value : []).filter((r) => r !== region);
+    const found = await Promise.all(others.map(lookupMembers));
+
+    const problems: string[] = [];
+    const members = (name: string, lookup: Lookup<string[]>): RegionMembers => {
+      if (!lookup.ok) problems.push(lookup.problem);
+      return { region: name, addresses: sortedAddresses(lookup.ok ? lookup.value : []) };
+    };
+    if (!regions.ok) problems.push(regions.problem);
+    const ownMembers = members(region, own);
+    // DNS may not list a machine that has only just booted; it is a member all the same.
+    ownMembers.addresses = sortedAddresses([...ownMembers.addresses, privateIp]);
+    const all = [ownMembers, ...others.map((name, i) => members(name, found[i]))];
+    return { regions: all.sort((a, b) => a.region.localeCompare(b.region)), problems };
+  })();
+}
+
+export function flyProvider(options: FlyDiscoveryOptions): DiscoveryProvider {
+  return { name: "fly", discover: () => discoverFlyTopology(options) };
+}

@@ -1,0 +1,32 @@
+/**
+ * Becoming nats-server: the one place where Bun and Deno differ.
+ *
+ * Under Bun (the compiled binary) `process.execve` replaces this process, so nats-server keeps our
+ * PID, receives Fly's signals directly and nothing of the launcher stays in memory. Deno has no
+ * execve: there we run nats-server as a child with our stdio, forward the signals nats-server acts
+ * on (SIGUSR2 = lame duck, SIGHUP = reload, SIGUSR1 = reopen logs, SIGINT/SIGTERM = stop), and exit
+ * with its code.
+ */
+import { spawn } from "node:child_process";
+import { constants } from "node:os";
+
+const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"] as const;
+
+type Execve = (file: string, args: string[], env: Record<string, string | undefined>) => never;
+
+export function execNatsServer(bin: string, args: string[]): Promise<never> {
+  const execve = (process as unknown as { execve?: Execve }).execve;
+  if (typeof execve === "function") execve(bin, [bin, ...args], process.env);
+  return superviseChild(bin, args);
+}
+
+function superviseChild(bin: string, args: string[]): Promise<never> {
+  const child = spawn(bin, args, { stdio: "inherit" });
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.kill(signal));
+  return new Promise((_, reject) => {
+    child.on("error", reject);
+    child.on("exit", (code, signal) => {
+      process.exit(code ?? 128 + (signal ? constants.signals[signal] : 0));
+    });
+  });
+}

@@ -1,0 +1,54 @@
+/** The nats-server executable: finding it, asking its version, and having it check a config. */
+import { execFile } from "node:child_process";
+import { accessSync, constants, statSync } from "node:fs";
+import { delimiter, join, resolve } from "node:path";
+import { type ServerVersion, parseServerVersion } from "./config/features.ts";
+import { RuntimeError, UsageError } from "./errors.ts";
+import { settingLabel } from "./settings/schema.ts";
+
+function isExecutableFile(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/** A path (`./bin/nats-server`) is taken as it is; a bare name is looked up on PATH. */
+export function locateNatsServer(bin: string, path = process.env.PATH ?? ""): string {
+  const candidates = bin.includes("/") ? [resolve(bin)] : path.split(delimiter).filter(Boolean).map((dir) => join(dir, bin));
+  const found = candidates.find(isExecutableFile);
+  if (found) return found;
+  const where = bin.includes("/") ? `${bin} is missing or not executable` : `${bin} is not on PATH`;
+  throw new RuntimeError(
+    `${settingLabel("natsServer")}: ${where}; install nats-server (scripts/install-nats-server) or point NATS_SERVER_BIN at it`,
+  );
+}
+
+function run(bin: string, args: string[]): Promise<{ ok: boolean; output: string }> {
+  return new Promise((done) => {
+    execFile(bin, args, { timeout: 10_000 }, (error, stdout, stderr) => {
+      done({ ok: !error, output: `${stdout}${stderr}`.trim() });
+    });
+  });
+}
+
+export async function natsServerVersion(bin: string): Promise<ServerVersion> {
+  const { output } = await run(bin, ["--version"]);
+  const version = parseServerVersion(output);
+  if (!version) throw new RuntimeError(`${bin} --version did not print a version: ${output.slice(0, 200)}`);
+  return version;
+}
+
+/**
+ * `nats-server -t -c FILE` parses the config and checks its options without starting. A rejection is
+ * bad input (most likely NATS_APPEND_CONFIG), reported with nats-server's own message. `describePath`
+ * maps the staging path it names back to the path the user will look at.
+ */
+export async function checkNatsConfig(bin: string, file: string, describePath: (text: string) => string): Promise<void> {
+  const { ok, output } = await run(bin, ["-t", "-c", file]);
+  if (ok) return;
+  const message = describePath(output.split("\n").filter(Boolean).at(-1) ?? output).replace(/^nats-server:\s*/, "");
+  throw new UsageError(`nats-server rejects the config: ${message}`);
+}

@@ -1,0 +1,97 @@
+/**
+ * Parsers for setting values. Each takes the raw string and returns the typed value, or throws
+ * `InvalidValue` with what is wrong; the resolver adds which flag or env var the value came from.
+ */
+import { Buffer } from "node:buffer";
+import { isIP } from "node:net";
+
+export class InvalidValue extends Error {}
+
+// NATS's own size units (conf/lex.go): K, M, G, T are powers of 1000; KB/KiB, MB/MiB... are powers of
+// 1024. Users who know NATS config expect `1TB` to mean the same here as in nats-server.conf.
+const SIZE = /^(\d+(?:\.\d+)?)\s*([kmgtp]?)(i?b|i)?$/i;
+const POWERS: Record<string, number> = { "": 0, k: 1, m: 2, g: 3, t: 4, p: 5 };
+
+/** `1TB`, `512mb`, `2GiB`, `1073741824` → whole bytes (> 0). */
+export function parseSize(raw: string): number {
+  const match = SIZE.exec(raw.trim());
+  if (!match) throw new InvalidValue(`"${raw}" is not a size (use bytes or a number with K/M/G/T, KB/MB/GB/TB or KiB/MiB/GiB/TiB)`);
+  const [, number, prefix, binarySuffix] = match;
+  const power = POWERS[prefix.toLowerCase()];
+  const base = binarySuffix && power > 0 ? 1024 : 1000;
+  const bytes = Math.floor(Number(number) * base ** power);
+  if (bytes < 1) throw new InvalidValue(`"${raw}" must be at least 1 byte`);
+  if (!Number.isSafeInteger(bytes)) throw new InvalidValue(`"${raw}" is too large`);
+  return bytes;
+}
+
+/** `10s`, `500ms`, `1m`, `2` (seconds) → milliseconds. */
+export function parseDuration(raw: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/i.exec(raw.trim());
+  if (!match) throw new InvalidValue(`"${raw}" is not a duration (e.g. 10s, 500ms, 1m)`);
+  const factor = { ms: 1, s: 1000, m: 60_000 }[(match[2] ?? "s").toLowerCase() as "ms" | "s" | "m"];
+  return Math.round(Number(match[1]) * factor);
+}
+
+export function parsePort(raw: string): number {
+  const port = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new InvalidValue(`"${raw}" is not a port (1-65535)`);
+  return port;
+}
+
+// One DNS label: Fly app names and region codes are used in `<region>.<app>.internal` and as the
+// NATS cluster and gateway names, so they must be valid labels.
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function isDnsLabel(value: string): boolean {
+  return DNS_LABEL.test(value);
+}
+
+export function parseDnsLabel(raw: string): string {
+  const value = raw.trim().toLowerCase();
+  if (!isDnsLabel(value)) {
+    throw new InvalidValue(`"${raw}" is not a valid DNS label (letters, digits and inner dashes, at most 63)`);
+  }
+  return value;
+}
+
+export function parseServerName(raw: string): string {
+  const value = raw.trim();
+  // nats-server refuses server names with spaces; other characters are quoted safely in the config.
+  if (!value || /\s/.test(value)) throw new InvalidValue(`"${raw}" is not a server name (non-empty, no spaces)`);
+  return value;
+}
+
+export function parseIp(raw: string): string {
+  const value = raw.trim().replace(/^\[(.*)\]$/, "$1");
+  if (!isIP(value)) throw new InvalidValue(`"${raw}" is not an IP address`);
+  return value;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+/** `fdaa::3`, `[fdaa::3]:53`, `127.0.0.1:5353`, `127.0.0.1` → address and port (53 when not given). */
+export function parseNameserver(raw: string): HostPort {
+  const value = raw.trim();
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(value);
+  const hostPort = /^([^:]+):(\d+)$/.exec(value);
+  const [host, port] = bracketed ? [bracketed[1], bracketed[2]] : hostPort ? [hostPort[1], hostPort[2]] : [value, undefined];
+  if (!isIP(host)) throw new InvalidValue(`"${raw}" is not a nameserver address (addr, [addr]:port or host:port)`);
+  return { host, port: port === undefined ? 53 : parsePort(port) };
+}
+
+/** Strict base64 (whitespace allowed between groups): a typo must not become garbage config. */
+export function decodeBase64Text(raw: string): string {
+  const compact = raw.replace(/\s+/g, "");
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(compact) || compact.length % 4 === 1) {
+    throw new InvalidValue("is not valid base64");
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(Buffer.from(compact, "base64"));
+  } catch {
+    throw new InvalidValue("does not decode to UTF-8 text");
+  }
+}

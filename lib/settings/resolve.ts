@@ -1,0 +1,140 @@
+/**
+ * Settings resolution: flags override env, env overrides defaults (merged with defu), then every value
+ * is parsed and checked. A bad value becomes a UsageError that names the flag or env var it came from.
+ */
+import { defu } from "defu";
+import { lookup } from "node:dns/promises";
+import { hostname } from "node:os";
+import { resolve } from "node:path";
+import { UsageError } from "../errors.ts";
+import { defaultMaxMemStore } from "./memory.ts";
+import * as parse from "./parse.ts";
+import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingKey, type SettingSpec } from "./schema.ts";
+
+export interface Settings {
+  /** `fly` when an app is given: discover peers and form a supercluster; `local`: one standalone server. */
+  mode: "fly" | "local";
+  app?: string;
+  region: string;
+  serverName: string;
+  privateIp: string;
+  nameserver: parse.HostPort;
+  discoveryTimeoutMs: number;
+  storeDir: string;
+  maxFileStore: number;
+  maxMemStore: number;
+  /** Decoded NATS_APPEND_CONFIG text. */
+  appendConfig?: string;
+  configFile: string;
+  natsServer: string;
+  listenHost: string;
+  ports: { client: number; cluster: number; gateway: number; http: number };
+}
+
+export type Env = Record<string, string | undefined>;
+
+/** Machine facts that defaults are computed from; injectable so tests need no particular machine. */
+export interface Probes {
+  hostname(): string;
+  lookupPrivateIp(): Promise<string | undefined>;
+  maxMemStore(): number;
+}
+
+export const machineProbes: Probes = {
+  hostname,
+  // Fly puts the machine's 6PN address in /etc/hosts as `fly-local-6pn`.
+  lookupPrivateIp: () => lookup("fly-local-6pn", { family: 6 }).then((r) => r.address, () => undefined),
+  maxMemStore: defaultMaxMemStore,
+};
+
+function withoutEmpty(layer: RawSettings): RawSettings {
+  return Object.fromEntries(Object.entries(layer).filter(([, v]) => v !== undefined && v !== "")) as RawSettings;
+}
+
+/** The env layer: for each setting, the first of its env vars that is set and not empty. */
+export function envLayer(env: Env): RawSettings {
+  const layer: RawSettings = {};
+  for (const key of SETTING_KEYS) {
+    const spec: SettingSpec = SETTINGS[key];
+    const name = spec.env.find((n) => env[n]);
+    if (name) layer[key] = env[name];
+  }
+  return layer;
+}
+
+const staticDefaults: RawSettings = Object.fromEntries(
+  SETTING_KEYS.flatMap((key) => {
+    const spec: SettingSpec = SETTINGS[key];
+    return spec.default === undefined ? [] : [[key, spec.default]];
+  }),
+);
+
+export async function resolveSettings(flags: RawSettings, env: Env, probes: Probes = machineProbes): Promise<Settings> {
+  const flagLayer = withoutEmpty(flags);
+  const fromEnv = envLayer(env);
+  const raw: RawSettings = defu(flagLayer, fromEnv, staticDefaults);
+
+  /** Where a value came from, for error messages: the flag, the env var, or the default. */
+  const source = (key: SettingKey): string => {
+    const spec: SettingSpec = SETTINGS[key];
+    if (flagLayer[key] !== undefined) return `--${spec.flag}`;
+    return spec.env.find((n) => env[n]) ?? `--${spec.flag} (default)`;
+  };
+  function field<T>(key: SettingKey, parser: (raw: string) => T): T;
+  function field<T>(key: SettingKey, parser: (raw: string) => T, fallback: () => T): T;
+  function field<T>(key: SettingKey, parser: (raw: string) => T, fallback?: () => T): T {
+    const value = raw[key];
+    if (value === undefined) return fallback!();
+    try {
+      return parser(value);
+    } catch (error) {
+      if (error instanceof parse.InvalidValue) throw new UsageError(`${source(key)}: ${error.message}`);
+      throw error;
+    }
+  }
+
+  const app = raw.app === undefined ? undefined : field("app", parse.parseDnsLabel);
+  const mode = app ? "fly" : "local";
+  const privateIp = raw.privateIp === undefined && mode === "fly" ? await probes.lookupPrivateIp() : raw.privateIp;
+  if (privateIp === undefined && mode === "fly") {
+    throw new UsageError(`${source("privateIp")}: not set and fly-local-6pn does not resolve; give the machine's 6PN address`);
+  }
+  const localhost = "127.0.0.1";
+
+  const settings: Settings = {
+    mode,
+    app,
+    region: field("region", parse.parseDnsLabel),
+    serverName: field("serverName", parse.parseServerName, () => parse.parseServerName(probes.hostname())),
+    privateIp: privateIp === undefined ? localhost : field("privateIp", () => parse.parseIp(privateIp)),
+    nameserver: field("nameserver", parse.parseNameserver),
+    discoveryTimeoutMs: field("discoveryTimeout", parse.parseDuration),
+    storeDir: field("storeDir", (v) => resolve(v)),
+    maxFileStore: field("maxFileStore", parse.parseSize),
+    maxMemStore: field("maxMemStore", parse.parseSize, probes.maxMemStore),
+    appendConfig: field("appendConfig", parse.decodeBase64Text, () => undefined) || undefined,
+    configFile: field("configFile", (v) => resolve(v)),
+    natsServer: field("natsServer", (v) => v),
+    listenHost: field("listenHost", parse.parseIp, () => (mode === "fly" ? "::" : localhost)),
+    ports: {
+      client: field("clientPort", parse.parsePort),
+      cluster: field("clusterPort", parse.parsePort),
+      gateway: field("gatewayPort", parse.parsePort),
+      http: field("httpPort", parse.parsePort),
+    },
+  };
+  assertDistinctPorts(settings, source);
+  return settings;
+}
+
+function assertDistinctPorts(settings: Settings, source: (key: SettingKey) => string): void {
+  // Local mode runs no cluster or gateway listener, so only the listeners that exist must differ.
+  const listeners: SettingKey[] = settings.mode === "fly" ? ["clientPort", "clusterPort", "gatewayPort", "httpPort"] : ["clientPort", "httpPort"];
+  const byPort = new Map<number, SettingKey>();
+  for (const key of listeners) {
+    const port = settings.ports[key.replace("Port", "") as keyof Settings["ports"]];
+    const other = byPort.get(port);
+    if (other) throw new UsageError(`${source(key)}: port ${port} is already used by ${source(other)}`);
+    byPort.set(port, key);
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * Writing the config files so that nats-server never sees a half-written one and a rejected config
+ * leaves nothing behind: every file is written into a private staging directory next to the config,
+ * checked there by nats-server, and only then renamed into place (rename is atomic). On any error the
+ * staging directory is removed and the files at the final paths are untouched.
+ */
+import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { RuntimeError } from "./errors.ts";
+import { settingLabel } from "./settings/schema.ts";
+
+export interface ConfigFile {
+  /** File name in the config's directory. */
+  name: string;
+  text: string;
+}
+
+/** Files are 0600: they may hold credentials and the appended config. */
+const FILE_MODE = 0o600;
+
+function makeStagingDir(dir: string): string {
+  try {
+    mkdirSync(dir, { recursive: true });
+    return mkdtempSync(join(dir, ".nats-cluster-"));
+  } catch (error) {
+    throw new RuntimeError(`${settingLabel("configFile")}: cannot write to ${dir}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Writes `files` (the main config last) next to `configFile`, after `check` accepted the staged main
+ * config. `check` gets the staged path and a function that rewrites staging paths in messages.
+ */
+export async function writeConfigFiles(
+  configFile: string,
+  files: ConfigFile[],
+  check: (stagedConfig: string, describePath: (text: string) => string) => Promise<void>,
+): Promise<void> {
+  const dir = dirname(configFile);
+  const staging = makeStagingDir(dir);
+  try {
+    for (const file of files) writeFileSync(join(staging, file.name), file.text, { mode: FILE_MODE });
+    await check(join(staging, basename(configFile)), (text) => text.split(staging).join(dir));
+    for (const file of files) renameSync(join(staging, file.name), join(dir, file.name));
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,24 @@
+#!/usr/bin/env -S bun
+/**
+ * nats-cluster: turns Fly.io machines into a global NATS supercluster.
+ * This file only parses arguments; each command lives in lib/commands and is loaded when used,
+ * so `healthcheck` does not pay for discovery code and `run` reaches exec quickly.
+ */
+import { defineCommand, runMain } from "citty";
+import { settingsArgs } from "./lib/commands/args.ts";
+import packageJson from "./package.json" with { type: "json" };
+
+const subCommands = {
+  run: () => import("./lib/commands/run.ts").then((m) => m.default),
+  config: () => import("./lib/commands/config.ts").then((m) => m.default),
+};
+
+const main = defineCommand({
+  meta: { name: "nats-cluster", version: packageJson.version, description: "Launch nats-server as one node of a global NATS supercluster on Fly.io" },
+  // Declared here too so that `nats-cluster --app x` runs `run` with its flags.
+  args: settingsArgs,
+  subCommands,
+  default: "run",
+});
+
+runMain(main);
