@@ -11,6 +11,7 @@ import packageJson from "./package.json" with { type: "json" };
 const subCommands = {
   run: () => import("./lib/commands/run.ts").then((m) => m.default),
   config: () => import("./lib/commands/config.ts").then((m) => m.default),
+  healthcheck: () => import("./lib/commands/healthcheck.ts").then((m) => m.default),
 };
 
 const main = defineCommand({
