@@ -1,0 +1,152 @@
+// End to end, one region: three machines in `ord` form one cluster with JetStream; an R3 stream is written
+// through one machine and read through another; the `fly logs` lines show up; a machine stopped the way Fly
+// stops it comes back on its volume and holds every message. Run inside scripts/netns-run (npm test does).
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { connectTo, jszStream, waitAllHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
+
+setDefaultTimeout(90_000);
+
+const APP = "e2e-region";
+let net: FlyNetwork;
+let ord: FlyMachine[] = [];
+const conns: NatsConnection[] = [];
+
+beforeAll(async () => {
+  net = await FlyNetwork.start();
+  ord = net.startMachines(3, { app: APP, region: "ord" });
+});
+
+afterAll(async () => {
+  await Promise.allSettled(conns.map((c) => c.close()));
+  await net?.close();
+});
+
+async function client(m: FlyMachine): Promise<NatsConnection> {
+  const nc = await connectTo(m);
+  conns.push(nc);
+  return nc;
+}
+
+async function closeClient(nc: NatsConnection): Promise<void> {
+  conns.splice(conns.indexOf(nc), 1);
+  await nc.close();
+}
+
+/** Publishes `count` messages `<prefix>-<i>` (i from `from`), pipelined in order on one connection. */
+async function publishMany(js: JetStreamClient, subject: string, from: number, count: number): Promise<void> {
+  for (let i = from; i < from + count; i += 250) {
+    const n = Math.min(250, from + count - i);
+    await Promise.all(Array.from({ length: n }, (_, k) => js.publish(subject, `msg-${i + k}`)));
+  }
+}
+
+/** Reads `count` messages through a durable pull consumer and checks they are msg-1..msg-count in stream order. */
+async function readAllInOrder(js: JetStreamClient, stream: string, durable: string, count: number): Promise<void> {
+  const consumer = await js.consumers.get(stream, durable);
+  const got: string[] = [];
+  const seqs: number[] = [];
+  const deadline = Date.now() + 30_000;
+  while (got.length < count && Date.now() < deadline) {
+    const batch = await consumer.fetch({ max_messages: Math.min(500, count - got.length), expires: 5_000 });
+    for await (const m of batch) {
+      got.push(m.string());
+      seqs.push(m.seq);
+      m.ack();
+    }
+  }
+  expect(got.length).toBe(count);
+  expect(got).toEqual(Array.from({ length: count }, (_, i) => `msg-${i + 1}`));
+  expect(seqs).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+}
+
+test("one region, three machines: full mesh of routes, healthy JetStream, an R3 stream written via one and read via another", async () => {
+  // Every machine routes to the two others (and to nobody else).
+  await Promise.all(ord.map((m) => waitRoutes(m, ord, { exact: true })));
+  // /healthz ok everywhere: JetStream meta leader elected and current.
+  await waitAllHealthy(ord);
+  // The launcher exec'd nats-server: the PID we spawned is nats-server now.
+  for (const m of ord) expect(readFileSync(`/proc/${m.pid}/comm`, "utf8").trim()).toBe("nats-server");
+
+  const writer = await client(ord[0]);
+  const jsm = await jetstreamManager(writer);
+  const si = await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
+  expect(si.config.num_replicas).toBe(3);
+  await publishMany(jetstream(writer), "orders.new", 1, 1_000);
+
+  const reader = await client(ord[1]);
+  const rjsm = await jetstreamManager(reader);
+  const info = await rjsm.streams.info("ORDERS");
+  expect(info.state.messages).toBe(1_000);
+  expect(info.cluster?.name).toBe("ord");
+  const peers = [info.cluster?.leader, ...(info.cluster?.replicas ?? []).map((r) => r.name)].sort();
+  expect(peers).toEqual(ord.map((m) => m.id).sort());
+
+  await rjsm.consumers.add("ORDERS", { durable_name: "reader", ack_policy: AckPolicy.Explicit });
+  await readAllInOrder(jetstream(reader), "ORDERS", "reader", 1_000);
+});
+
+test("fly logs: every machine's output shows nats-server's `Route connection created` lines, with its own PID", async () => {
+  await Promise.all(ord.map((m) => waitRoutes(m, ord)));
+  // As in the seed README: "[493] 2020/11/17 17:31:07.646272 [INF] [fdaa:0:1:a7b:abc:21de:af5f:2]:4248 - rid:1 - Route connection created"
+  const line = /^\[(\d+)\] \d{4}\/\d\d\/\d\d \d\d:\d\d:\d\d\.\d+ \[INF\] \[(fdaa:[0-9a-f:]+)\]:\d+ - rid:\d+ - Route connection created$/;
+  for (const m of ord) {
+    const created = m.logs().filter((l) => l.includes("Route connection created"));
+    expect(created.length).toBeGreaterThanOrEqual(2);
+    for (const l of created) {
+      const match = line.exec(l);
+      if (!match) throw new Error(`machine ${m.id}: unexpected route log line: ${l}`);
+      expect(Number(match[1])).toBe(m.pid); // same PID as the launcher we started: it exec'd nats-server
+      expect(match[2].startsWith("fdaa:0:1:a7b:")).toBe(true);
+    }
+  }
+});
+
+test("restart with its volume: a stopped machine misses 500 messages, comes back with the same id and store, and holds all 1,500", async () => {
+  await waitAllHealthy(ord);
+  const [a, , c] = ord;
+  const nc = await client(a);
+  const jsm = await jetstreamManager(nc);
+  const js = jetstream(nc);
+  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"], num_replicas: 3 });
+  await publishMany(js, "events.x", 1, 1_000);
+  // c holds all 1,000 before it goes away.
+  await waitJsz(c, "stream EVENTS with 1,000 messages", (j) => jszStream(j, "EVENTS")?.state?.messages === 1_000 || undefined);
+
+  const before = { id: c.id, ip: c.ip, storeDir: c.storeDir, pid: c.pid };
+  const exit = await c.stop(); // SIGUSR2 (lame duck), SIGKILL after the kill timeout
+  expect(c.running).toBe(false);
+  expect(exit.signal).not.toBe("SIGKILL"); // it shut down on the kill signal, in time
+  expect(net.dns.machines(APP).map((m) => m.id)).not.toContain(c.id);
+
+  // Quorum (2 of 3) still takes writes.
+  await publishMany(js, "events.x", 1_001, 500);
+  expect((await jsm.streams.info("EVENTS")).state.messages).toBe(1_500);
+
+  await c.restart();
+  expect({ id: c.id, ip: c.ip, storeDir: c.storeDir }).toEqual({ id: before.id, ip: before.ip, storeDir: before.storeDir });
+  expect(c.pid).not.toBe(before.pid);
+  expect(net.dns.machines(APP).map((m) => m.id)).toContain(c.id);
+
+  await Promise.all(ord.map((m) => waitRoutes(m, ord, { exact: true })));
+  await waitAllHealthy(ord);
+  // Its own replica, from its own /jsz: all 1,500 messages, 1..1500.
+  const s = await waitJsz(c, "stream EVENTS with all 1,500 messages", (j) => {
+    const st = jszStream(j, "EVENTS")?.state;
+    return st?.messages === 1_500 && st.last_seq === 1_500 ? st : undefined;
+  });
+  expect(s.first_seq).toBe(1);
+  // And the stream's leader sees it as a current replica.
+  await waitUntil(c, "EVENTS replica current in stream info", async () => {
+    const info = await jsm.streams.info("EVENTS");
+    const cl = info.cluster;
+    const mine = cl?.replicas?.find((r) => r.name === c.id);
+    return cl?.leader === c.id || (mine?.current && !mine.offline)
+      ? { done: true, value: undefined }
+      : { done: false, saw: `cluster ${JSON.stringify(cl)}` };
+  });
+  await closeClient(nc);
+});

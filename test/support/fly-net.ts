@@ -1,0 +1,492 @@
+/**
+ * A simulated Fly.io private network (6PN) for end-to-end tests and benchmarks.
+ *
+ * It must run inside `scripts/netns-run` (private network, mount and PID namespaces, `fdaa::3` on lo,
+ * `/etc/resolv.conf` -> `nameserver fdaa::3`). There:
+ *  - a Fly-shaped DNS server (./fly-dns.ts) listens on `[fdaa::3]:53`, where nats-server's system resolver
+ *    finds it, just as on a Fly machine;
+ *  - every machine gets its own 6PN-style address `fdaa:0:1:a7b:<n>::2/128` on lo and uses the same ports
+ *    (4222/4248/7222/8222) on it;
+ *  - every machine is the real launcher (`dist/nats-cluster`, or `bun main.ts`) started with the env Fly sets,
+ *    its own "volume" (store dir, kept across restarts) and its own config file path;
+ *  - DNS records follow the machines: added when one starts, removed when it stops.
+ *
+ * Cleanup: `close()` stops everything and removes addresses and temp dirs; exit/SIGINT/SIGTERM handlers do
+ * the same synchronously if a run is interrupted; the PID namespace is the final backstop for processes.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { FlyDnsServer, type FlyMachine as DnsMachine } from "./fly-dns.ts";
+
+export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const COMPILED_LAUNCHER = join(PROJECT_ROOT, "dist/nats-cluster");
+
+/** The same ports on every machine, as on Fly. */
+export const PORTS = { client: 4222, cluster: 4248, gateway: 7222, http: 8222 } as const;
+
+/** fly.toml defaults: `kill_signal = "SIGUSR2"` (nats-server lame duck mode), `kill_timeout = 5` (seconds). */
+export const DEFAULT_KILL_SIGNAL: NodeJS.Signals = "SIGUSR2";
+export const DEFAULT_KILL_TIMEOUT_MS = 5_000;
+
+export type Runtime = "compiled" | "bun";
+
+export interface StartMachineOptions {
+  app: string;
+  region: string;
+  /** Fly machine id (14 hex chars); random when omitted. */
+  id?: string;
+  /** The machine's volume; a fresh dir under the network's temp dir when omitted. Kept across restarts. */
+  storeDir?: string;
+  /** Extra env for the launcher (undefined deletes a variable). */
+  env?: Record<string, string | undefined>;
+  /** "compiled" (default): dist/nats-cluster; "bun": `bun main.ts` from the project root. */
+  runtime?: Runtime;
+  /** Signal `stop()` sends first (fly.toml kill_signal). */
+  killSignal?: NodeJS.Signals;
+  /** How long `stop()` waits before SIGKILL (fly.toml kill_timeout). */
+  killTimeoutMs?: number;
+}
+
+export interface StopOptions {
+  signal?: NodeJS.Signals;
+  timeoutMs?: number;
+}
+
+export interface ExitInfo {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface FlyNetworkOptions {
+  /** Address of the DNS server; must be on lo (netns-run puts fdaa::3 there). */
+  dnsHost?: string;
+  dnsPort?: number;
+  /** Echo every machine's output to stderr, prefixed like `fly logs`. Also on with FLY_NET_VERBOSE=1. */
+  verbose?: boolean;
+  /** Mount a tmpfs on the network's temp dir (default true): fast fsync, and it vanishes with the namespace. */
+  tmpfs?: boolean;
+}
+
+const live = new Set<FlyNetwork>();
+let handlersInstalled = false;
+
+function installExitHandlers(): void {
+  if (handlersInstalled) return;
+  handlersInstalled = true;
+  process.on("exit", () => {
+    for (const net of live) net.closeSync();
+  });
+  for (const [sig, num] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
+    process.once(sig, () => {
+      for (const net of live) net.closeSync();
+      process.exit(128 + num);
+    });
+  }
+}
+
+function run(cmd: string, args: string[], opts: { check?: boolean } = {}): { ok: boolean; out: string } {
+  const r = spawnSync(cmd, args, { encoding: "utf8" });
+  const out = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim();
+  const ok = r.status === 0;
+  if (!ok && opts.check !== false) {
+    throw new Error(`fly-net: \`${cmd} ${args.join(" ")}\` failed (${r.error?.message ?? `exit ${r.status}`}): ${out}`);
+  }
+  return { ok, out };
+}
+
+function findOnPath(name: string): string | undefined {
+  const r = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
+  const p = r.stdout?.trim();
+  return r.status === 0 && p ? p : undefined;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** One simulated Fly machine: the launcher process (which becomes nats-server, same PID) plus its address and volume. */
+export class FlyMachine {
+  readonly app: string;
+  readonly region: string;
+  readonly id: string;
+  readonly ip: string;
+  readonly runtime: Runtime;
+  /** The machine's own temp dir. */
+  readonly dir: string;
+  /** The volume: survives stop/restart, removed by `net.close()` only if the network created it. */
+  readonly storeDir: string;
+  readonly configFile: string;
+  readonly killSignal: NodeJS.Signals;
+  readonly killTimeoutMs: number;
+
+  #net: FlyNetwork;
+  #extraEnv: Record<string, string | undefined>;
+  #child: ChildProcess | undefined;
+  #pid = 0;
+  #exited: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null });
+  #exitInfo: ExitInfo | undefined;
+  #lines: string[] = [];
+  #runStart = 0;
+  #starts = 0;
+  #addrUp = false;
+
+  /** @internal use `net.startMachine()` */
+  constructor(net: FlyNetwork, opts: Required<Pick<StartMachineOptions, "app" | "region" | "id">> & {
+    ip: string;
+    dir: string;
+    storeDir: string;
+    runtime: Runtime;
+    env: Record<string, string | undefined>;
+    killSignal: NodeJS.Signals;
+    killTimeoutMs: number;
+  }) {
+    this.#net = net;
+    this.app = opts.app;
+    this.region = opts.region;
+    this.id = opts.id;
+    this.ip = opts.ip;
+    this.dir = opts.dir;
+    this.storeDir = opts.storeDir;
+    this.configFile = join(opts.dir, "etc", "nats-server.conf");
+    this.runtime = opts.runtime;
+    this.#extraEnv = opts.env;
+    this.killSignal = opts.killSignal;
+    this.killTimeoutMs = opts.killTimeoutMs;
+  }
+
+  /** PID of the current (or last) run: the launcher's, which is nats-server's after the exec. */
+  get pid(): number {
+    return this.#pid;
+  }
+  /** Resolves when the current run's process exits. */
+  get exited(): Promise<ExitInfo> {
+    return this.#exited;
+  }
+  /** Set once the current run has exited. */
+  get exitInfo(): ExitInfo | undefined {
+    return this.#exitInfo;
+  }
+  get running(): boolean {
+    return this.#child !== undefined && this.#exitInfo === undefined;
+  }
+  /** How many times this machine has been started (1 after startMachine, 2 after one restart, ...). */
+  get starts(): number {
+    return this.#starts;
+  }
+  get monitorUrl(): string {
+    return `http://[${this.ip}]:${PORTS.http}`;
+  }
+  get clientUrl(): string {
+    return `nats://[${this.ip}]:${PORTS.client}`;
+  }
+  /** "<id> (region ord, ip fdaa:…)" for messages. */
+  get label(): string {
+    return `${this.id} (app ${this.app}, region ${this.region}, ip ${this.ip}${this.#pid ? `, pid ${this.#pid}` : ""})`;
+  }
+
+  /** Every output line (stdout and stderr) of every run of this machine; `currentRun` limits it to the latest run. */
+  logs(opts: { currentRun?: boolean } = {}): string[] {
+    return opts.currentRun ? this.#lines.slice(this.#runStart) : this.#lines.slice();
+  }
+  tail(n = 30): string[] {
+    return this.#lines.slice(-n);
+  }
+
+  /** Resolves with the first output line (of the current run) matching `re`; rejects on timeout or exit. */
+  async waitForLog(re: RegExp, timeoutMs = 15_000): Promise<string> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const line = this.logs({ currentRun: true }).find((l) => re.test(l));
+      if (line !== undefined) return line;
+      if (this.#exitInfo) {
+        throw new Error(`machine ${this.label} exited (${fmtExit(this.#exitInfo)}) before logging ${re}\n${this.#tailText()}`);
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`timed out after ${timeoutMs} ms waiting for a log line matching ${re} on machine ${this.label}\n${this.#tailText()}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  #tailText(n = 30): string {
+    return `--- last ${n} lines of ${this.id}'s output ---\n${this.tail(n).join("\n")}`;
+  }
+
+  /** @internal */
+  _start(): void {
+    if (this.running) throw new Error(`machine ${this.label} is already running`);
+    mkdirSync(this.storeDir, { recursive: true });
+    mkdirSync(dirname(this.configFile), { recursive: true });
+    this.#net._addAddress(this.ip);
+    this.#addrUp = true;
+    this.#net.dns.addMachine({ id: this.id, app: this.app, region: this.region, ip: this.ip } satisfies DnsMachine);
+
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, ...this.#net._machineEnv(this), ...this.#extraEnv })) {
+      if (v !== undefined) env[k] = v;
+    }
+    const [cmd, args] =
+      this.runtime === "bun"
+        ? [process.versions.bun ? process.execPath : join(PROJECT_ROOT, "node_modules/.bin/bun"), ["main.ts"]]
+        : [COMPILED_LAUNCHER, []];
+    if (this.runtime === "compiled" && !existsSync(COMPILED_LAUNCHER)) {
+      throw new Error(`fly-net: ${COMPILED_LAUNCHER} is missing; run \`npm run build\` first`);
+    }
+
+    this.#starts++;
+    this.#runStart = this.#lines.length;
+    this.#exitInfo = undefined;
+    const child = spawn(cmd, args, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    this.#child = child;
+    this.#pid = child.pid ?? 0;
+    const verbose = this.#net.verbose;
+    const prefix = `${this.id} ${this.region}`;
+    const streamsDone: Promise<void>[] = [];
+    for (const stream of [child.stdout!, child.stderr!]) {
+      const rl = createInterface({ input: stream, crlfDelay: Infinity });
+      rl.on("line", (line) => {
+        this.#lines.push(line);
+        if (verbose) process.stderr.write(`${prefix} | ${line}\n`);
+      });
+      streamsDone.push(new Promise((r) => rl.once("close", () => r())));
+    }
+    this.#exited = new Promise<ExitInfo>((resolveExit) => {
+      let info: ExitInfo | undefined;
+      child.once("error", (err) => {
+        this.#lines.push(`[fly-net] failed to start ${cmd}: ${err.message}`);
+        info ??= { code: null, signal: null };
+        this.#exitInfo = info;
+        resolveExit(info);
+      });
+      child.once("exit", (code, signal) => {
+        info ??= { code, signal };
+        // Collect the last lines before reporting the exit (bounded: a grandchild may hold the pipes).
+        void Promise.race([Promise.all(streamsDone), sleep(500)]).then(() => {
+          this.#exitInfo = info;
+          resolveExit(info!);
+        });
+      });
+    });
+  }
+
+  /**
+   * Stops the machine the way Fly does: the kill signal (SIGUSR2 by default: nats-server's lame duck mode), then
+   * SIGKILL after the kill timeout. Removes its DNS records and its address; keeps its volume.
+   */
+  async stop(opts: StopOptions = {}): Promise<ExitInfo> {
+    const signal = opts.signal ?? this.killSignal;
+    const timeoutMs = opts.timeoutMs ?? this.killTimeoutMs;
+    if (this.running) {
+      this.#child!.kill(signal);
+      const done = await Promise.race([this.#exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+      if (!done) {
+        this.#lines.push(`[fly-net] ${this.id} did not exit ${timeoutMs} ms after ${signal}; sending SIGKILL`);
+        this.#child!.kill("SIGKILL");
+      }
+    }
+    const info = await this.#exited;
+    this._down();
+    return info;
+  }
+
+  /** A hard crash: SIGKILL now. Removes its DNS records and its address; keeps its volume. */
+  async kill(): Promise<ExitInfo> {
+    if (this.running) this.#child!.kill("SIGKILL");
+    const info = await this.#exited;
+    this._down();
+    return info;
+  }
+
+  /** Stops the machine if it runs, then starts it again with the same id, address and volume. */
+  async restart(opts: StopOptions = {}): Promise<this> {
+    if (this.running) await this.stop(opts);
+    this._start();
+    return this;
+  }
+
+  /** @internal remove DNS records and the address (after the process is gone). */
+  _down(): void {
+    this.#net.dns.removeMachine(this.id);
+    if (this.#addrUp) {
+      this.#net._removeAddress(this.ip);
+      this.#addrUp = false;
+    }
+  }
+
+  /** @internal synchronous last-resort cleanup. */
+  _killSync(): void {
+    if (this.running) {
+      try {
+        this.#child!.kill("SIGKILL");
+      } catch {}
+    }
+  }
+}
+
+function fmtExit(e: ExitInfo): string {
+  return e.signal ? `signal ${e.signal}` : `code ${e.code}`;
+}
+
+export { fmtExit as formatExit };
+
+/** The simulated 6PN: a DNS server on fdaa::3 plus machines on their own addresses. */
+export class FlyNetwork {
+  readonly dns: FlyDnsServer;
+  /** Temp dir holding every machine's dir. */
+  readonly root: string;
+  readonly verbose: boolean;
+  readonly natsServerBin: string;
+
+  #machines: FlyMachine[] = [];
+  #addresses = new Set<string>();
+  #nextHost = 1;
+  #tmpfs: boolean;
+  #closed = false;
+
+  private constructor(dns: FlyDnsServer, root: string, tmpfs: boolean, verbose: boolean, natsServerBin: string) {
+    this.dns = dns;
+    this.root = root;
+    this.#tmpfs = tmpfs;
+    this.verbose = verbose;
+    this.natsServerBin = natsServerBin;
+  }
+
+  static async start(opts: FlyNetworkOptions = {}): Promise<FlyNetwork> {
+    if (process.env.NATS_CLUSTER_NETNS !== "1") {
+      throw new Error(
+        "fly-net: the Fly network simulator must run inside the private test namespace " +
+          "(it adds addresses to lo, binds [fdaa::3]:53 and relies on a private /etc/resolv.conf). " +
+          "Run the tests via `scripts/netns-run`, e.g. `npm test` or " +
+          "`scripts/netns-run node_modules/.bin/bun test test/e2e-region.test.ts`.",
+      );
+    }
+    const natsServerBin = process.env.NATS_SERVER_BIN || findOnPath("nats-server");
+    if (!natsServerBin) {
+      throw new Error("fly-net: nats-server not found on PATH; run `bash scripts/install-nats-server` or set NATS_SERVER_BIN");
+    }
+    installExitHandlers();
+    const root = mkdtempSync(join(tmpdir(), "fly-net-"));
+    let tmpfs = false;
+    if (opts.tmpfs !== false) {
+      tmpfs = run("mount", ["-t", "tmpfs", "-o", "size=2g,mode=0700", "fly-net", root], { check: false }).ok;
+    }
+    let dns: FlyDnsServer;
+    try {
+      dns = await FlyDnsServer.start({ host: opts.dnsHost ?? "fdaa::3", port: opts.dnsPort ?? 53 });
+    } catch (err) {
+      if (tmpfs) run("umount", [root], { check: false });
+      rmSync(root, { recursive: true, force: true });
+      throw err;
+    }
+    const verbose = opts.verbose ?? process.env.FLY_NET_VERBOSE === "1";
+    const net = new FlyNetwork(dns, root, tmpfs, verbose, natsServerBin);
+    live.add(net);
+    return net;
+  }
+
+  /** Every machine handle this network created (running or stopped), optionally filtered. */
+  machines(filter: { app?: string; region?: string; running?: boolean } = {}): FlyMachine[] {
+    return this.#machines.filter(
+      (m) =>
+        (filter.app === undefined || m.app === filter.app) &&
+        (filter.region === undefined || m.region === filter.region) &&
+        (filter.running === undefined || m.running === filter.running),
+    );
+  }
+
+  /** Starts one machine (adds its address and DNS records, spawns the launcher); does not wait for readiness. */
+  startMachine(opts: StartMachineOptions): FlyMachine {
+    if (this.#closed) throw new Error("fly-net: network is closed");
+    const id = opts.id ?? randomBytes(7).toString("hex");
+    const existing = this.#machines.find((m) => m.id === id);
+    if (existing) {
+      if (existing.running) throw new Error(`fly-net: machine ${existing.label} is already running`);
+      // Same id again: a new start of the same machine (same address and volume), like `fly machine start`.
+      existing._start();
+      return existing;
+    }
+    const n = this.#nextHost++;
+    const ip = `fdaa:0:1:a7b:${n.toString(16)}::2`;
+    const dir = join(this.root, id);
+    const m = new FlyMachine(this, {
+      app: opts.app,
+      region: opts.region,
+      id,
+      ip,
+      dir,
+      storeDir: opts.storeDir ?? join(dir, "volume"),
+      runtime: opts.runtime ?? "compiled",
+      env: opts.env ?? {},
+      killSignal: opts.killSignal ?? DEFAULT_KILL_SIGNAL,
+      killTimeoutMs: opts.killTimeoutMs ?? DEFAULT_KILL_TIMEOUT_MS,
+    });
+    this.#machines.push(m);
+    m._start();
+    return m;
+  }
+
+  /** Starts `count` machines with the same options (ids random). */
+  startMachines(count: number, opts: Omit<StartMachineOptions, "id" | "storeDir">): FlyMachine[] {
+    return Array.from({ length: count }, () => this.startMachine(opts));
+  }
+
+  /** @internal the env Fly gives a machine, plus the launcher's paths. */
+  _machineEnv(m: FlyMachine): Record<string, string> {
+    return {
+      FLY_APP_NAME: m.app,
+      FLY_REGION: m.region,
+      FLY_MACHINE_ID: m.id,
+      FLY_PRIVATE_IP: m.ip,
+      FLY_NAMESERVER: this.dns.nameserver,
+      NATS_STORE_DIR: m.storeDir,
+      NATS_CONFIG_FILE: m.configFile,
+      NATS_SERVER_BIN: this.natsServerBin,
+      // Every machine shares this namespace, so the client and monitoring listeners bind the machine's own
+      // address instead of `::` (on Fly each machine has its own network stack).
+      NATS_LISTEN_HOST: m.ip,
+      NATS_CLIENT_PORT: String(PORTS.client),
+      NATS_CLUSTER_PORT: String(PORTS.cluster),
+      NATS_GATEWAY_PORT: String(PORTS.gateway),
+      NATS_HTTP_PORT: String(PORTS.http),
+    };
+  }
+
+  /** @internal */
+  _addAddress(ip: string): void {
+    if (this.#addresses.has(ip)) return;
+    run("ip", ["-6", "addr", "add", `${ip}/128`, "dev", "lo", "nodad"]);
+    this.#addresses.add(ip);
+  }
+
+  /** @internal */
+  _removeAddress(ip: string): void {
+    if (!this.#addresses.delete(ip)) return;
+    run("ip", ["-6", "addr", "del", `${ip}/128`, "dev", "lo"], { check: false });
+  }
+
+  /** Stops every machine (SIGKILL after `timeoutMs`, default 2 s), removes addresses and temp dirs, closes DNS. */
+  async close(opts: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) return;
+    const timeoutMs = opts.timeoutMs ?? 2_000;
+    await Promise.allSettled(this.#machines.map((m) => m.stop({ signal: "SIGTERM", timeoutMs })));
+    await this.dns.close().catch(() => {});
+    this.closeSync();
+  }
+
+  /** Synchronous cleanup for exit handlers: SIGKILL everything, remove addresses, unmount and delete temp dirs. */
+  closeSync(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    live.delete(this);
+    for (const m of this.#machines) m._killSync();
+    for (const ip of [...this.#addresses]) this._removeAddress(ip);
+    if (this.#tmpfs) {
+      // A process killed just now may still hold files for a moment; lazy unmount never fails on EBUSY.
+      run("umount", ["-l", this.root], { check: false });
+    }
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
