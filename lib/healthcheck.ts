@@ -6,7 +6,7 @@ import process from "node:process";
 import { ofetch } from "ofetch";
 
 export interface HealthcheckOptions {
-  /** Full /healthz URL; default http://127.0.0.1:$NATS_HTTP_PORT/healthz (port 8222). */
+  /** Full /healthz URL; default http://<NATS_LISTEN_HOST or 127.0.0.1>:<NATS_HTTP_PORT or 8222>/healthz. */
   url?: string;
   /** nats-server /healthz option: only check that JetStream is enabled, not the meta leader. */
   jsEnabledOnly?: boolean;
@@ -14,7 +14,7 @@ export interface HealthcheckOptions {
   jsServerOnly?: boolean;
   /** Give up after this long; a probe must answer well inside Docker's and Fly's check timeouts. */
   timeoutMs?: number;
-  /** Where NATS_HTTP_PORT is read from (tests pass their own). */
+  /** Where NATS_LISTEN_HOST and NATS_HTTP_PORT are read from (tests pass their own). */
   env?: Record<string, string | undefined>;
 }
 
@@ -24,9 +24,18 @@ export interface HealthResult {
   line: string;
 }
 
+// The launcher's monitoring listener binds NATS_LISTEN_HOST (default "::", all addresses): ask that
+// address when it is a specific one, else loopback, which reaches a wildcard listener.
+function defaultHost(listenHost: string | undefined): string {
+  const host = (listenHost ?? "").replace(/^\[(.*)\]$/, "$1");
+  if (!host || host === "::" || host === "0.0.0.0") return "127.0.0.1";
+  return host.includes(":") ? `[${host}]` : host;
+}
+
 export function healthzUrl(opts: HealthcheckOptions = {}): string {
   const env = opts.env ?? process.env;
-  const url = new URL(opts.url || `http://127.0.0.1:${env.NATS_HTTP_PORT || "8222"}/healthz`);
+  const base = `http://${defaultHost(env.NATS_LISTEN_HOST)}:${env.NATS_HTTP_PORT || "8222"}/healthz`;
+  const url = new URL(opts.url || base);
   if (opts.jsEnabledOnly) url.searchParams.set("js-enabled-only", "true");
   if (opts.jsServerOnly) url.searchParams.set("js-server-only", "true");
   return url.toString();

@@ -97,6 +97,12 @@ describe("healthzUrl", () => {
     expect(healthzUrl({ env: {} })).toBe("http://127.0.0.1:8222/healthz");
     expect(healthzUrl({ env: { NATS_HTTP_PORT: "9000" } })).toBe("http://127.0.0.1:9000/healthz");
   });
+  test("asks NATS_LISTEN_HOST when the listener is bound to one address, loopback for a wildcard", () => {
+    expect(healthzUrl({ env: { NATS_LISTEN_HOST: "fdaa:0:1::a" } })).toBe("http://[fdaa:0:1::a]:8222/healthz");
+    expect(healthzUrl({ env: { NATS_LISTEN_HOST: "10.0.0.1" } })).toBe("http://10.0.0.1:8222/healthz");
+    expect(healthzUrl({ env: { NATS_LISTEN_HOST: "::" } })).toBe("http://127.0.0.1:8222/healthz");
+    expect(healthzUrl({ env: { NATS_LISTEN_HOST: "0.0.0.0" } })).toBe("http://127.0.0.1:8222/healthz");
+  });
   test("passes the JetStream options as nats-server's query parameters", () => {
     expect(healthzUrl({ env: {}, jsEnabledOnly: true, jsServerOnly: true })).toBe(
       "http://127.0.0.1:8222/healthz?js-enabled-only=true&js-server-only=true",
@@ -115,10 +121,10 @@ describe("live server", () => {
   test("the command exits 0 and prints one line", async () => {
     expect(await runCommand(["--url", healthy.url])).toEqual({ exit: 0, output: 'healthy: {"status":"ok"}' });
   });
-  test("the command's default URL comes from NATS_HTTP_PORT", async () => {
+  test("the command's default URL comes from NATS_LISTEN_HOST and NATS_HTTP_PORT", async () => {
     const proc = spawn([process.execPath, "-e", commandScript([])], {
       cwd: ROOT,
-      env: { ...process.env, NATS_HTTP_PORT: String(healthy.http) },
+      env: { ...process.env, NATS_LISTEN_HOST: "127.0.0.1", NATS_HTTP_PORT: String(healthy.http) },
       stdout: "pipe",
     });
     expect(await new Response(proc.stdout).text()).toBe('healthy: {"status":"ok"}\n');

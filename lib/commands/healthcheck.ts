@@ -13,7 +13,7 @@ export default defineCommand({
   args: {
     url: {
       type: "string",
-      description: "The /healthz URL (default http://127.0.0.1:$NATS_HTTP_PORT/healthz, port 8222)",
+      description: "The /healthz URL (default: http://$NATS_LISTEN_HOST:$NATS_HTTP_PORT/healthz, 127.0.0.1 and 8222 when unset)",
     },
     "js-enabled-only": {
       type: "boolean",
