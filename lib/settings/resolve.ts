@@ -95,18 +95,21 @@ export async function resolveSettings(flags: RawSettings, env: Env, probes: Prob
 
   const app = raw.app === undefined ? undefined : field("app", parse.parseDnsLabel);
   const mode = app ? "fly" : "local";
-  const privateIp = raw.privateIp === undefined && mode === "fly" ? await probes.lookupPrivateIp() : raw.privateIp;
-  if (privateIp === undefined && mode === "fly") {
-    throw new UsageError(`${source("privateIp")}: not set and fly-local-6pn does not resolve; give the machine's 6PN address`);
-  }
   const localhost = "127.0.0.1";
+  const defaultPrivateIp = async (): Promise<string> => {
+    if (mode === "local") return localhost;
+    const probed = await probes.lookupPrivateIp();
+    if (probed) return probed;
+    throw new UsageError(`${source("privateIp")}: not set and fly-local-6pn does not resolve; give the machine's 6PN address`);
+  };
+  const privateIp = raw.privateIp === undefined ? await defaultPrivateIp() : field("privateIp", parse.parseIp);
 
   const settings: Settings = {
     mode,
     app,
     region: field("region", parse.parseDnsLabel),
     serverName: field("serverName", parse.parseServerName, () => parse.parseServerName(probes.hostname())),
-    privateIp: privateIp === undefined ? localhost : field("privateIp", () => parse.parseIp(privateIp)),
+    privateIp,
     nameserver: field("nameserver", parse.parseNameserver),
     discoveryTimeoutMs: field("discoveryTimeout", parse.parseDuration),
     storeDir: field("storeDir", (v) => resolve(v)),

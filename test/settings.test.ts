@@ -1,0 +1,144 @@
+import { describe, expect, test } from "bun:test";
+import { UsageError } from "../lib/errors.ts";
+import { decodeBase64Text, parseNameserver, parseSize } from "../lib/settings/parse.ts";
+import { type Probes, resolveSettings } from "../lib/settings/resolve.ts";
+import { SETTING_KEYS, SETTINGS } from "../lib/settings/schema.ts";
+
+export const fixedProbes: Probes = {
+  hostname: () => "laptop",
+  lookupPrivateIp: async () => "fdaa:0:1:a7b:abc:21de:af5f:2",
+  maxMemStore: () => 3 * 1024 ** 3,
+};
+
+const resolve = (flags: Record<string, string>, env: Record<string, string> = {}) => resolveSettings(flags, env, fixedProbes);
+
+async function usageError(flags: Record<string, string>, env: Record<string, string> = {}): Promise<string> {
+  try {
+    await resolve(flags, env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(UsageError);
+    return (error as Error).message;
+  }
+  throw new Error("expected a UsageError");
+}
+
+describe("precedence: flag > env > default", () => {
+  test("defaults in local mode", async () => {
+    const s = await resolve({});
+    expect(s).toMatchObject({
+      mode: "local", region: "local", serverName: "laptop", privateIp: "127.0.0.1", listenHost: "127.0.0.1",
+      storeDir: "/nats-store", maxFileStore: 1024 ** 4, maxMemStore: 3 * 1024 ** 3, configFile: "/etc/nats/nats-server.conf",
+      natsServer: "nats-server", nameserver: { host: "fdaa::3", port: 53 }, discoveryTimeoutMs: 10_000,
+      ports: { client: 4222, cluster: 4248, gateway: 7222, http: 8222 },
+    });
+  });
+
+  test("fly mode: private ip from fly-local-6pn, listeners on ::", async () => {
+    const s = await resolve({}, { FLY_APP_NAME: "myapp", FLY_REGION: "ord" });
+    expect(s).toMatchObject({ mode: "fly", app: "myapp", region: "ord", privateIp: "fdaa:0:1:a7b:abc:21de:af5f:2", listenHost: "::" });
+  });
+
+  test("env overrides default, flag overrides env, empty values count as unset", async () => {
+    const s = await resolve(
+      { region: "sjc", "max-file-store": "" } as never,
+      { FLY_REGION: "ord", FLY_MACHINE_ID: "m1", NATS_MAX_FILE_STORE: "2GB", NATS_CLIENT_PORT: "" },
+    );
+    expect(s.region).toBe("sjc");
+    expect(s.serverName).toBe("m1");
+    expect(s.maxFileStore).toBe(2 * 1024 ** 3);
+    expect(s.ports.client).toBe(4222);
+  });
+
+  test("FLY_MACHINE_ID wins over FLY_ALLOC_ID, which is used when alone", async () => {
+    expect((await resolve({}, { FLY_MACHINE_ID: "m", FLY_ALLOC_ID: "a" })).serverName).toBe("m");
+    expect((await resolve({}, { FLY_ALLOC_ID: "a" })).serverName).toBe("a");
+  });
+
+  // Every row of the table works as a flag and as an env var.
+  const samples: Record<string, [string, (s: Awaited<ReturnType<typeof resolve>>) => unknown, unknown]> = {
+    app: ["myapp", (s) => s.app, "myapp"],
+    region: ["ams", (s) => s.region, "ams"],
+    serverName: ["node-7", (s) => s.serverName, "node-7"],
+    privateIp: ["fdaa::9", (s) => s.privateIp, "fdaa::9"],
+    nameserver: ["[::1]:5353", (s) => s.nameserver, { host: "::1", port: 5353 }],
+    discoveryTimeout: ["2s", (s) => s.discoveryTimeoutMs, 2000],
+    storeDir: ["/data", (s) => s.storeDir, "/data"],
+    maxFileStore: ["10GiB", (s) => s.maxFileStore, 10 * 1024 ** 3],
+    maxMemStore: ["512MB", (s) => s.maxMemStore, 512 * 1024 ** 2],
+    appendConfig: [btoa("debug: true"), (s) => s.appendConfig, "debug: true"],
+    configFile: ["/tmp/n.conf", (s) => s.configFile, "/tmp/n.conf"],
+    natsServer: ["/opt/nats-server", (s) => s.natsServer, "/opt/nats-server"],
+    listenHost: ["0.0.0.0", (s) => s.listenHost, "0.0.0.0"],
+    clientPort: ["14222", (s) => s.ports.client, 14222],
+    clusterPort: ["14248", (s) => s.ports.cluster, 14248],
+    gatewayPort: ["17222", (s) => s.ports.gateway, 17222],
+    httpPort: ["18222", (s) => s.ports.http, 18222],
+  };
+  test("the samples cover every setting", () => expect(Object.keys(samples).sort()).toEqual([...SETTING_KEYS].sort()));
+  for (const key of SETTING_KEYS) {
+    const [raw, read, expected] = samples[key];
+    const spec = SETTINGS[key];
+    test(`--${spec.flag} and ${spec.env[0]}`, async () => {
+      expect(read(await resolve({ [key]: raw }))).toEqual(expected);
+      expect(read(await resolve({}, { [spec.env[0]]: raw }))).toEqual(expected);
+    });
+  }
+});
+
+describe("sizes", () => {
+  test.each([
+    ["1073741824", 1073741824],
+    ["1TB", 1024 ** 4],
+    ["1tb", 1024 ** 4],
+    ["512mb", 512 * 1024 ** 2],
+    ["2GiB", 2 * 1024 ** 3],
+    ["2Gi", 2 * 1024 ** 3],
+    ["1K", 1000],
+    ["1G", 1000 ** 3],
+    ["1.5GB", 1.5 * 1024 ** 3],
+    [" 64 MiB ", 64 * 1024 ** 2],
+  ])("%p is %p bytes", (raw, bytes) => expect(parseSize(raw)).toBe(bytes));
+
+  test.each(["lots", "-1G", "1.5.2G", "0", "0B", "", "1XB", "1e9", "99999999999PB"])("%p is refused", (raw) =>
+    expect(() => parseSize(raw)).toThrow(),
+  );
+
+  test("errors name the env var or flag that gave the value", async () => {
+    expect(await usageError({}, { NATS_MAX_FILE_STORE: "lots" })).toStartWith('NATS_MAX_FILE_STORE: "lots" is not a size');
+    expect(await usageError({ maxMemStore: "-1G" })).toStartWith('--max-mem-store: "-1G" is not a size');
+  });
+});
+
+describe("other values", () => {
+  test("base64: valid, invalid, not UTF-8", async () => {
+    expect(decodeBase64Text(btoa("max_payload: 2MB\n"))).toBe("max_payload: 2MB\n");
+    expect(await usageError({}, { NATS_APPEND_CONFIG: "not base64!" })).toBe("NATS_APPEND_CONFIG: is not valid base64");
+    expect(await usageError({}, { NATS_APPEND_CONFIG: btoa("\xff\xfe") })).toBe("NATS_APPEND_CONFIG: does not decode to UTF-8 text");
+  });
+
+  test("app and region must be DNS labels; region is lowercased", async () => {
+    expect((await resolve({ region: "ORD" })).region).toBe("ord");
+    expect(await usageError({}, { FLY_APP_NAME: "my_app" })).toStartWith('FLY_APP_NAME: "my_app" is not a valid DNS label');
+    expect(await usageError({ region: "ord.evil" })).toStartWith('--region: "ord.evil" is not a valid DNS label');
+  });
+
+  test("ports: range and clashes", async () => {
+    expect(await usageError({}, { NATS_HTTP_PORT: "70000" })).toBe('NATS_HTTP_PORT: "70000" is not a port (1-65535)');
+    expect(await usageError({ clientPort: "0" })).toBe('--client-port: "0" is not a port (1-65535)');
+    expect(await usageError({ httpPort: "4222" })).toBe("--http-port: port 4222 is already used by --client-port (default)");
+    expect(await usageError({ app: "a", gatewayPort: "4248" })).toBe("--gateway-port: port 4248 is already used by --cluster-port (default)");
+  });
+
+  test("nameserver forms", () => {
+    expect(parseNameserver("fdaa::3")).toEqual({ host: "fdaa::3", port: 53 });
+    expect(parseNameserver("[fdaa:0:1::3]:53")).toEqual({ host: "fdaa:0:1::3", port: 53 });
+    expect(parseNameserver("127.0.0.1:5353")).toEqual({ host: "127.0.0.1", port: 5353 });
+    expect(() => parseNameserver("dns.example:53")).toThrow();
+  });
+
+  test("server name and IPs", async () => {
+    expect(await usageError({ serverName: "two words" })).toStartWith('--server-name: "two words" is not a server name');
+    expect(await usageError({}, { FLY_PRIVATE_IP: "fly-local-6pn" })).toStartWith('FLY_PRIVATE_IP: "fly-local-6pn" is not an IP address');
+    expect((await resolve({ privateIp: "[fdaa::2]" })).privateIp).toBe("fdaa::2");
+  });
+});
