@@ -32,9 +32,13 @@ type Lookup<T> = { ok: true; value: T } | { ok: false; problem: string };
 export const regionsName = (app: string) => `regions.${app}.internal`;
 export const regionName = (region: string, app: string) => `${region}.${app}.internal`;
 
-/** TXT answer → region names. Fly splits long TXT values into 255-byte strings, so join them first. */
+/**
+ * TXT answer → region names. Fly splits a long value into 255-byte strings, even mid-name, so they
+ * are joined first. Bun returns each string as its own record (Node and Deno: one record of several
+ * strings), hence the flat join over all of them.
+ */
 export function parseRegionsTxt(records: string[][]): string[] {
-  const names = records.flatMap((chunks) => chunks.join("").split(","));
+  const names = records.flat().join("").split(",");
   const valid = names.map((n) => n.trim().toLowerCase()).filter(isDnsLabel);
   return [...new Set(valid)].sort();
 }

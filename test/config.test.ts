@@ -1,0 +1,129 @@
+import { describe, expect, test } from "bun:test";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { buildNatsConfig } from "../lib/config/build.ts";
+import { featuresOf, parseServerVersion } from "../lib/config/features.ts";
+import { quoteNatsString, renderNatsConfig } from "../lib/config/render.ts";
+import { Secret } from "../lib/config/types.ts";
+import type { Topology } from "../lib/discovery/index.ts";
+import { parseRegionsTxt } from "../lib/discovery/fly.ts";
+import { formatHostPort, natsUrl } from "../lib/net.ts";
+import { resolveSettings } from "../lib/settings/resolve.ts";
+import { fixedProbes } from "./settings.test.ts";
+
+const GOLDEN = join(import.meta.dir, "golden");
+const v2_9 = featuresOf(parseServerVersion("nats-server: v2.9.10")!);
+const v2_12 = featuresOf(parseServerVersion("nats-server: v2.12.1")!);
+
+/** Compares with test/golden/<name>.conf; `UPDATE_GOLDEN=1 bun test` rewrites them after a deliberate change. */
+function expectGolden(name: string, text: string): void {
+  const file = join(GOLDEN, `${name}.conf`);
+  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
+  expect(text).toBe(readFileSync(file, "utf8"));
+}
+
+const flyEnv = {
+  FLY_APP_NAME: "myapp",
+  FLY_REGION: "ord",
+  FLY_MACHINE_ID: "148e21ea7e9d89",
+  FLY_PRIVATE_IP: "fdaa:0:1:a7b:abc:21de:af5f:2",
+  NATS_MAX_MEM_STORE: "1GiB",
+};
+
+const superclusterTopology: Topology = {
+  regions: [
+    { region: "ams", addresses: ["fdaa:0:1:a7b:1f3:5a1:9e2c:2"] },
+    { region: "ord", addresses: ["fdaa:0:1:a7b:81:d115:2f01:2", "fdaa:0:1:a7b:abc:21de:af5f:2", "fdaa:0:1:a7b:b92:82fa:bc30:2"] },
+    { region: "sjc", addresses: ["fdaa:0:1:a7b:2c4:11aa:3b0f:2", "fdaa:0:1:a7b:2c4:77de:1c21:2"] },
+  ],
+  problems: [],
+};
+
+describe("golden configs", () => {
+  test("local mode", async () => {
+    const settings = await resolveSettings({ storeDir: "/data", configFile: "/etc/nats/nats-server.conf" }, {}, fixedProbes);
+    const topology = { regions: [{ region: "local", addresses: ["127.0.0.1"] }], problems: [] };
+    expectGolden("local", renderNatsConfig(buildNatsConfig({ settings, topology, features: v2_9 })));
+  });
+
+  test("fly: first machine of an app", async () => {
+    const settings = await resolveSettings({}, flyEnv, fixedProbes);
+    const topology = { regions: [{ region: "ord", addresses: [flyEnv.FLY_PRIVATE_IP] }], problems: [] };
+    expectGolden("fly-first-machine", renderNatsConfig(buildNatsConfig({ settings, topology, features: v2_9 })));
+  });
+
+  test("fly: supercluster on nats-server 2.9 and 2.12 (route compression only on 2.10+)", async () => {
+    const settings = await resolveSettings({}, flyEnv, fixedProbes);
+    const text29 = renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 }));
+    const text212 = renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features: v2_12 }));
+    expectGolden("fly-supercluster-2.9", text29);
+    expectGolden("fly-supercluster-2.12", text212);
+    expect(text29).not.toContain("compression");
+    expect(text212).toContain('compression: "s2_auto"');
+  });
+
+  test("fly: the own address is not a route; every region is a gateway with addresses and DNS name", async () => {
+    const settings = await resolveSettings({}, flyEnv, fixedProbes);
+    const { body } = buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 });
+    const cluster = body.cluster as { routes: string[]; listen: string };
+    expect(cluster.listen).toBe("[fdaa:0:1:a7b:abc:21de:af5f:2]:4248");
+    expect(cluster.routes).toEqual([
+      "nats://[fdaa:0:1:a7b:81:d115:2f01:2]:4248",
+      "nats://[fdaa:0:1:a7b:b92:82fa:bc30:2]:4248",
+      "nats://ord.myapp.internal:4248",
+    ]);
+    const gateways = (body.gateway as { gateways: { name: string; urls: string[] }[] }).gateways;
+    expect(gateways.map((g) => g.name)).toEqual(["ams", "ord", "sjc"]);
+    expect(gateways[2].urls).toEqual([
+      "nats://[fdaa:0:1:a7b:2c4:11aa:3b0f:2]:7222",
+      "nats://[fdaa:0:1:a7b:2c4:77de:1c21:2]:7222",
+      "nats://sjc.myapp.internal:7222",
+    ]);
+  });
+
+  test("appended config is included last, from its own file", async () => {
+    const settings = await resolveSettings({}, { ...flyEnv, NATS_APPEND_CONFIG: btoa("max_payload: 2MB\n") }, fixedProbes);
+    const config = buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 });
+    expect(config.includes).toEqual(["nats-server.append.conf"]);
+    expect(renderNatsConfig(config).trimEnd().split("\n").at(-1)).toBe('include "nats-server.append.conf"');
+  });
+});
+
+describe("escaping and formatting", () => {
+  test("hostile strings stay one string", () => {
+    expect(quoteNatsString('a"b')).toBe('"a\\"b"');
+    expect(quoteNatsString("a\\b")).toBe('"a\\\\b"');
+    expect(quoteNatsString("line\n}\ninclude /etc/passwd")).toBe('"line\\n}\\ninclude /etc/passwd"');
+    expect(quoteNatsString("$HOME")).toBe('"$HOME"');
+    expect(quoteNatsString("\u0001\t\r")).toBe('"\\x01\\t\\r"');
+  });
+
+  test("secrets are redacted unless asked for", () => {
+    const config = { body: { authorization: { token: new Secret("s3cret") } }, includes: [] };
+    expect(renderNatsConfig(config)).toContain('token: "<redacted>"');
+    expect(renderNatsConfig(config)).not.toContain("s3cret");
+    expect(renderNatsConfig(config, { showSecrets: true })).toContain('token: "s3cret"');
+    expect(JSON.stringify(config)).not.toContain("s3cret");
+  });
+
+  test("keys are never taken from input", () => {
+    expect(() => renderNatsConfig({ body: { "bad key": 1 }, includes: [] })).toThrow("invalid config key");
+  });
+
+  test("IPv6 in brackets, IPv4 bare", () => {
+    expect(formatHostPort("fdaa::2", 4248)).toBe("[fdaa::2]:4248");
+    expect(formatHostPort("::", 4222)).toBe("[::]:4222");
+    expect(formatHostPort("127.0.0.1", 4222)).toBe("127.0.0.1:4222");
+    expect(natsUrl("fdaa:0:1::5", 7222)).toBe("nats://[fdaa:0:1::5]:7222");
+  });
+});
+
+describe("regions TXT", () => {
+  test("joins split strings, trims, lowercases, dedupes and drops invalid names", () => {
+    expect(parseRegionsTxt([["ord,sj", "c, AMS ,ord,", "fra"]])).toEqual(["ams", "fra", "ord", "sjc"]);
+    // Bun's shape of the same answer: one record per string.
+    expect(parseRegionsTxt([["ord,sj"], ["c, AMS ,ord,"], ["fra"]])).toEqual(["ams", "fra", "ord", "sjc"]);
+    expect(parseRegionsTxt([["ord,,bad_name, x y ,-no,\u0000;;,cdg"]])).toEqual(["cdg", "ord"]);
+    expect(parseRegionsTxt([])).toEqual([]);
+  });
+});
