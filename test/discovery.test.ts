@@ -1,0 +1,102 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
+import { discoverFlyTopology, type FlyDiscoveryOptions } from "../lib/discovery/fly.ts";
+import { FlyDnsServer } from "./support/fly-dns.ts";
+
+let dns: FlyDnsServer;
+const ip = (n: number) => `fdaa:0:1:a7b:${n}::2`;
+
+beforeAll(async () => {
+  dns = await FlyDnsServer.start({ host: "127.0.0.1", port: 0 });
+});
+afterAll(() => dns.close());
+beforeEach(() => {
+  dns.clearFaults();
+  for (const m of dns.machines()) dns.removeMachine(m.id);
+  dns.setTxt("regions.myapp.internal", null);
+});
+
+const options = (overrides: Partial<FlyDiscoveryOptions> = {}): FlyDiscoveryOptions => ({
+  app: "myapp",
+  region: "ord",
+  privateIp: ip(1),
+  nameserver: { host: "127.0.0.1", port: dns.port },
+  timeoutMs: 3000,
+  ...overrides,
+});
+
+function addMachines(region: string, numbers: number[]): void {
+  for (const n of numbers) dns.addMachine({ id: `m${n}`, app: "myapp", region, ip: ip(n) });
+}
+
+describe("discoverFlyTopology against a Fly-shaped DNS server", () => {
+  test("regions from TXT, machines of every region from AAAA", async () => {
+    addMachines("ord", [1, 2, 3]);
+    addMachines("sjc", [4, 5]);
+    addMachines("ams", [6]);
+    const topology = await discoverFlyTopology(options());
+    expect(topology).toEqual({
+      regions: [
+        { region: "ams", addresses: [ip(6)] },
+        { region: "ord", addresses: [ip(1), ip(2), ip(3)] },
+        { region: "sjc", addresses: [ip(4), ip(5)] },
+      ],
+      problems: [],
+    });
+    const asked = dns.queries.map((q) => `${q.type} ${q.name}`);
+    expect(asked).toContain("TXT regions.myapp.internal");
+    expect(asked).toContain("AAAA sjc.myapp.internal");
+  });
+
+  test("a regions record split over several TXT strings", async () => {
+    addMachines("ord", [1]);
+    addMachines("sjc", [4]);
+    // 255-byte strings cut mid-name, as Fly sends a long list.
+    const long = ["ord", "sjc", ...Array.from({ length: 70 }, (_, i) => `x${String(i).padStart(2, "0")}`)].join(",");
+    dns.setTxt("regions.myapp.internal", [long.slice(0, 100), long.slice(100, 201), long.slice(201)]);
+    const topology = await discoverFlyTopology(options());
+    expect(topology.regions.map((r) => r.region)).toContain("x69");
+    expect(topology.regions.length).toBe(72);
+    // Regions with no machines yet answer NXDOMAIN: known, but empty.
+    expect(topology.regions.find((r) => r.region === "x00")?.addresses).toEqual([]);
+    expect(topology.regions.find((r) => r.region === "sjc")?.addresses).toEqual([ip(4)]);
+    expect(topology.problems).toEqual([]);
+  });
+
+  test("empty answers: the first machine is not in DNS yet", async () => {
+    const topology = await discoverFlyTopology(options());
+    expect(topology).toEqual({ regions: [{ region: "ord", addresses: [ip(1)] }], problems: [] });
+  });
+
+  test("the own region is always there, even when the TXT record lacks it", async () => {
+    addMachines("sjc", [4]);
+    const topology = await discoverFlyTopology(options());
+    expect(topology.regions.map((r) => r.region)).toEqual(["ord", "sjc"]);
+  });
+
+  test("invalid region names in the TXT record are dropped", async () => {
+    addMachines("ord", [1, 2]);
+    dns.setTxt("regions.myapp.internal", ["ord,Bad_Name,,../etc, SJC"]);
+    dns.setAaaa("sjc.myapp.internal", [ip(4)]);
+    const topology = await discoverFlyTopology(options());
+    expect(topology.regions.map((r) => r.region)).toEqual(["ord", "sjc"]);
+  });
+
+  test("a name that never answers is reported within the deadline, not waited on", async () => {
+    addMachines("ord", [1, 2]);
+    dns.addFault({ match: /^regions\./, fault: { kind: "drop" } });
+    const started = Date.now();
+    const topology = await discoverFlyTopology(options({ timeoutMs: 2000 }));
+    expect(Date.now() - started).toBeLessThan(4000);
+    expect(topology.problems).toEqual(["regions.myapp.internal: ETIMEOUT"]);
+    expect(topology.regions).toEqual([{ region: "ord", addresses: [ip(1), ip(2)] }]);
+  });
+
+  test("a transient failure is retried", async () => {
+    addMachines("ord", [1, 2]);
+    addMachines("sjc", [4]);
+    dns.addFault({ match: /^regions\./, fault: { kind: "servfail" }, times: 2 });
+    const topology = await discoverFlyTopology(options());
+    expect(topology.problems).toEqual([]);
+    expect(topology.regions.map((r) => r.region)).toEqual(["ord", "sjc"]);
+  });
+});
