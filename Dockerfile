@@ -26,7 +26,7 @@ COPY package.json package-lock.json ./
 # bun 1.4.5). --production: the build needs only "dependencies"; the devDependencies include
 # the bun and deno npm packages, which would download whole runtimes for nothing.
 RUN bun install --frozen-lockfile --production
-COPY main.ts ./
+COPY tsconfig.json main.ts ./
 COPY lib ./lib
 # `bun run build` is package.json's build script (bun build --compile --minify ...); the --target
 # flag is appended to it so the binary is compiled for the image's architecture, glibc flavour.
