@@ -1,0 +1,70 @@
+// End to end, the seed's first steps: `fly deploy` starts one machine (core NATS works, JetStream says plainly
+// it waits for more machines), then `fly scale count 3` adds two and all three turn healthy without the first
+// being restarted. The first machine runs the launcher as `bun main.ts` (the others run the compiled binary).
+// Run inside scripts/netns-run (npm test does).
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { connectTo, monitor, monitorJson, waitAllHealthy, waitRoutes, waitVarz } from "./support/wait.ts";
+
+setDefaultTimeout(90_000);
+
+const APP = "e2e-first";
+let net: FlyNetwork;
+const conns: NatsConnection[] = [];
+
+beforeAll(async () => {
+  net = await FlyNetwork.start();
+});
+
+afterAll(async () => {
+  await Promise.allSettled(conns.map((c) => c.close()));
+  await net?.close();
+});
+
+test("first deploy of one machine: core NATS works, the logs say JetStream waits for `fly scale count 3`; two more make all three healthy without restarting the first", async () => {
+  const first = net.startMachine({ app: APP, region: "ord", runtime: "bun" });
+  const v0 = await waitVarz(first);
+  // `bun main.ts` exec'd nats-server too: same PID.
+  expect(readFileSync(`/proc/${first.pid}/comm`, "utf8").trim()).toBe("nats-server");
+
+  // Core NATS pub/sub on the lone machine.
+  const nc = await connectTo(first);
+  conns.push(nc);
+  const sub = nc.subscribe("hello", { max: 1 });
+  const got = (async () => {
+    for await (const m of sub) return m.string();
+  })();
+  nc.publish("hello", "world");
+  expect(await got).toBe("world");
+  // Request/reply too.
+  nc.subscribe("echo", { callback: (_err, m) => m.respond(m.data) });
+  expect((await nc.request("echo", "ping", { timeout: 2_000 })).string()).toBe("ping");
+
+  // The logs say plainly what JetStream is waiting for, and how to fix it.
+  const waits = await first.waitForLog(/JetStream waits for/, 10_000);
+  const advice = first.logs().find((l) => l.includes("fly scale count 3"));
+  if (!advice) throw new Error(`machine ${first.id}: no log line mentions \`fly scale count 3\`; JetStream line was: ${waits}`);
+
+  // Alone, it is not healthy (as its log line says): /healthz keeps failing on JetStream while no peer exists.
+  for (const until = Date.now() + 1_500; Date.now() < until; await Bun.sleep(150)) {
+    const h = await monitor(first, "/healthz");
+    if (h.status === 200) throw new Error(`machine ${first.id} alone: /healthz is ok already: ${h.body}`);
+    expect(h.body).toContain("JetStream");
+  }
+
+  // `fly scale count 3`: two more machines in the region.
+  const more = net.startMachines(2, { app: APP, region: "ord" });
+  const all = [first, ...more];
+  await Promise.all(all.map((m) => waitRoutes(m, all, { exact: true, timeoutMs: 30_000 })));
+  await waitAllHealthy(all, { timeoutMs: 45_000 });
+
+  // The first machine was not restarted: same process, same nats-server instance.
+  expect(first.running).toBe(true);
+  expect(first.starts).toBe(1);
+  const v1 = await monitorJson(first, "/varz");
+  expect({ server_id: v1.server_id, start: v1.start }).toEqual({ server_id: v0.server_id, start: v0.start });
+  // And core NATS still works on the same connection.
+  expect((await nc.request("echo", "again", { timeout: 2_000 })).string()).toBe("again");
+});

@@ -1,0 +1,84 @@
+// End to end, three regions: ord×3, sjc×3, ams×1 become one supercluster: every machine has an outbound
+// gateway to each other region, core NATS crosses regions, and a stream placed in sjc works from ord.
+// Run inside scripts/netns-run (npm test does).
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { connectTo, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+
+setDefaultTimeout(120_000);
+
+const APP = "e2e-super";
+const REGIONS = ["ord", "sjc", "ams"];
+let net: FlyNetwork;
+let ord: FlyMachine[], sjc: FlyMachine[], ams: FlyMachine[];
+const conns: NatsConnection[] = [];
+
+beforeAll(async () => {
+  net = await FlyNetwork.start();
+  ord = net.startMachines(3, { app: APP, region: "ord" });
+  sjc = net.startMachines(3, { app: APP, region: "sjc" });
+  ams = net.startMachines(1, { app: APP, region: "ams" });
+});
+
+afterAll(async () => {
+  await Promise.allSettled(conns.map((c) => c.close()));
+  await net?.close();
+});
+
+async function client(m: FlyMachine): Promise<NatsConnection> {
+  const nc = await connectTo(m);
+  conns.push(nc);
+  return nc;
+}
+
+test("supercluster ord×3 + sjc×3 + ams×1: gateways everywhere, a message from ord reaches ams, a stream placed in sjc is used from ord", async () => {
+  const all = [...ord, ...sjc, ...ams];
+  // Routes inside each region, outbound gateways from every machine to each other region.
+  await Promise.all([...ord.map((m) => waitRoutes(m, ord, { exact: true })), ...sjc.map((m) => waitRoutes(m, sjc, { exact: true }))]);
+  await Promise.all(all.map((m) => waitGateways(m, REGIONS, { timeoutMs: 30_000 })));
+
+  // Core NATS: published in ord, delivered to a subscriber connected in ams.
+  const inAms = await client(ams[0]);
+  const inOrd = await client(ord[1]);
+  const sub = inAms.subscribe("greetings.ams");
+  await inAms.flush();
+  const received = (async () => {
+    for await (const m of sub) return m.string();
+  })();
+  // Interest may take a moment to cross the gateway (an earlier "no interest" is revoked by the new sub): retry.
+  let got: string | undefined;
+  await waitUntil(ams[0], "a message published in ord to arrive in ams", async () => {
+    inOrd.publish("greetings.ams", `hello from ${ord[1].id}`);
+    await inOrd.flush();
+    got = await Promise.race([received, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
+    return got ? { done: true, value: got } : { done: false, saw: "no message yet" };
+  });
+  expect(got).toBe(`hello from ${ord[1].id}`);
+  sub.unsubscribe();
+
+  // JetStream across regions: a stream placed in cluster sjc, created, written and read from ord.
+  await waitAllHealthy([...ord, ...sjc]);
+  const jsm = await jetstreamManager(inOrd);
+  const si = await jsm.streams.add({ name: "SJC_ONLY", subjects: ["west.>"], num_replicas: 3, placement: { cluster: "sjc" } });
+  expect(si.cluster?.name).toBe("sjc");
+  const peers = [si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)].sort();
+  expect(peers).toEqual(sjc.map((m) => m.id).sort());
+
+  const js = jetstream(inOrd);
+  await Promise.all(Array.from({ length: 200 }, (_, i) => js.publish("west.orders", `w-${i + 1}`)));
+  expect((await jsm.streams.info("SJC_ONLY")).state.messages).toBe(200);
+
+  await jsm.consumers.add("SJC_ONLY", { durable_name: "from-ord", ack_policy: AckPolicy.Explicit });
+  const consumer = await js.consumers.get("SJC_ONLY", "from-ord");
+  const got200: string[] = [];
+  const deadline = Date.now() + 20_000;
+  while (got200.length < 200 && Date.now() < deadline) {
+    for await (const m of await consumer.fetch({ max_messages: 200 - got200.length, expires: 5_000 })) {
+      got200.push(m.string());
+      m.ack();
+    }
+  }
+  expect(got200).toEqual(Array.from({ length: 200 }, (_, i) => `w-${i + 1}`));
+});
