@@ -22,4 +22,10 @@ const main = defineCommand({
   default: "run",
 });
 
+// citty reports an unknown command with exit code 1; a typo is bad input, which is exit code 2 here.
+const first = process.argv[2];
+if (first !== undefined && !first.startsWith("-") && !(first in subCommands)) {
+  process.stderr.write(`nats-cluster: unknown command "${first}" (commands: ${Object.keys(subCommands).join(", ")}; see --help)\n`);
+  process.exit(2);
+}
 runMain(main);

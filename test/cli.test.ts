@@ -1,0 +1,169 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SETTING_KEYS, SETTINGS } from "../lib/settings/schema.ts";
+import { COMPILED_LAUNCHER } from "./support/fly-net.ts";
+import { FlyDnsServer } from "./support/fly-dns.ts";
+import { runLauncher } from "./support/launcher.ts";
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), "nats-cluster-cli-"));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A fresh config dir and store dir per case, so "no config left behind" is checked on an empty dir. */
+function paths(name: string) {
+  const configDir = join(dir, name, "etc");
+  return { configDir, configFile: join(configDir, "nats-server.conf"), storeDir: join(dir, name, "store") };
+}
+
+function expectNothingWritten(configDir: string): void {
+  expect(existsSync(configDir) ? readdirSync(configDir) : []).toEqual([]);
+}
+
+describe("bad input: exit 2, one line naming the input, no config written", () => {
+  const cases: [string, Record<string, string>, string][] = [
+    ["invalid base64", { NATS_APPEND_CONFIG: "%%% not base64" }, "NATS_APPEND_CONFIG: is not valid base64"],
+    ["size that does not parse", { NATS_MAX_FILE_STORE: "lots" }, 'NATS_MAX_FILE_STORE: "lots" is not a size'],
+    ["negative size", { NATS_MAX_MEM_STORE: "-1G" }, 'NATS_MAX_MEM_STORE: "-1G" is not a size'],
+    ["port out of range", { NATS_CLIENT_PORT: "65536" }, 'NATS_CLIENT_PORT: "65536" is not a port'],
+    ["app name that is not a DNS label", { FLY_APP_NAME: "my app" }, 'FLY_APP_NAME: "my app" is not a valid DNS label'],
+  ];
+  for (const [name, env, message] of cases) {
+    test(name, async () => {
+      const p = paths(name.replaceAll(" ", "-"));
+      const r = await runLauncher([], { NATS_CONFIG_FILE: p.configFile, NATS_STORE_DIR: p.storeDir, ...env });
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain(message);
+      expectNothingWritten(p.configDir);
+    });
+  }
+
+  test("appended config that nats-server rejects: its message, against the appended file", async () => {
+    const p = paths("rejected-append");
+    const appended = "max_payload: 2MB\nthis is { not valid\n";
+    const r = await runLauncher(["--store-dir", p.storeDir, "--config-file", p.configFile], { NATS_APPEND_CONFIG: btoa(appended) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("nats-server rejects the config:");
+    expect(r.stderr).toContain("error parsing include file 'nats-server.append.conf', Parse error on line 2");
+    expect(r.stderr).not.toContain(".nats-cluster-");
+    expectNothingWritten(p.configDir);
+  });
+
+  test("a valid appended config is written next to the config and overrides generated keys", async () => {
+    const p = paths("valid-append");
+    const r = await runLauncher(["config", "--show-secrets", "--store-dir", p.storeDir, "--config-file", p.configFile], {
+      NATS_APPEND_CONFIG: btoa("max_payload: 2MB\n"),
+    });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('include "nats-server.append.conf"');
+    expect(r.stdout).toContain("max_payload: 2MB");
+    const redacted = await runLauncher(["config", "--store-dir", p.storeDir], { NATS_APPEND_CONFIG: btoa("max_payload: 2MB\n") });
+    expect(redacted.stdout).not.toContain("max_payload");
+    expect(redacted.stdout).toContain("<redacted>");
+  });
+});
+
+describe("runtime failures: exit 1, no config written", () => {
+  test("nats-server not found", async () => {
+    const p = paths("no-nats-server");
+    const r = await runLauncher([], { NATS_CONFIG_FILE: p.configFile, NATS_STORE_DIR: p.storeDir, NATS_SERVER_BIN: "/nonexistent/nats-server" });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--nats-server (NATS_SERVER_BIN): /nonexistent/nats-server is missing or not executable");
+    expectNothingWritten(p.configDir);
+  });
+
+  test("store dir is a file", async () => {
+    const p = paths("store-is-file");
+    mkdirSync(join(dir, "store-is-file"), { recursive: true });
+    writeFileSync(p.storeDir, "");
+    const r = await runLauncher([], { NATS_CONFIG_FILE: p.configFile, NATS_STORE_DIR: p.storeDir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--store-dir (NATS_STORE_DIR)");
+    expectNothingWritten(p.configDir);
+  });
+});
+
+describe("help and version", () => {
+  for (const command of ["", "run", "config"]) {
+    test(`--help of '${command || "nats-cluster"}' lists every flag with its env var and default`, async () => {
+      const r = await runLauncher([...(command ? [command] : []), "--help"]);
+      expect(r.code).toBe(0);
+      for (const key of SETTING_KEYS) {
+        const spec = SETTINGS[key];
+        expect(r.stdout).toContain(`--${spec.flag}`);
+        for (const env of spec.env) expect(r.stdout).toContain(env);
+      }
+      expect(r.stdout).toContain("[default: 1TB]");
+    });
+  }
+  test("--version", async () => {
+    const r = await runLauncher(["--version"]);
+    expect(r.stdout.trim()).toBe(JSON.parse(readFileSync("package.json", "utf8")).version);
+  });
+  test("an unknown command is bad input", async () => {
+    const r = await runLauncher(["frobnicate"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("frobnicate");
+  });
+});
+
+describe("config: the same from the compiled binary, bun and deno", () => {
+  let dns: FlyDnsServer;
+  beforeAll(async () => {
+    dns = await FlyDnsServer.start({ host: "127.0.0.1", port: 0 });
+    for (const [i, region] of ["ord", "ord", "ord", "sjc", "ams"].entries()) {
+      dns.addMachine({ id: `m${i}`, app: "parity", region, ip: `fdaa:0:1:a7b:${i + 1}::2` });
+    }
+  });
+  afterAll(() => dns.close());
+
+  test("Fly mode against the simulated DNS, byte for byte", async () => {
+    const env = {
+      FLY_APP_NAME: "parity", FLY_REGION: "ord", FLY_MACHINE_ID: "m0", FLY_PRIVATE_IP: "fdaa:0:1:a7b:1::2",
+      FLY_NAMESERVER: dns.nameserver, NATS_MAX_MEM_STORE: "1GiB", NATS_APPEND_CONFIG: btoa("debug: false\n"),
+    };
+    const outputs: string[] = [];
+    for (const runtime of ["compiled", "bun", "deno"] as const) {
+      const r = await runLauncher(["config"], env, runtime);
+      expect(r.code).toBe(0);
+      outputs.push(r.stdout);
+    }
+    expect(outputs[0]).toContain("nats://[fdaa:0:1:a7b:2::2]:4248");
+    expect(outputs[0]).toContain('name: "sjc"');
+    expect(outputs[1]).toBe(outputs[0]);
+    expect(outputs[2]).toBe(outputs[0]);
+  }, 60_000);
+});
+
+describe("run: becomes nats-server in place", () => {
+  test("local mode: same PID, /healthz ok, config 0600", async () => {
+    const p = paths("local-run");
+    const child = spawn(COMPILED_LAUNCHER, ["--store-dir", p.storeDir, "--config-file", p.configFile, "--http-port", "18222", "--client-port", "14222"], {
+      env: { PATH: process.env.PATH },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stderr.on("data", (d) => (output += d));
+    try {
+      let healthy = false;
+      for (let i = 0; i < 100 && !healthy; i++) {
+        await Bun.sleep(100);
+        healthy = await fetch("http://127.0.0.1:18222/healthz").then((r) => r.ok, () => false);
+      }
+      expect(healthy).toBe(true);
+      expect(readFileSync(join(p.configDir, "nats-server.pid"), "utf8").trim()).toBe(String(child.pid));
+      expect(readFileSync(`/proc/${child.pid}/comm`, "utf8").trim()).toBe("nats-server");
+      expect(statSync(p.configFile).mode & 0o777).toBe(0o600);
+      expect(output).toContain("local mode: one standalone server with JetStream");
+      expect(output).toContain("Server is ready");
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.once("exit", resolve));
+    }
+  }, 30_000);
+});

@@ -1,0 +1,44 @@
+/** Running the launcher as a user would: the compiled binary, `bun main.ts` or `deno run main.ts`. */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { COMPILED_LAUNCHER, PROJECT_ROOT } from "./fly-net.ts";
+
+export type LauncherRuntime = "compiled" | "bun" | "deno";
+
+export interface LauncherResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function command(runtime: LauncherRuntime): string[] {
+  if (runtime === "compiled") {
+    if (!existsSync(COMPILED_LAUNCHER)) throw new Error(`${COMPILED_LAUNCHER} is missing; run \`npm run build\` first`);
+    return [COMPILED_LAUNCHER];
+  }
+  if (runtime === "bun") return [process.execPath, "main.ts"];
+  return [join(PROJECT_ROOT, "node_modules/.bin/deno"), "run", "-A", "--quiet", "main.ts"];
+}
+
+/**
+ * Runs to completion with only PATH (and HOME, for Deno's cache) from our env, plus `env`. Async, so a
+ * DNS server running in the test process keeps answering meanwhile.
+ */
+export function runLauncher(args: string[], env: Record<string, string> = {}, runtime: LauncherRuntime = "compiled"): Promise<LauncherResult> {
+  const [bin, ...pre] = command(runtime);
+  const child = spawn(bin, [...pre, ...args], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+    timeout: 60_000,
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d) => (stdout += d));
+  child.stderr.on("data", (d) => (stderr += d));
+  return new Promise((resolve, reject) => {
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
