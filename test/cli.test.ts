@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -29,8 +29,12 @@ describe("bad input: exit 2, one line naming the input, no config written", () =
     ["invalid base64", { NATS_APPEND_CONFIG: "%%% not base64" }, "NATS_APPEND_CONFIG: is not valid base64"],
     ["size that does not parse", { NATS_MAX_FILE_STORE: "lots" }, 'NATS_MAX_FILE_STORE: "lots" is not a size'],
     ["negative size", { NATS_MAX_MEM_STORE: "-1G" }, 'NATS_MAX_MEM_STORE: "-1G" is not a size'],
+    ["size with two dots", { NATS_MAX_FILE_STORE: "1.5.2G" }, 'NATS_MAX_FILE_STORE: "1.5.2G" is not a size'],
+    ["zero size", { NATS_MAX_FILE_STORE: "0" }, 'NATS_MAX_FILE_STORE: "0" must be at least 1 byte'],
     ["port out of range", { NATS_CLIENT_PORT: "65536" }, 'NATS_CLIENT_PORT: "65536" is not a port'],
+    ["two listeners on one port", { NATS_HTTP_PORT: "4222" }, "NATS_HTTP_PORT: port 4222 is already used by --client-port (default)"],
     ["app name that is not a DNS label", { FLY_APP_NAME: "my app" }, 'FLY_APP_NAME: "my app" is not a valid DNS label'],
+    ["region that is not a DNS label", { FLY_REGION: "ord;rm" }, 'FLY_REGION: "ord;rm" is not a valid DNS label'],
   ];
   for (const [name, env, message] of cases) {
     test(name, async () => {
@@ -75,6 +79,33 @@ describe("runtime failures: exit 1, no config written", () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("--nats-server (NATS_SERVER_BIN): /nonexistent/nats-server is missing or not executable");
     expectNothingWritten(p.configDir);
+  });
+
+  test("nats-server not executable", async () => {
+    const p = paths("nats-server-not-executable");
+    mkdirSync(join(dir, "nats-server-not-executable"), { recursive: true });
+    const bin = join(dir, "nats-server-not-executable", "nats-server");
+    writeFileSync(bin, "#!/bin/sh\n");
+    chmodSync(bin, 0o644);
+    const r = await runLauncher([], { NATS_CONFIG_FILE: p.configFile, NATS_STORE_DIR: p.storeDir, NATS_SERVER_BIN: bin });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`${bin} is missing or not executable`);
+    expectNothingWritten(p.configDir);
+  });
+
+  test("store dir not writable (a read-only volume)", async () => {
+    const p = paths("store-read-only");
+    mkdirSync(p.storeDir, { recursive: true });
+    // chmod does not stop root; a read-only mount does (we are root in the test's own mount namespace).
+    execFileSync("mount", ["-t", "tmpfs", "-o", "ro,size=1m", "ro-volume", p.storeDir]);
+    try {
+      const r = await runLauncher([], { NATS_CONFIG_FILE: p.configFile, NATS_STORE_DIR: p.storeDir });
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain(`--store-dir (NATS_STORE_DIR): ${p.storeDir} is not writable`);
+      expectNothingWritten(p.configDir);
+    } finally {
+      execFileSync("umount", [p.storeDir]);
+    }
   });
 
   test("store dir is a file", async () => {
