@@ -22,7 +22,9 @@ export function execNatsServer(bin: string, args: string[]): Promise<never> {
 
 function superviseChild(bin: string, args: string[]): Promise<never> {
   const child = spawn(bin, args, { stdio: "inherit" });
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.kill(signal));
+  // process.kill, not child.kill: Deno's child.kill sends only the first signal (it then marks the
+  // child killed), and lame duck after a reload (SIGHUP, then SIGUSR2) needs every one delivered.
+  for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.pid && process.kill(child.pid, signal));
   return new Promise((_, reject) => {
     child.on("error", reject);
     child.on("exit", (code, signal) => {

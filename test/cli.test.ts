@@ -198,3 +198,36 @@ describe("run: becomes nats-server in place", () => {
     }
   }, 30_000);
 });
+
+describe("run under Deno: no execve, so nats-server is a supervised child", () => {
+  test("healthy, SIGHUP and SIGTERM are forwarded, the launcher exits when nats-server does", async () => {
+    const p = paths("deno-run");
+    const deno = join(process.cwd(), "node_modules/.bin/deno");
+    const child = spawn(deno, ["run", "-A", "--quiet", "main.ts", "--store-dir", p.storeDir, "--config-file", p.configFile, "--http-port", "18223", "--client-port", "14223"], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stderr.on("data", (d) => (output += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      let healthy = false;
+      for (let i = 0; i < 150 && !healthy; i++) {
+        await Bun.sleep(100);
+        healthy = await fetch("http://127.0.0.1:18223/healthz").then((r) => r.ok, () => false);
+      }
+      expect(healthy).toBe(true);
+      const serverPid = Number(readFileSync(join(p.configDir, "nats-server.pid"), "utf8"));
+      expect(serverPid).not.toBe(child.pid);
+      child.kill("SIGHUP");
+      for (let i = 0; i < 50 && !output.includes("Reloaded"); i++) await Bun.sleep(100);
+      expect(output).toContain("Reloaded server configuration");
+      child.kill("SIGTERM");
+      expect(await exited).not.toBe(0);
+      expect(output).toContain("Server Exiting");
+      expect(existsSync(`/proc/${serverPid}`)).toBe(false);
+    } finally {
+      child.kill("SIGKILL");
+    }
+  }, 30_000);
+});
