@@ -9,7 +9,7 @@ import type { Topology } from "../lib/discovery/index.ts";
 import { parseRegionsTxt } from "../lib/discovery/fly.ts";
 import { formatHostPort, natsUrl } from "../lib/net.ts";
 import { resolveSettings } from "../lib/settings/resolve.ts";
-import { fixedProbes } from "./settings.test.ts";
+import { fixedProbes } from "./support/probes.ts";
 
 const GOLDEN = join(import.meta.dir, "golden");
 const v2_9 = featuresOf(parseServerVersion("nats-server: v2.9.10")!);

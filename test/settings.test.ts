@@ -1,14 +1,10 @@
 import { describe, expect, test } from "bun:test";
 import { UsageError } from "../lib/errors.ts";
 import { decodeBase64Text, parseNameserver, parseSize } from "../lib/settings/parse.ts";
-import { type Probes, resolveSettings } from "../lib/settings/resolve.ts";
+import { resolveSettings } from "../lib/settings/resolve.ts";
 import { SETTING_KEYS, SETTINGS } from "../lib/settings/schema.ts";
+import { fixedProbes } from "./support/probes.ts";
 
-export const fixedProbes: Probes = {
-  hostname: () => "laptop",
-  lookupPrivateIp: async () => "fdaa:0:1:a7b:abc:21de:af5f:2",
-  maxMemStore: () => 3 * 1024 ** 3,
-};
 
 const resolve = (flags: Record<string, string>, env: Record<string, string> = {}) => resolveSettings(flags, env, fixedProbes);
 

@@ -12,10 +12,14 @@ export const LAME_DUCK_DURATION = "30s";
 export const LAME_DUCK_GRACE_PERIOD = "10s";
 
 export function serverBlock({ settings }: ConfigInput): NatsBlock {
+  const fly = settings.mode === "fly";
   return {
     server_name: settings.serverName,
     server_tags: [`region:${settings.region}`],
     listen: formatHostPort(settings.listenHost, settings.ports.client),
+    // Servers tell clients where the others are. Listening on `::`, they would offer every address of
+    // the machine, including ones other machines cannot reach; the 6PN address always works.
+    ...(fly ? { client_advertise: formatHostPort(settings.privateIp, settings.ports.client) } : {}),
     pid_file: join(dirname(settings.configFile), "nats-server.pid"),
     lame_duck_duration: LAME_DUCK_DURATION,
     lame_duck_grace_period: LAME_DUCK_GRACE_PERIOD,
