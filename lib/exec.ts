@@ -14,14 +14,14 @@ const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"] 
 
 type Execve = (file: string, args: string[], env: Record<string, string | undefined>) => never;
 
-export function execNatsServer(bin: string, args: string[]): Promise<never> {
+export function execNatsServer(bin: string, args: string[], env: Record<string, string | undefined> = process.env): Promise<never> {
   const execve = (process as unknown as { execve?: Execve }).execve;
-  if (typeof execve === "function") execve(bin, [bin, ...args], process.env);
-  return superviseChild(bin, args);
+  if (typeof execve === "function") execve(bin, [bin, ...args], env);
+  return superviseChild(bin, args, env);
 }
 
-function superviseChild(bin: string, args: string[]): Promise<never> {
-  const child = spawn(bin, args, { stdio: "inherit" });
+function superviseChild(bin: string, args: string[], env: Record<string, string | undefined>): Promise<never> {
+  const child = spawn(bin, args, { stdio: "inherit", env });
   // process.kill, not child.kill: Deno's child.kill sends only the first signal (it then marks the
   // child killed), and lame duck after a reload (SIGHUP, then SIGUSR2) needs every one delivered.
   for (const signal of FORWARDED_SIGNALS) process.on(signal, () => child.pid && process.kill(child.pid, signal));

@@ -11,8 +11,9 @@ import { execNatsServer } from "./exec.ts";
 import { log } from "./log.ts";
 import { checkNatsConfig, locateNatsServer, natsServerVersion } from "./nats-server.ts";
 import { type Env, resolveSettings, type Settings } from "./settings/resolve.ts";
-import type { RawSettings } from "./settings/schema.ts";
+import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "./settings/schema.ts";
 import { ensureStoreDir } from "./store-dir.ts";
+import { guardClusteredStore } from "./store-guard.ts";
 import { basename } from "node:path";
 import { writeConfigFiles } from "./write-config.ts";
 
@@ -63,12 +64,27 @@ export function reportLaunch(launch: Launch): void {
 
 /** `nats-cluster run`: prepare, write and check the config, then become nats-server. */
 export async function runLauncher(flags: RawSettings, env: Env): Promise<never> {
-  const launch = await prepareLaunch(flags, env, (settings) => ensureStoreDir(settings.storeDir));
+  let storeWarning: string | undefined;
+  const launch = await prepareLaunch(flags, env, (settings) => {
+    ensureStoreDir(settings.storeDir);
+    // Every Fly server is clustered; refuse a store a standalone server left streams in (issue 5467).
+    if (settings.mode === "fly") storeWarning = guardClusteredStore(settings.storeDir, settings.allowStandaloneStore);
+  });
   reportLaunch(launch);
+  if (storeWarning) log.warn(`starting anyway (NATS_ALLOW_STANDALONE_STORE): ${storeWarning}`);
   const { settings, config } = launch;
   const files = [{ name: basename(settings.configFile), text: renderNatsConfig(config, { showSecrets: true, header: configHeader(launch) }) }];
   if (settings.appendConfig) files.unshift({ name: appendFileName(settings.configFile), text: `${settings.appendConfig}\n` });
   await writeConfigFiles(settings.configFile, files, (staged, describePath) => checkNatsConfig(launch.natsServer, staged, describePath));
   log.info(`wrote ${settings.configFile}; starting nats-server`);
-  return execNatsServer(launch.natsServer, ["-c", settings.configFile]);
+  return execNatsServer(launch.natsServer, ["-c", settings.configFile], withoutSecrets(process.env));
+}
+
+/**
+ * nats-server gets its secrets from the config file (0600) only: the env vars that carry them are
+ * dropped, so they are not in /proc/<pid>/environ of the long-running server nor in its children.
+ */
+export function withoutSecrets(env: Env): Env {
+  const secretVars = new Set<string>(SETTING_KEYS.flatMap((key) => ((SETTINGS[key] as SettingSpec).secret ? SETTINGS[key].env : [])));
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !secretVars.has(name)));
 }

@@ -1,5 +1,7 @@
 import { describe, expect, test } from "bun:test";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildNatsConfig } from "../lib/config/build.ts";
 import { featuresOf, parseServerVersion } from "../lib/config/features.ts";
@@ -86,6 +88,92 @@ describe("golden configs", () => {
     const config = buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 });
     expect(config.includes).toEqual(["nats-server.append.conf"]);
     expect(renderNatsConfig(config).trimEnd().split("\n").at(-1)).toBe('include "nats-server.append.conf"');
+  });
+});
+
+describe("closed cluster: cluster secret and client auth", () => {
+  const closedEnv = {
+    ...flyEnv,
+    NATS_CLUSTER_SECRET: "r0ute s3cret/with:@%",
+    NATS_USER: "app",
+    NATS_PASSWORD: "app-pw",
+    NATS_SYSTEM_USER: "admin",
+    NATS_SYSTEM_PASSWORD: "admin-pw",
+  };
+  const secrets = ["r0ute s3cret/with:@%", encodeURIComponent("r0ute s3cret/with:@%"), "app-pw", "admin-pw"];
+
+  test("golden: supercluster with a cluster secret, an app user and a system user (redacted as printed)", async () => {
+    const settings = await resolveSettings({}, closedEnv, fixedProbes);
+    const text = renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 }));
+    expectGolden("fly-closed-2.9", text);
+    for (const secret of secrets) expect(text).not.toContain(secret);
+  });
+
+  test("golden: local mode with a token", async () => {
+    const settings = await resolveSettings({ storeDir: "/data", configFile: "/etc/nats/nats-server.conf" }, { NATS_TOKEN: "t0k3n" }, fixedProbes);
+    const topology = { regions: [{ region: "local", addresses: ["127.0.0.1"] }], problems: [] };
+    const text = renderNatsConfig(buildNatsConfig({ settings, topology, features: v2_9 }));
+    expectGolden("local-token", text);
+    expect(text).not.toContain("t0k3n");
+  });
+
+  test("route and gateway URLs carry the percent-encoded secret, shown with only the password redacted", async () => {
+    const settings = await resolveSettings({}, closedEnv, fixedProbes);
+    const config = buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 });
+    const cluster = config.body.cluster as { routes: Secret[]; authorization: { user: string; password: Secret } };
+    expect(cluster.authorization.user).toBe("route");
+    expect(cluster.authorization.password.value).toBe("r0ute s3cret/with:@%");
+    expect(String(cluster.routes[0])).toBe("nats://route:<redacted>@[fdaa:0:1:a7b:81:d115:2f01:2]:4248");
+    const url = new URL(cluster.routes[0].value);
+    expect([url.username, decodeURIComponent(url.password), url.host]).toEqual(["route", "r0ute s3cret/with:@%", "[fdaa:0:1:a7b:81:d115:2f01:2]:4248"]);
+    const gateways = (config.body.gateway as { gateways: { urls: Secret[] }[]; authorization: { user: string } }).gateways;
+    expect(gateways.flatMap((g) => g.urls).every((u) => u instanceof Secret && new URL(u.value).username === "gateway")).toBe(true);
+    // Printed with --show-secrets: the real values, properly quoted.
+    const shown = renderNatsConfig(config, { showSecrets: true });
+    expect(shown).toContain(`"nats://gateway:${encodeURIComponent("r0ute s3cret/with:@%")}@sjc.myapp.internal:7222"`);
+    expect(shown).toContain('password: "app-pw"');
+  });
+
+  test("the account layout: APP with JetStream; the system account keeps nats-server's default name $SYS", async () => {
+    const withSystem = buildNatsConfig({ settings: await resolveSettings({}, closedEnv, fixedProbes), topology: superclusterTopology, features: v2_9 });
+    expect(Object.keys(withSystem.body.accounts as object)).toEqual(["APP", "$SYS"]);
+    expect(withSystem.body.system_account).toBe("$SYS");
+    expect(withSystem.body.authorization).toBeUndefined();
+    const appOnly = buildNatsConfig({
+      settings: await resolveSettings({}, { ...flyEnv, NATS_USER: "app", NATS_PASSWORD: "pw" }, fixedProbes),
+      topology: superclusterTopology,
+      features: v2_9,
+    });
+    expect(Object.keys(appOnly.body.accounts as object)).toEqual(["APP"]);
+    expect(appOnly.body.system_account).toBeUndefined();
+    // A `$` key is quoted, so it cannot read as a variable.
+    expect(renderNatsConfig(withSystem)).toContain('  "$SYS" {\n');
+  });
+
+  test("without a secret or client auth nothing of this appears (the defaults are as before)", async () => {
+    const settings = await resolveSettings({}, flyEnv, fixedProbes);
+    const text = renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 }));
+    for (const word of ["authorization", "accounts", "system_account", "password", "token", "<redacted>"]) expect(text).not.toContain(word);
+  });
+
+  test("nats-server accepts every auth shape (nats-server -t)", async () => {
+    const shapes: Record<string, string>[] = [
+      closedEnv,
+      { ...flyEnv, NATS_USER: "app", NATS_PASSWORD: "pw" },
+      { ...flyEnv, NATS_TOKEN: "t0k3n", NATS_CLUSTER_SECRET: "x" },
+    ];
+    const dir = mkdtempSync(join(tmpdir(), "auth-shapes-"));
+    try {
+      for (const [i, env] of shapes.entries()) {
+        const settings = await resolveSettings({ storeDir: join(dir, "store") }, env, fixedProbes);
+        const file = join(dir, `${i}.conf`);
+        writeFileSync(file, renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 }), { showSecrets: true }));
+        const r = spawnSync(process.env.NATS_SERVER_BIN || "nats-server", ["-t", "-c", file], { encoding: "utf8" });
+        expect(`${r.status} ${r.stdout}${r.stderr}`.trim()).toEndWith("is valid");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -51,7 +51,8 @@ describe("precedence: flag > env > default", () => {
   });
 
   // Every row of the table works as a flag and as an env var.
-  const samples: Record<string, [string, (s: Awaited<ReturnType<typeof resolve>>) => unknown, unknown]> = {
+  // [raw value, read it back, expected, other flags the value needs to be valid]
+  const samples: Record<string, [string, (s: Awaited<ReturnType<typeof resolve>>) => unknown, unknown, Record<string, string>?]> = {
     app: ["myapp", (s) => s.app, "myapp"],
     region: ["ams", (s) => s.region, "ams"],
     serverName: ["node-7", (s) => s.serverName, "node-7"],
@@ -69,14 +70,21 @@ describe("precedence: flag > env > default", () => {
     clusterPort: ["14248", (s) => s.ports.cluster, 14248],
     gatewayPort: ["17222", (s) => s.ports.gateway, 17222],
     httpPort: ["18222", (s) => s.ports.http, 18222],
+    clusterSecret: ["s3cret route key", (s) => s.clusterSecret, "s3cret route key"],
+    user: ["alice", (s) => s.clientAuth, { kind: "user", app: { user: "alice", password: "pw" }, system: undefined }, { password: "pw" }],
+    password: ["pa ss", (s) => s.clientAuth, { kind: "user", app: { user: "alice", password: "pa ss" }, system: undefined }, { user: "alice" }],
+    token: ["t0ken", (s) => s.clientAuth, { kind: "token", token: "t0ken" }],
+    systemUser: ["admin", (s) => s.clientAuth, { kind: "user", app: { user: "a", password: "p" }, system: { user: "admin", password: "sp" } }, { user: "a", password: "p", systemPassword: "sp" }],
+    systemPassword: ["sp", (s) => s.clientAuth, { kind: "user", app: { user: "a", password: "p" }, system: { user: "admin", password: "sp" } }, { user: "a", password: "p", systemUser: "admin" }],
+    allowStandaloneStore: ["yes", (s) => s.allowStandaloneStore, true],
   };
   test("the samples cover every setting", () => expect(Object.keys(samples).sort()).toEqual([...SETTING_KEYS].sort()));
   for (const key of SETTING_KEYS) {
-    const [raw, read, expected] = samples[key];
+    const [raw, read, expected, needs = {}] = samples[key];
     const spec = SETTINGS[key];
     test(`--${spec.flag} and ${spec.env[0]}`, async () => {
-      expect(read(await resolve({ [key]: raw }))).toEqual(expected);
-      expect(read(await resolve({}, { [spec.env[0]]: raw }))).toEqual(expected);
+      expect(read(await resolve({ ...needs, [key]: raw }))).toEqual(expected);
+      expect(read(await resolve(needs, { [spec.env[0]]: raw }))).toEqual(expected);
     });
   }
 });
@@ -136,5 +144,48 @@ describe("other values", () => {
     expect(await usageError({ serverName: "two words" })).toStartWith('--server-name: "two words" is not a server name');
     expect(await usageError({}, { FLY_PRIVATE_IP: "fly-local-6pn" })).toStartWith('FLY_PRIVATE_IP: "fly-local-6pn" is not an IP address');
     expect((await resolve({ privateIp: "[fdaa::2]" })).privateIp).toBe("fdaa::2");
+  });
+});
+
+describe("closed cluster settings", () => {
+  test("defaults: no cluster secret, no client auth, the orphan guard on", async () => {
+    const s = await resolve({});
+    expect(s.clusterSecret).toBeUndefined();
+    expect(s.clientAuth).toEqual({ kind: "none" });
+    expect(s.allowStandaloneStore).toBe(false);
+  });
+
+  test("client auth that is half given or contradictory is bad input, and never echoes a secret", async () => {
+    expect(await usageError({}, { NATS_USER: "app" })).toBe("NATS_USER is set but --password (NATS_PASSWORD) is not");
+    expect(await usageError({ password: "hunter2" })).toBe("--password is set but --user (NATS_USER) is not");
+    expect(await usageError({}, { NATS_USER: "app", NATS_PASSWORD: "pw", NATS_TOKEN: "hunter2" })).toBe("NATS_TOKEN and NATS_USER are both set; use one of them");
+    expect(await usageError({}, { NATS_TOKEN: "hunter2", NATS_SYSTEM_USER: "sys", NATS_SYSTEM_PASSWORD: "hunter3" })).toStartWith(
+      "NATS_TOKEN cannot be combined with NATS_SYSTEM_USER: nats-server refuses a token next to accounts",
+    );
+    expect(await usageError({}, { NATS_SYSTEM_USER: "sys", NATS_SYSTEM_PASSWORD: "hunter3" })).toBe(
+      "NATS_SYSTEM_USER needs client auth: set --user (NATS_USER) and --password (NATS_PASSWORD) too",
+    );
+    expect(await usageError({}, { NATS_USER: "app", NATS_PASSWORD: "pw", NATS_SYSTEM_USER: "sys" })).toBe(
+      "NATS_SYSTEM_USER is set but --system-password (NATS_SYSTEM_PASSWORD) is not",
+    );
+    expect(await usageError({}, { NATS_USER: "same", NATS_PASSWORD: "pw", NATS_SYSTEM_USER: "same", NATS_SYSTEM_PASSWORD: "x" })).toBe(
+      "NATS_SYSTEM_USER must differ from NATS_USER",
+    );
+    expect(await usageError({}, { NATS_USER: "two words", NATS_PASSWORD: "pw" })).toStartWith('NATS_USER: "two words" is not a user name');
+    const control = await usageError({}, { NATS_USER: "app", NATS_PASSWORD: "hunter2\n" });
+    expect(control).toBe("NATS_PASSWORD: contains control characters (value not shown)");
+  });
+
+  test("the cluster secret is sent in URLs as plain text, so a bcrypt hash is refused (without echoing it)", async () => {
+    const hash = "$2a$11$PWIFAL8RsWyGI3jVZtO9Nu8.6jOxzxfZo7c/W0eLk017hjgUKWrhy";
+    const message = await usageError({}, { NATS_CLUSTER_SECRET: hash });
+    expect(message).toStartWith("NATS_CLUSTER_SECRET: looks like a bcrypt hash");
+    expect(message).not.toContain(hash);
+  });
+
+  test("--allow-standalone-store takes yes/no values", async () => {
+    for (const yes of ["true", "1", "YES", "on"]) expect((await resolve({ allowStandaloneStore: yes })).allowStandaloneStore).toBe(true);
+    for (const no of ["false", "0", "no", "off"]) expect((await resolve({}, { NATS_ALLOW_STANDALONE_STORE: no })).allowStandaloneStore).toBe(false);
+    expect(await usageError({}, { NATS_ALLOW_STANDALONE_STORE: "maybe" })).toStartWith('NATS_ALLOW_STANDALONE_STORE: "maybe" is not a yes/no value');
   });
 });

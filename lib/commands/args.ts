@@ -10,6 +10,8 @@ function describe(spec: SettingSpec): string {
 export const settingsArgs = Object.fromEntries(
   SETTING_KEYS.map((key) => {
     const spec: SettingSpec = SETTINGS[key];
+    // A switch is a citty boolean, so `--allow-standalone-store` alone works; its value goes on as text.
+    if (spec.boolean) return [spec.flag, { type: "boolean", description: describe(spec) }];
     return [spec.flag, { type: "string", description: describe(spec), valueHint: "value" }];
   }),
 ) as ArgsDef;
@@ -19,7 +21,7 @@ export function flagsFromArgs(args: Record<string, unknown>): RawSettings {
   const flags: RawSettings = {};
   for (const key of SETTING_KEYS) {
     const value = args[SETTINGS[key].flag];
-    if (typeof value === "string") flags[key] = value;
+    if (typeof value === "string" || typeof value === "boolean") flags[key] = String(value);
   }
   return flags;
 }

@@ -3,6 +3,7 @@
  * (as the NATS Helm chart assembles its config), merged in a fixed order and rendered once.
  */
 import { basename } from "node:path";
+import { authBlock } from "./blocks/auth.ts";
 import { clusterBlock } from "./blocks/cluster.ts";
 import { gatewayBlock } from "./blocks/gateway.ts";
 import type { ConfigInput } from "./blocks/input.ts";
@@ -22,7 +23,7 @@ type BlockBuilder = (input: ConfigInput) => NatsBlock;
  */
 function buildersFor(input: ConfigInput): BlockBuilder[] {
   const fly = input.settings.mode === "fly";
-  return [serverBlock, monitoringBlock, ...(fly ? [clusterBlock, gatewayBlock] : []), jetstreamBlock];
+  return [serverBlock, authBlock, monitoringBlock, ...(fly ? [clusterBlock, gatewayBlock] : []), jetstreamBlock];
 }
 
 /** Name of the file NATS_APPEND_CONFIG is written to, next to the config file. */

@@ -26,7 +26,10 @@ export function quoteNatsString(value: string): string {
   return `"${escaped}"`;
 }
 
-const KEY = /^[a-z_][a-z0-9_]*$/;
+// Option names are lower case; account names (`APP`, `$SYS`) are keys too. A `$` key is quoted so it
+// cannot read as a variable reference.
+const KEY = /^\$?[A-Za-z_][A-Za-z0-9_]*$/;
+const renderKey = (key: string) => (key.startsWith("$") ? quoteNatsString(key) : key);
 
 function renderValue(value: NatsValue, indent: string, options: RenderOptions): string {
   if (value instanceof Secret) return quoteNatsString(options.showSecrets ? value.value : String(value));
@@ -51,7 +54,7 @@ function renderEntries(block: NatsBlock, indent: string, options: RenderOptions)
     // Keys come from our own code, never from input; refuse anything that would need quoting.
     if (!KEY.test(key)) throw new Error(`invalid config key: ${key}`);
     const isBlock = typeof value === "object" && !Array.isArray(value) && !(value instanceof Secret);
-    text += `${indent}${key}${isBlock ? " " : ": "}${renderValue(value, indent, options)}\n`;
+    text += `${indent}${renderKey(key)}${isBlock ? " " : ": "}${renderValue(value, indent, options)}\n`;
   }
   return text;
 }

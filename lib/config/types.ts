@@ -1,13 +1,19 @@
 /** A NATS config as plain data: what the block builders return and the renderer prints. */
 
-/** A value that must not reach logs or printed config: rendered as `<redacted>` unless asked. */
+/**
+ * A value that must not reach logs or printed config: rendered as `<redacted>` unless asked. `shown`
+ * is what is printed instead; a route URL shows its address with only the password redacted.
+ */
 export class Secret {
-  constructor(readonly value: string) {}
+  constructor(
+    readonly value: string,
+    readonly shown = "<redacted>",
+  ) {}
   toString(): string {
-    return "<redacted>";
+    return this.shown;
   }
   toJSON(): string {
-    return "<redacted>";
+    return this.shown;
   }
 }
 

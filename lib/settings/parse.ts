@@ -95,3 +95,39 @@ export function decodeBase64Text(raw: string): string {
     throw new InvalidValue("does not decode to UTF-8 text");
   }
 }
+
+/** `true`/`false`, `1`/`0`, `yes`/`no`, `on`/`off`, any case. */
+export function parseBoolean(raw: string): boolean {
+  const value = raw.trim().toLowerCase();
+  if (["true", "1", "yes", "on"].includes(value)) return true;
+  if (["false", "0", "no", "off"].includes(value)) return false;
+  throw new InvalidValue(`"${raw}" is not a yes/no value (true/false, 1/0, yes/no)`);
+}
+
+/** A user name for NATS auth: it is quoted in the config, but whitespace and control bytes are surely typos. */
+export function parseUserName(raw: string): string {
+  if (!raw || /[\s\u0000-\u001f\u007f]/.test(raw)) throw new InvalidValue(`"${raw}" is not a user name (no spaces or control characters)`);
+  return raw;
+}
+
+// nats-server takes a password that looks like a bcrypt hash as one (server/auth.go isBcrypt).
+const BCRYPT = /^\$2[abxy]?\$\d\d\$/;
+
+/**
+ * A password or token. Never echoed in an error: these messages reach `fly logs`. Taken as given
+ * (no trimming), since a space may be part of it.
+ */
+export function parseSecretText(raw: string): string {
+  if (/[\u0000-\u001f\u007f]/.test(raw)) throw new InvalidValue("contains control characters (value not shown)");
+  return raw;
+}
+
+/**
+ * The route/gateway secret: nats-server compares it as plain text and we also put it into the route
+ * and gateway URLs, so it must not look like a bcrypt hash (the server would compare against a hash).
+ */
+export function parseClusterSecret(raw: string): string {
+  const value = parseSecretText(raw);
+  if (BCRYPT.test(value)) throw new InvalidValue("looks like a bcrypt hash; give the plain secret, it is sent in route and gateway URLs (value not shown)");
+  return value;
+}

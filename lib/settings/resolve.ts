@@ -9,7 +9,7 @@ import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
 import { defaultMaxMemStore } from "./memory.ts";
 import * as parse from "./parse.ts";
-import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingKey, type SettingSpec } from "./schema.ts";
+import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingKey, type SettingSpec, settingLabel } from "./schema.ts";
 
 export interface Settings {
   /** `fly` when an app is given: discover peers and form a supercluster; `local`: one standalone server. */
@@ -29,7 +29,23 @@ export interface Settings {
   natsServer: string;
   listenHost: string;
   ports: { client: number; cluster: number; gateway: number; http: number };
+  /** Routes and gateways must present it (user `route` / `gateway`); none: open within the 6PN. */
+  clusterSecret?: string;
+  clientAuth: ClientAuth;
+  /** Start clustered even though the store holds streams of a standalone server (lib/store-guard.ts). */
+  allowStandaloneStore: boolean;
 }
+
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+/**
+ * How clients authenticate. `user`: account APP with JetStream, plus an optional system account user.
+ * `token`: the global account, like no auth; nats-server refuses a token together with accounts.
+ */
+export type ClientAuth = { kind: "none" } | { kind: "token"; token: string } | { kind: "user"; app: Credentials; system?: Credentials };
 
 export type Env = Record<string, string | undefined>;
 
@@ -125,9 +141,38 @@ export async function resolveSettings(flags: RawSettings, env: Env, probes: Prob
       gateway: field("gatewayPort", parse.parsePort),
       http: field("httpPort", parse.parsePort),
     },
+    clusterSecret: field("clusterSecret", parse.parseClusterSecret, () => undefined) || undefined,
+    clientAuth: clientAuthOf(raw, field, source),
+    allowStandaloneStore: field("allowStandaloneStore", parse.parseBoolean),
   };
   assertDistinctPorts(settings, source);
   return settings;
+}
+
+type Field = <T>(key: SettingKey, parser: (raw: string) => T) => T;
+
+/** The client auth settings must make one of the three shapes; anything in between is bad input. */
+function clientAuthOf(raw: RawSettings, field: Field, source: (key: SettingKey) => string): ClientAuth {
+  const given = (key: SettingKey) => raw[key] !== undefined;
+  const pair = (userKey: SettingKey, passwordKey: SettingKey): Credentials | undefined => {
+    if (!given(userKey) && !given(passwordKey)) return undefined;
+    if (!given(passwordKey)) throw new UsageError(`${source(userKey)} is set but ${settingLabel(passwordKey)} is not`);
+    if (!given(userKey)) throw new UsageError(`${source(passwordKey)} is set but ${settingLabel(userKey)} is not`);
+    return { user: field(userKey, parse.parseUserName), password: field(passwordKey, parse.parseSecretText) };
+  };
+  const app = pair("user", "password");
+  const system = pair("systemUser", "systemPassword");
+  if (given("token")) {
+    if (app) throw new UsageError(`${source("token")} and ${source("user")} are both set; use one of them`);
+    // The system user lives in the accounts block, and nats-server refuses a token next to accounts
+    // ("Can not have a token and accounts").
+    if (system) throw new UsageError(`${source("token")} cannot be combined with ${source("systemUser")}: nats-server refuses a token next to accounts; use --user/--password (NATS_USER/NATS_PASSWORD) instead`);
+    return { kind: "token", token: field("token", parse.parseSecretText) };
+  }
+  if (system && !app) throw new UsageError(`${source("systemUser")} needs client auth: set ${settingLabel("user")} and ${settingLabel("password")} too`);
+  if (!app) return { kind: "none" };
+  if (system && system.user === app.user) throw new UsageError(`${source("systemUser")} must differ from ${source("user")}`);
+  return { kind: "user", app, system };
 }
 
 function assertDistinctPorts(settings: Settings, source: (key: SettingKey) => string): void {

@@ -16,6 +16,8 @@ export interface SettingSpec {
   readonly description: string;
   /** A secret is never logged nor printed by `nats-cluster config` without `--show-secrets`. */
   readonly secret?: boolean;
+  /** A yes/no switch: `--flag` alone means true; env values true/false, 1/0, yes/no. */
+  readonly boolean?: boolean;
 }
 
 export const SETTINGS = {
@@ -88,6 +90,41 @@ export const SETTINGS = {
   clusterPort: { flag: "cluster-port", env: ["NATS_CLUSTER_PORT"], default: "4248", description: "Route port (machines of one region)" },
   gatewayPort: { flag: "gateway-port", env: ["NATS_GATEWAY_PORT"], default: "7222", description: "Gateway port (between regions)" },
   httpPort: { flag: "http-port", env: ["NATS_HTTP_PORT"], default: "8222", description: "Monitoring port, serves /healthz" },
+  clusterSecret: {
+    flag: "cluster-secret",
+    env: ["NATS_CLUSTER_SECRET"],
+    describeDefault: "none: routes and gateways need no credentials",
+    description: "Shared secret every route and gateway must present (set it with fly secrets set)",
+    secret: true,
+  },
+  user: {
+    flag: "user",
+    env: ["NATS_USER"],
+    describeDefault: "none: clients need no credentials",
+    description: "Client user (account APP, with JetStream); needs --password",
+  },
+  password: { flag: "password", env: ["NATS_PASSWORD"], describeDefault: "none", description: "Password of --user (or its bcrypt hash)", secret: true },
+  token: {
+    flag: "token",
+    env: ["NATS_TOKEN"],
+    describeDefault: "none",
+    description: "Client token instead of --user; cannot be combined with --user or --system-user",
+    secret: true,
+  },
+  systemUser: {
+    flag: "system-user",
+    env: ["NATS_SYSTEM_USER"],
+    describeDefault: "none",
+    description: "User of the system account $SYS ($SYS.REQ... requests); needs --user",
+  },
+  systemPassword: { flag: "system-password", env: ["NATS_SYSTEM_PASSWORD"], describeDefault: "none", description: "Password of --system-user", secret: true },
+  allowStandaloneStore: {
+    flag: "allow-standalone-store",
+    env: ["NATS_ALLOW_STANDALONE_STORE"],
+    default: "false",
+    description: "Start a clustered server even though the store holds streams of a standalone server (nats-server may orphan them)",
+    boolean: true,
+  },
 } as const satisfies Record<string, SettingSpec>;
 
 export type SettingKey = keyof typeof SETTINGS;
