@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { connectTo, monitor, monitorJson, waitAllHealthy, waitRoutes, waitVarz } from "./support/wait.ts";
+import { connectTo, monitorJson, waitAllHealthy, waitHealthy, waitRoutes, waitVarz } from "./support/wait.ts";
 
 setDefaultTimeout(90_000);
 
@@ -39,7 +39,7 @@ test("first deploy of one machine: core NATS works, the logs say JetStream waits
   nc.publish("hello", "world");
   expect(await got).toBe("world");
   // Request/reply too.
-  nc.subscribe("echo", { callback: (_err, m) => m.respond(m.data) });
+  nc.subscribe("echo", { callback: (_err, m) => void m.respond(m.data) });
   expect((await nc.request("echo", "ping", { timeout: 2_000 })).string()).toBe("ping");
 
   // The logs say plainly what JetStream is waiting for, and how to fix it.
@@ -48,11 +48,14 @@ test("first deploy of one machine: core NATS works, the logs say JetStream waits
   if (!advice) throw new Error(`machine ${first.id}: no log line mentions \`fly scale count 3\`; JetStream line was: ${waits}`);
 
   // Alone, it is not healthy (as its log line says): /healthz keeps failing on JetStream while no peer exists.
-  for (const until = Date.now() + 1_500; Date.now() < until; await Bun.sleep(150)) {
-    const h = await monitor(first, "/healthz");
-    if (h.status === 200) throw new Error(`machine ${first.id} alone: /healthz is ok already: ${h.body}`);
-    expect(h.body).toContain("JetStream");
-  }
+  // (This also shows what a wait helper reports when it times out: the machine, what it last saw, its logs.)
+  const alone = await waitHealthy(first, { timeoutMs: 1_500 }).then(
+    () => new Error("/healthz turned ok on a lone machine"),
+    (e: Error) => e,
+  );
+  expect(alone.message).toContain(`on machine ${first.id} (app ${APP}, region ord, ip ${first.ip}, pid ${first.pid}): timed out after 1500 ms`);
+  expect(alone.message).toMatch(/last saw: GET \/healthz -> 503 .*JetStream/);
+  expect(alone.message).toMatch(/--- last \d+ lines of its output ---\n.*Healthcheck failed/s);
 
   // `fly scale count 3`: two more machines in the region.
   const more = net.startMachines(2, { app: APP, region: "ord" });

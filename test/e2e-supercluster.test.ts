@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { connectTo, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+import { connectTo, publishInOrder, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -58,16 +58,17 @@ test("supercluster ord×3 + sjc×3 + ams×1: gateways everywhere, a message from
   expect(got).toBe(`hello from ${ord[1].id}`);
   sub.unsubscribe();
 
-  // JetStream across regions: a stream placed in cluster sjc, created, written and read from ord.
+  // JetStream across regions: a stream placed in cluster sjc (and on the launcher's server tag region:sjc),
+  // created, written and read from ord.
   await waitAllHealthy([...ord, ...sjc]);
   const jsm = await jetstreamManager(inOrd);
-  const si = await jsm.streams.add({ name: "SJC_ONLY", subjects: ["west.>"], num_replicas: 3, placement: { cluster: "sjc" } });
+  const si = await jsm.streams.add({ name: "SJC_ONLY", subjects: ["west.>"], num_replicas: 3, placement: { cluster: "sjc", tags: ["region:sjc"] } });
   expect(si.cluster?.name).toBe("sjc");
   const peers = [si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)].sort();
   expect(peers).toEqual(sjc.map((m) => m.id).sort());
 
   const js = jetstream(inOrd);
-  await Promise.all(Array.from({ length: 200 }, (_, i) => js.publish("west.orders", `w-${i + 1}`)));
+  await publishInOrder(js, "west.orders", 1, 200, { prefix: "w" });
   expect((await jsm.streams.info("SJC_ONLY")).state.messages).toBe(200);
 
   await jsm.consumers.add("SJC_ONLY", { durable_name: "from-ord", ack_policy: AckPolicy.Explicit });

@@ -408,8 +408,7 @@ export class FlyNetwork {
       existing._start();
       return existing;
     }
-    const n = this.#nextHost++;
-    const ip = `fdaa:0:1:a7b:${n.toString(16)}::2`;
+    const ip = this.#allocateIp();
     const dir = join(this.root, id);
     const m = new FlyMachine(this, {
       app: opts.app,
@@ -431,6 +430,16 @@ export class FlyNetwork {
   /** Starts `count` machines with the same options (ids random). */
   startMachines(count: number, opts: Omit<StartMachineOptions, "id" | "storeDir">): FlyMachine[] {
     return Array.from({ length: count }, () => this.startMachine(opts));
+  }
+
+  /** The next fdaa:0:1:a7b:<n>::2 that is neither ours nor already on lo (another test may have left one there). */
+  #allocateIp(): string {
+    const onLo = run("ip", ["-6", "-o", "addr", "show", "dev", "lo"], { check: false }).out;
+    const taken = new Set([...onLo.matchAll(/inet6 ([0-9a-f:]+)\//g)].map((m) => m[1]));
+    for (;;) {
+      const ip = `fdaa:0:1:a7b:${(this.#nextHost++).toString(16)}::2`;
+      if (!taken.has(ip) && !this.#machines.some((m) => m.ip === ip)) return ip;
+    }
   }
 
   /** @internal the env Fly gives a machine, plus the launcher's paths. */

@@ -4,6 +4,7 @@
  * (id, region, ip), what was awaited, what it last saw (HTTP status + body snippet, or the connection
  * error) and the last lines of the machine's output. A machine that exits while awaited fails the wait at once.
  */
+import type { JetStreamClient } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { formatExit, type FlyMachine } from "./fly-net.ts";
 
@@ -222,4 +223,38 @@ export function connectTo(m: FlyMachine, opts: Partial<NodeConnectionOptions> = 
     timeout: 5_000,
     ...opts,
   });
+}
+
+/**
+ * Publishes `${prefix}-${i}` for i in [from, from + count) to a JetStream stream, in order, and waits for every ack.
+ * Right after a stream is created, or while a new stream leader is elected after a machine went away, the
+ * publishing server may not see the stream's interest yet (no responders) or the request may time out: the
+ * first message is retried until `timeoutMs`, with a Nats-Msg-Id so that a retry never stores it twice. Once
+ * it is acked, the rest are pipelined (in order on one connection, with Msg-Ids too).
+ */
+export async function publishInOrder(
+  js: JetStreamClient,
+  subject: string,
+  from: number,
+  count: number,
+  opts: { prefix?: string; timeoutMs?: number; window?: number } = {},
+): Promise<void> {
+  const prefix = opts.prefix ?? "msg";
+  const payload = (i: number) => `${prefix}-${i}`;
+  const msgID = (i: number) => `${subject}:${payload(i)}`;
+  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
+  for (;;) {
+    try {
+      await js.publish(subject, payload(from), { msgID: msgID(from), timeout: 2_000 });
+      break;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`publishing ${payload(from)} to ${subject} kept failing: ${(err as Error).message}`);
+      await sleep(200);
+    }
+  }
+  const window = opts.window ?? 250;
+  for (let i = from + 1; i < from + count; i += window) {
+    const n = Math.min(window, from + count - i);
+    await Promise.all(Array.from({ length: n }, (_, k) => js.publish(subject, payload(i + k), { msgID: msgID(i + k) })));
+  }
 }
