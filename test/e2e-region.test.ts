@@ -115,6 +115,7 @@ test("restart with its volume: a stopped machine misses 500 messages, comes back
   const exit = await c.stop(); // SIGUSR2 (lame duck), SIGKILL after the kill timeout
   expect(c.running).toBe(false);
   expect(exit.signal).not.toBe("SIGKILL"); // it shut down on the kill signal, in time
+  expect(c.logs({ currentRun: true }).some((l) => l.includes("Entering lame duck mode"))).toBe(true); // SIGUSR2 reached nats-server
   expect(net.dns.machines(APP).map((m) => m.id)).not.toContain(c.id);
 
   // Quorum (2 of 3) still takes writes.

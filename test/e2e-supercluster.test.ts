@@ -60,7 +60,8 @@ test("supercluster ord×3 + sjc×3 + ams×1: gateways everywhere, a message from
 
   // JetStream across regions: a stream placed in cluster sjc (and on the launcher's server tag region:sjc),
   // created, written and read from ord.
-  await waitAllHealthy([...ord, ...sjc]);
+  // /healthz ok on all seven: the JetStream meta group spans the supercluster, so even ams, alone in its region, has a meta leader.
+  await waitAllHealthy(all);
   const jsm = await jetstreamManager(inOrd);
   const si = await jsm.streams.add({ name: "SJC_ONLY", subjects: ["west.>"], num_replicas: 3, placement: { cluster: "sjc", tags: ["region:sjc"] } });
   expect(si.cluster?.name).toBe("sjc");
