@@ -6,7 +6,7 @@ import { appendFileName, buildNatsConfig } from "./config/build.ts";
 import { featuresOf, formatVersion } from "./config/features.ts";
 import { renderNatsConfig } from "./config/render.ts";
 import type { NatsConfig } from "./config/types.ts";
-import { discoveryProviderFor, type Topology } from "./discovery/index.ts";
+import { discoveryProviderFor, membersOf, type Topology } from "./discovery/index.ts";
 import { execNatsServer } from "./exec.ts";
 import { log } from "./log.ts";
 import { checkNatsConfig, locateNatsServer, natsServerVersion } from "./nats-server.ts";
@@ -54,10 +54,16 @@ export function reportLaunch(launch: Launch): void {
   if (topology.problems.length) {
     log.warn(`DNS discovery incomplete (${topology.problems.join("; ")}); starting with what is known, nats-server keeps resolving the regions' .internal names`);
   }
-  const ownRegion = topology.regions.find((r) => r.region === settings.region);
-  if ((ownRegion?.addresses.length ?? 0) < 2) {
+  // JetStream's meta group spans the whole supercluster: a lone machine waits only when it is alone in the app.
+  const machines = topology.regions.reduce((sum, r) => sum + r.addresses.length, 0);
+  const inRegion = membersOf(topology, settings.region).length;
+  if (machines < 2) {
     log.warn(
       `JetStream waits for more machines in region ${settings.region}: it elects a leader only once peers join, and /healthz reports unavailable until then. Core NATS works now. Add machines with: fly scale count 3 --region ${settings.region}`,
+    );
+  } else if (inRegion < 3) {
+    log.info(
+      `region ${settings.region} has ${inRegion} machine${inRegion === 1 ? "" : "s"}: streams placed here get at most ${inRegion} replica${inRegion === 1 ? "" : "s"}; for R3 run: fly scale count 3 --region ${settings.region}`,
     );
   }
 }

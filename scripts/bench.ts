@@ -1,0 +1,186 @@
+/**
+ * `npm run bench`: what the launcher costs, side by side with nats-server alone. Prints one table and writes the
+ * same figures to bench/results.json. Must run inside scripts/netns-run (private network, mount and PID
+ * namespaces): everything it starts talks only over lo inside the namespace and dies with it.
+ *
+ *   npm run bench                                          # build, then every benchmark
+ *   scripts/netns-run node_modules/.bin/bun scripts/bench.ts [exec|discovery|serving|memory|convergence ...]
+ *
+ * Only a full run (no section names) writes bench/results.json.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { cpus, loadavg, release, totalmem } from "node:os";
+import { join } from "node:path";
+import { benchConvergence, type ConvergenceResult } from "./bench/convergence.ts";
+import { benchDiscovery, PER_REGION, SCALE_SIZES, scaleApp, type DiscoveryResult } from "./bench/discovery.ts";
+import { makeApp, startDnsProcess } from "./bench/dns.ts";
+import { benchExec, type ExecResult } from "./bench/exec.ts";
+import { benchMemory, type MemoryResult } from "./bench/memory.ts";
+import { benchServing, type ServingResult } from "./bench/serving.ts";
+import { BUN, COMPILED_LAUNCHER, DENO, PROJECT_ROOT, commandOutput, killAllSync, ms, natsServerBin, now, removeTempDirs, type Stats } from "./bench/util.ts";
+
+const SECTIONS = ["exec", "discovery", "serving", "memory", "convergence"] as const;
+type Section = (typeof SECTIONS)[number];
+
+if (process.env.NATS_CLUSTER_NETNS !== "1") {
+  process.stderr.write("bench: run inside the private namespace: `npm run bench` or `scripts/netns-run node_modules/.bin/bun scripts/bench.ts`\n");
+  process.exit(2);
+}
+const asked = process.argv.slice(2) as Section[];
+for (const s of asked) {
+  if (!SECTIONS.includes(s)) {
+    process.stderr.write(`bench: unknown section "${s}" (sections: ${SECTIONS.join(", ")})\n`);
+    process.exit(2);
+  }
+}
+const run = new Set<Section>(asked.length ? asked : SECTIONS);
+const full = asked.length === 0;
+
+const cleanup = () => {
+  killAllSync();
+  removeTempDirs();
+};
+process.on("exit", cleanup);
+for (const [sig, num] of [["SIGINT", 2], ["SIGTERM", 15]] as const) process.once(sig, () => process.exit(128 + num));
+
+const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
+
+const started = now();
+const natsServer = natsServerBin();
+const versionLine = commandOutput(natsServer, ["--version"]);
+const machine = {
+  cpus: cpus().length,
+  cpuModel: cpus()[0]?.model ?? "unknown",
+  memoryGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+  kernel: release(),
+  loadAverageAtStart: loadavg().map((x) => Math.round(x * 100) / 100),
+  natsServer: versionLine,
+  bun: commandOutput(BUN, ["--version"]),
+  deno: commandOutput(DENO, ["--version"]).split("\n")[0],
+  launcherSizeMiB: Math.round(Bun.file(COMPILED_LAUNCHER).size / 1024 / 1024),
+};
+log(`${machine.cpus} × ${machine.cpuModel}, load ${machine.loadAverageAtStart.join(" ")}, ${versionLine}, bun ${machine.bun}, ${machine.deno}`);
+
+const results: {
+  exec?: ExecResult;
+  discovery?: DiscoveryResult;
+  serving?: ServingResult;
+  memory?: MemoryResult;
+  convergence?: ConvergenceResult;
+} = {};
+
+const section = async <T>(name: Section, body: () => Promise<T>): Promise<T | undefined> => {
+  if (!run.has(name)) return undefined;
+  const t0 = now();
+  log(`${name}…`);
+  const r = await body();
+  log(`${name} done in ${ms(now() - t0)}`);
+  return r;
+};
+
+try {
+  if (run.has("exec") || run.has("discovery")) {
+    const machines = [makeApp("bench-exec", 0, 3, 3), ...SCALE_SIZES.map((n, i) => makeApp(scaleApp(n), i + 1, n, PER_REGION))].flat();
+    const dns = await startDnsProcess(machines, "fdaa::3", 5353);
+    try {
+      results.exec = await section("exec", () => benchExec(dns.nameserver, versionLine));
+      results.discovery = await section("discovery", () => benchDiscovery({ host: "fdaa::3", port: 5353 }));
+    } finally {
+      await dns.stop();
+    }
+  }
+  results.serving = await section("serving", () => benchServing(natsServer));
+  results.memory = await section("memory", () => benchMemory(natsServer));
+  results.convergence = await section("convergence", () => benchConvergence(natsServer));
+} finally {
+  cleanup();
+}
+
+const totalMs = now() - started;
+const COMMAND = "npm run bench";
+
+// ---- the table ----
+const rows: string[][] = [];
+const f = (x: number, unit: "ms" | "MiB") => (unit === "ms" ? (x >= 1000 ? `${(x / 1000).toFixed(2)} s` : `${x.toFixed(1)} ms`) : `${x.toFixed(1)} MiB`);
+const row = (what: string, subject: string, s: Stats, unit: "ms" | "MiB", compare = "", target = "") =>
+  rows.push([what, subject, f(s.median, unit), f(s.min, unit), f(s.max, unit), String(s.n), compare, target]);
+const verdict = (met: boolean) => (met ? "met" : "**missed**");
+
+if (results.serving) {
+  const r = results.serving;
+  row("1. time to serving", "launcher, compiled, local mode (a)", r.launcher, "ms", `a/b = ${r.ratio.toFixed(2)}`, `≤ 1.10: ${verdict(r.met)}`);
+  row("", "`nats-server -c` its config, direct (b)", r.natsServer, "ms");
+}
+if (results.exec) {
+  const r = results.exec;
+  const v = r.variants;
+  row("2. time to exec", "floor: empty compiled Bun program", v.floor.wall, "ms");
+  row("", "stand-in nats-server alone (sh)", v.standIn.wall, "ms");
+  row("", "compiled `run`, Fly mode", v.compiled.wall, "ms", `${r.compiledOverFloor.toFixed(1)}× floor`, `≤ 30 ms: ${verdict(r.met)}`);
+  row("", "compiled `run`, local mode", v.compiledLocal.wall, "ms");
+  row("", "`bun main.ts run`, Fly mode", v.bun.wall, "ms");
+  row("", "`deno run -A main.ts run`, Fly mode", v.deno.wall, "ms");
+}
+if (results.discovery) {
+  const r = results.discovery;
+  for (const [i, s] of r.sizes.entries()) {
+    const last = i === r.sizes.length - 1;
+    row(
+      i === 0 ? "3. discovery" : "",
+      `${s.regions} region${s.regions > 1 ? "s" : ""} × ${r.machinesPerRegion} machines (${s.queries} queries)`,
+      s.time,
+      "ms",
+      last ? `35/1 = ${r.ratio35to1.toFixed(2)}` : "",
+      last ? `≤ 2: ${verdict(r.met)}` : "",
+    );
+  }
+}
+if (results.convergence) {
+  const r = results.convergence;
+  row("4. convergence 3×3", "launcher (FlyNetwork)", r.launcher, "ms", `ratio = ${r.ratio.toFixed(2)}`, `≤ 1.2: ${verdict(r.met)}`);
+  row("", "nats-server, static configs", r.static, "ms");
+}
+if (results.exec) {
+  const p = results.exec.peakRss;
+  row("5. peak RSS before exec", "compiled `run`, Fly mode (VmHWM)", p.launcherMiB, "MiB", `floor ${f(p.floorMiB.median, "MiB")}`);
+}
+if (results.memory) {
+  const r = results.memory;
+  row(`5. RSS ${r.afterMs / 1000} s after start`, "launcher (exec'd nats-server)", r.launcher, "MiB", `ratio = ${r.ratio.toFixed(2)}`, "≈ 1.0");
+  row("", "nats-server direct", r.natsServer, "MiB");
+}
+
+const header = ["measurement", "subject", "median", "min", "max", "n", "compare", "target"];
+const table = [
+  `| ${header.join(" | ")} |`,
+  `|${header.map((_, i) => (i >= 2 && i <= 5 ? "---:" : "---")).join("|")}|`,
+  ...rows.map((r) => `| ${r.join(" | ")} |`),
+].join("\n");
+
+const machineLine = `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}; ${versionLine}; bun ${machine.bun}; ${machine.deno}`;
+process.stdout.write(
+  `\n${table}\n\n` +
+    `command: ${COMMAND}${full ? "" : ` (sections: ${[...run].join(", ")})`}\n` +
+    `machine: ${machineLine}; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadavg().map((x) => x.toFixed(2)).join(" ")} at end\n` +
+    (results.exec ? `time to exec includes: ${results.exec.included}\n` : "") +
+    (results.exec?.profile
+      ? `where the compiled launcher's time goes (probe built like dist/nats-cluster, median of ${results.exec.profile.runs}, sum ${ms(results.exec.profile.sumMs)}):\n` +
+        results.exec.profile.steps.map((s) => `  ${s.medianMs.toFixed(2).padStart(7)} ms  ${s.step}`).join("\n") +
+        "\n"
+      : "") +
+    `benchmarks took ${ms(totalMs)} (without install and build)\n`,
+);
+
+if (full) {
+  const out = join(PROJECT_ROOT, "bench", "results.json");
+  mkdirSync(join(PROJECT_ROOT, "bench"), { recursive: true });
+  const json = {
+    command: COMMAND,
+    date: new Date().toISOString(),
+    machine: { ...machine, loadAverageAtEnd: loadavg().map((x) => Math.round(x * 100) / 100) },
+    benchSeconds: Math.round(totalMs / 100) / 10,
+    results,
+  };
+  writeFileSync(out, `${JSON.stringify(json, null, 2)}\n`);
+  log(`wrote ${out}`);
+}

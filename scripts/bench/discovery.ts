@@ -1,0 +1,57 @@
+/**
+ * 3. Discovery at scale: `discoverFlyTopology` (lib/discovery/fly.ts) called in-process, as the launcher does it
+ * (a fresh Resolver per call), against the simulated Fly DNS in another process serving apps of 1, 10 and 35
+ * regions with 10 machines each. Sizes are interleaved, so load drift hits them alike.
+ */
+import { discoverFlyTopology } from "../../lib/discovery/fly.ts";
+import { REGIONS } from "./dns.ts";
+import { now, ratio, stats, type Stats } from "./util.ts";
+
+export const SCALE_SIZES = [1, 10, 35] as const;
+export const PER_REGION = 10;
+/**
+ * Short app names: test/support/fly-dns.ts writes every answer record with the full name (no compression) and
+ * serves no TCP, so 10 AAAA records for `ams.scale10.internal` (518 bytes) overflow a 512-byte UDP answer; c-ares
+ * (Bun's resolver, no EDNS) then falls back to TCP and gets ECONNREFUSED. `ams.s10.internal` fits.
+ */
+export const scaleApp = (regions: number) => `s${regions}`;
+
+export interface DiscoveryResult {
+  reps: number;
+  machinesPerRegion: number;
+  sizes: Array<{ regions: number; machines: number; queries: number; time: Stats }>;
+  ratio35to1: number;
+  target: number;
+  met: boolean;
+}
+
+export async function benchDiscovery(nameserver: { host: string; port: number }, reps = 200): Promise<DiscoveryResult> {
+  const once = async (regions: number): Promise<number> => {
+    const t0 = now();
+    const topology = await discoverFlyTopology({
+      app: scaleApp(regions),
+      region: REGIONS[0],
+      privateIp: "fdaa:0:ffff:a7b:1::2",
+      nameserver,
+      timeoutMs: 10_000,
+    });
+    const t = now() - t0;
+    const found = topology.regions.reduce((n, r) => n + r.addresses.length, 0);
+    // Our own private IP is added to our region: one more than DNS serves.
+    if (topology.problems.length || topology.regions.length !== regions || found !== regions * PER_REGION + 1) {
+      throw new Error(`discovery of ${scaleApp(regions)}: ${topology.regions.length} regions, ${found} addresses, problems: ${topology.problems.join("; ") || "none"}`);
+    }
+    return t;
+  };
+  for (const n of SCALE_SIZES) for (let i = 0; i < 10; i++) await once(n); // warm-up (JIT)
+  const samples: Record<number, number[]> = {};
+  for (let i = 0; i < reps; i++) {
+    for (let k = 0; k < SCALE_SIZES.length; k++) {
+      const n = SCALE_SIZES[(i + k) % SCALE_SIZES.length];
+      (samples[n] ??= []).push(await once(n));
+    }
+  }
+  const sizes = SCALE_SIZES.map((n) => ({ regions: n, machines: n * PER_REGION, queries: n + 1, time: stats(samples[n]) }));
+  const r = ratio(sizes[2].time.median, sizes[0].time.median);
+  return { reps, machinesPerRegion: PER_REGION, sizes, ratio35to1: r, target: 2, met: r <= 2 };
+}
