@@ -16,6 +16,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FlyNetwork, PORTS } from "../../test/support/fly-net.ts";
 import { REGIONS } from "./dns.ts";
+import { alternate } from "./local.ts";
 import { cleanEnv, now, ratio, sleep, spawnTracked, stats, stopProcess, tempDir, type Stats } from "./util.ts";
 
 const APP = "conv";
@@ -165,11 +166,8 @@ async function staticRound(natsServer: string, round: number): Promise<number> {
 }
 
 export async function benchConvergence(natsServer: string, rounds = 5): Promise<ConvergenceResult> {
-  const samples = { launcher: [] as number[], static: [] as number[] };
-  for (let i = 0; i < rounds; i++) {
-    const order: Array<"launcher" | "static"> = i % 2 === 0 ? ["launcher", "static"] : ["static", "launcher"];
-    for (const which of order) samples[which].push(which === "launcher" ? await launcherRound() : await staticRound(natsServer, i));
-  }
+  let round = 0;
+  const samples = await alternate(rounds, ["launcher", "static"], (k) => (k === "launcher" ? launcherRound() : staticRound(natsServer, round++)));
   const launcher = stats(samples.launcher);
   const stat = stats(samples.static);
   const r = ratio(launcher.median, stat.median);

@@ -25,8 +25,8 @@ export interface DnsProcess {
   stop(): Promise<void>;
 }
 
-export async function startDnsProcess(machines: FlyMachine[], host = "fdaa::3", port = 5353): Promise<DnsProcess> {
-  const proc = spawnTracked([BUN, "scripts/bench/dns-server.ts", host, String(port), JSON.stringify(machines)], {
+export async function startDnsProcess(machines: FlyMachine[], host = "fdaa::3", port = 5353, delayMs = 0): Promise<DnsProcess> {
+  const proc = spawnTracked([BUN, "scripts/bench/dns-server.ts", host, String(port), JSON.stringify(machines), String(delayMs)], {
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root" },
     cwd: PROJECT_ROOT,
     stdout: "pipe",

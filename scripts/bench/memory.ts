@@ -1,11 +1,11 @@
 /**
  * 5b. RSS of the machine's process 5 s after start: the compiled launcher in local mode (which has exec'd
  * nats-server by then: same PID) vs nats-server started directly with the config the launcher wrote.
- * (5a, the launcher's peak RSS before exec, comes from the time-to-exec runs: see ./exec.ts.)
+ * (5a, the launcher's peak RSS before exec, is measured with the time-to-exec runs: see ./exec.ts.)
  */
-import { copyFileSync, mkdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import { join } from "node:path";
-import { COMPILED_LAUNCHER, cleanEnv, pollHealthz, ratio, sleep, spawnTracked, stats, stopProcess, tempDir, waitPortFree, type Stats } from "./util.ts";
+import { readFileSync, readlinkSync } from "node:fs";
+import { alternate, LocalPair, type Side } from "./local.ts";
+import { ratio, sleep, stats, stopProcess, type Stats } from "./util.ts";
 
 export interface MemoryResult {
   afterMs: number;
@@ -13,6 +13,7 @@ export interface MemoryResult {
   launcher: Stats;
   natsServer: Stats;
   ratio: number;
+  /** /proc/<pid>/exe of the launcher's process at the time of measuring. */
   launcherExe: string;
 }
 
@@ -23,44 +24,22 @@ function rssMiB(pid: number): number {
 }
 
 export async function benchMemory(natsServer: string, runs = 3, afterMs = 5_000): Promise<MemoryResult> {
-  const root = tempDir("memory");
-  const storeDir = join(root, "store");
-  const configFile = join(root, "etc", "nats-server.conf");
-  const directConfig = join(root, "direct", "nats-server.conf");
-  const env = cleanEnv({ NATS_STORE_DIR: storeDir, NATS_CONFIG_FILE: configFile, NATS_SERVER_BIN: natsServer });
+  const pair = new LocalPair("memory", natsServer);
   let launcherExe = "";
-
-  const once = async (which: "launcher" | "natsServer"): Promise<number> => {
-    rmSync(storeDir, { recursive: true, force: true });
-    mkdirSync(storeDir);
-    await waitPortFree("127.0.0.1", 8222);
-    await waitPortFree("127.0.0.1", 4222);
-    const proc = spawnTracked(which === "launcher" ? [COMPILED_LAUNCHER] : [natsServer, "-c", directConfig], { env });
+  const once = async (side: Side): Promise<number> => {
+    await pair.prepare();
+    const proc = pair.spawn(side);
     try {
       await sleep(afterMs);
-      if (proc.exitCode !== null) throw new Error(`memory: ${which} exited with ${proc.exitCode}`);
-      if (which === "launcher") launcherExe = readlinkSync(`/proc/${proc.pid}/exe`);
+      if (proc.exitCode !== null) throw new Error(`memory: ${side} exited with ${proc.exitCode}`);
+      if (side === "launcher") launcherExe = readlinkSync(`/proc/${proc.pid}/exe`);
       return rssMiB(proc.pid);
     } finally {
       await stopProcess(proc);
     }
   };
-
-  // The launcher writes the config nats-server is then started with directly.
-  const first = spawnTracked([COMPILED_LAUNCHER], { env });
-  try {
-    await pollHealthz("http://127.0.0.1:8222/healthz", { proc: first, timeoutMs: 20_000 });
-  } finally {
-    await stopProcess(first);
-  }
-  mkdirSync(join(root, "direct"), { recursive: true });
-  copyFileSync(configFile, directConfig);
-
-  const samples = { launcher: [] as number[], natsServer: [] as number[] };
-  for (let i = 0; i < runs; i++) {
-    const order: Array<"launcher" | "natsServer"> = i % 2 === 0 ? ["launcher", "natsServer"] : ["natsServer", "launcher"];
-    for (const which of order) samples[which].push(await once(which));
-  }
+  await pair.captureConfig();
+  const samples = await alternate(runs, ["launcher", "natsServer"], once);
   const launcher = stats(samples.launcher);
   const direct = stats(samples.natsServer);
   return { afterMs, runs, launcher, natsServer: direct, ratio: ratio(launcher.median, direct.median), launcherExe };
