@@ -1,0 +1,97 @@
+// Never orphan JetStream data (nats-server issue 5467), end to end: a store written by the launcher in
+// local mode (standalone JetStream) is refused by the launcher in Fly mode (clustered): exit 2, a message
+// saying what to do, no config written and the stream files untouched; with NATS_ALLOW_STANDALONE_STORE
+// it starts anyway, with a warning. Run inside scripts/netns-run (npm test does).
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { connect } from "@nats-io/transport-node";
+import { COMPILED_LAUNCHER, FlyNetwork, PROJECT_ROOT } from "./support/fly-net.ts";
+import { waitVarz } from "./support/wait.ts";
+
+setDefaultTimeout(60_000);
+
+const APP = "e2e-store-guard";
+let dir: string;
+let storeDir: string;
+let net: FlyNetwork;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Every file under the stream's dir with its size: what must survive the refused start unchanged. */
+function streamFiles(): Record<string, number> {
+  const root = join(storeDir, "jetstream/$G/streams/ORDERS");
+  const files: Record<string, number> = {};
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else files[p.slice(root.length + 1)] = statSync(p).size;
+    }
+  };
+  walk(root);
+  return files;
+}
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), "e2e-store-guard-"));
+  storeDir = join(dir, "volume");
+  // Local mode: the launcher becomes one standalone JetStream server on 127.0.0.1.
+  const local = spawn(COMPILED_LAUNCHER, [], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH, NATS_STORE_DIR: storeDir, NATS_CONFIG_FILE: join(dir, "local/nats-server.conf") },
+    stdio: "ignore",
+  });
+  const exited = new Promise((r) => local.once("exit", r));
+  try {
+    const deadline = Date.now() + 20_000;
+    while (!(await fetch("http://127.0.0.1:8222/healthz").then((r) => r.ok, () => false))) {
+      if (Date.now() > deadline) throw new Error("local-mode launcher did not become healthy");
+      await sleep(150);
+    }
+    const nc = await connect({ servers: "127.0.0.1:4222" });
+    const jsm = await jetstreamManager(nc);
+    await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"] });
+    for (let i = 1; i <= 100; i++) await jetstream(nc).publish("orders.new", `order-${i}`);
+    expect((await jsm.streams.info("ORDERS")).state.messages).toBe(100);
+    await nc.close();
+  } finally {
+    local.kill("SIGTERM");
+    await exited;
+  }
+  net = await FlyNetwork.start();
+});
+
+afterAll(async () => {
+  await net?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("Fly mode on a store with standalone streams: exit 2, says what happened and what to do, writes no config, the stream is still on disk", async () => {
+  const before = streamFiles();
+  expect(Object.keys(before)).toContain("msgs/1.blk");
+  const m = net.startMachine({ app: APP, region: "ord", storeDir });
+  const exit = await m.exited;
+  expect(exit.code).toBe(2);
+  const errors = m.logs().filter((l) => l.includes("error:"));
+  expect(errors).toHaveLength(1);
+  expect(errors[0]).toContain(`--store-dir (NATS_STORE_DIR): ${storeDir} holds 1 stream written by a standalone (non-clustered) nats-server ($G > ORDERS)`);
+  expect(errors[0]).toContain("nats-server issue 5467");
+  expect(errors[0]).toContain("Back them up first");
+  expect(errors[0]).toContain("NATS_ALLOW_STANDALONE_STORE=true (--allow-standalone-store)");
+  expect(existsSync(m.configFile)).toBe(false);
+  expect(streamFiles()).toEqual(before);
+  await m.stop(); // already exited: this only takes its address and DNS records away
+});
+
+test("with NATS_ALLOW_STANDALONE_STORE=true it starts anyway and warns", async () => {
+  const m = net.startMachine({ app: APP, region: "ord", storeDir, env: { NATS_ALLOW_STANDALONE_STORE: "true" } });
+  const varz = await waitVarz(m);
+  expect(varz.server_name).toBe(m.id);
+  const warning = m.logs().find((l) => l.includes("starting anyway (NATS_ALLOW_STANDALONE_STORE)"));
+  expect(warning).toContain("$G > ORDERS");
+  expect(readFileSync(`/proc/${m.pid}/comm`, "utf8").trim()).toBe("nats-server");
+  await m.stop({ signal: "SIGTERM" });
+});
