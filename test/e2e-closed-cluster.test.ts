@@ -10,8 +10,8 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { dirname, join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { createInbox, type NatsConnection } from "@nats-io/transport-node";
-import { FlyNetwork, PORTS, type FlyMachine } from "./support/fly-net.ts";
+import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { COMPILED_LAUNCHER, FlyNetwork, PORTS, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
 import { runLauncher } from "./support/launcher.ts";
 import { connectTo, monitor, monitorJson, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
 
@@ -37,7 +37,8 @@ const OTHER_IP = "fdaa:0:1:a7b:ff::2";
 let net: FlyNetwork;
 let ord: FlyMachine[] = [];
 let ams: FlyMachine;
-const intruders: ChildProcess[] = [];
+// Processes this file starts itself (intruders, a local launcher); killed in afterAll.
+const spawned: ChildProcess[] = [];
 const conns: NatsConnection[] = [];
 
 beforeAll(async () => {
@@ -52,7 +53,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.allSettled(conns.map((c) => c.close()));
-  for (const intruder of intruders.filter((p) => p.exitCode === null && p.signalCode === null)) {
+  for (const intruder of spawned.filter((p) => p.exitCode === null && p.signalCode === null)) {
     const gone = new Promise((r) => intruder.once("exit", r));
     intruder.kill("SIGKILL");
     await gone;
@@ -72,7 +73,7 @@ function startIntruder(name: string, httpPort: number, lines: string[]): { log: 
   const conf = join(net.root, `${name}.conf`);
   writeFileSync(conf, [`server_name: "${name}"`, `http: "[${OTHER_IP}]:${httpPort}"`, ...lines].join("\n"));
   const child = spawn(net.natsServerBin, ["-c", conf], { stdio: ["ignore", "pipe", "pipe"] });
-  intruders.push(child);
+  spawned.push(child);
   let output = "";
   child.stdout!.on("data", (d) => (output += d));
   child.stderr!.on("data", (d) => (output += d));
@@ -214,6 +215,32 @@ describe("client auth", () => {
     const app = await client(ord[1], APP_USER);
     await expect(app.request("$SYS.REQ.SERVER.PING", "", { timeout: 1_000 })).rejects.toThrow();
   });
+});
+
+test("token auth (local mode): the token lets a client in and JetStream works in the global account; no token, no entry", async () => {
+  const dir = join(net.root, "token");
+  const launcher = spawn(COMPILED_LAUNCHER, [], {
+    cwd: PROJECT_ROOT,
+    env: { PATH: process.env.PATH, NATS_STORE_DIR: join(dir, "store"), NATS_CONFIG_FILE: join(dir, "nats-server.conf"), NATS_TOKEN: "t0ken-9f" },
+    stdio: "ignore",
+  });
+  spawned.push(launcher);
+  const exited = new Promise((r) => launcher.once("exit", r));
+  const deadline = Date.now() + 20_000;
+  while (!(await fetch("http://127.0.0.1:8222/healthz").then((r) => r.ok, () => false))) {
+    if (Date.now() > deadline) throw new Error("local launcher with a token did not become healthy");
+    await new Promise((r) => setTimeout(r, 150));
+  }
+  await expect(connect({ servers: "127.0.0.1:4222", maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/i);
+  const nc = await connect({ servers: "127.0.0.1:4222", token: "t0ken-9f", maxReconnectAttempts: 0 });
+  const jsm = await jetstreamManager(nc);
+  await jsm.streams.add({ name: "TOKENS", subjects: ["tokens.>"] });
+  await jetstream(nc).publish("tokens.x", "hi");
+  expect((await jsm.streams.info("TOKENS")).state.messages).toBe(1);
+  await nc.close();
+  expect(readdirSync(join(dir, "store/jetstream"))).toContain("$G");
+  launcher.kill("SIGTERM");
+  await exited;
 });
 
 describe("secrets stay secret", () => {
