@@ -48,6 +48,9 @@ function sortedAddresses(addresses: string[]): string[] {
 }
 
 async function withRetry<T>(name: string, query: () => Promise<T>, empty: T, deadline: number): Promise<Lookup<T>> {
+  // A lookup that only starts once the deadline has passed (another region, after a late regions answer) is not
+  // made at all: the deadline plus one per-try timeout stays the longest discovery can take.
+  if (Date.now() >= deadline) return { ok: false, problem: `${name}: not asked, discovery timeout reached` };
   for (let attempt = 0; ; attempt++) {
     try {
       return { ok: true, value: await query() };
