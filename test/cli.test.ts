@@ -171,6 +171,15 @@ describe("config: the same from the compiled binary, bun and deno", () => {
   }, 60_000);
 });
 
+/** Polls a local /healthz for up to 15 s. */
+async function becomesHealthy(httpPort: number): Promise<boolean> {
+  for (let i = 0; i < 150; i++) {
+    if (await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok, () => false)) return true;
+    await Bun.sleep(100);
+  }
+  return false;
+}
+
 describe("run: becomes nats-server in place", () => {
   test("local mode: same PID, /healthz ok, config 0600", async () => {
     const p = paths("local-run");
@@ -181,12 +190,7 @@ describe("run: becomes nats-server in place", () => {
     let output = "";
     child.stderr.on("data", (d) => (output += d));
     try {
-      let healthy = false;
-      for (let i = 0; i < 100 && !healthy; i++) {
-        await Bun.sleep(100);
-        healthy = await fetch("http://127.0.0.1:18222/healthz").then((r) => r.ok, () => false);
-      }
-      expect(healthy).toBe(true);
+      expect(await becomesHealthy(18222)).toBe(true);
       expect(readFileSync(join(p.configDir, "nats-server.pid"), "utf8").trim()).toBe(String(child.pid));
       expect(readFileSync(`/proc/${child.pid}/comm`, "utf8").trim()).toBe("nats-server");
       expect(statSync(p.configFile).mode & 0o777).toBe(0o600);
@@ -211,12 +215,7 @@ describe("run under Deno: no execve, so nats-server is a supervised child", () =
     child.stderr.on("data", (d) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     try {
-      let healthy = false;
-      for (let i = 0; i < 150 && !healthy; i++) {
-        await Bun.sleep(100);
-        healthy = await fetch("http://127.0.0.1:18223/healthz").then((r) => r.ok, () => false);
-      }
-      expect(healthy).toBe(true);
+      expect(await becomesHealthy(18223)).toBe(true);
       const serverPid = Number(readFileSync(join(p.configDir, "nats-server.pid"), "utf8"));
       expect(serverPid).not.toBe(child.pid);
       child.kill("SIGHUP");
