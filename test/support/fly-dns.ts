@@ -167,7 +167,7 @@ export class FlyDnsServer {
         return;
       }
       case "garbage":
-        if (q.type === TYPE.TXT) return send(buildResponse(q, RCODE.NOERROR, [txtRecord(q.name, GARBAGE_TXT)]));
+        if (q.type === TYPE.TXT) return send(buildResponse(q, RCODE.NOERROR, [txtRecord(GARBAGE_TXT)]));
         return send(this.#answer(q));
       default:
         return send(this.#answer(q));
@@ -196,9 +196,9 @@ export class FlyDnsServer {
     if (!records) return buildResponse(q, RCODE.NXDOMAIN, []);
     const rrs: Buffer[] = [];
     if ((q.type === TYPE.AAAA || q.type === 255) && records.aaaa) {
-      for (const ip of records.aaaa) rrs.push(aaaaRecord(q.name, ip));
+      for (const ip of records.aaaa) rrs.push(aaaaRecord(ip));
     }
-    if ((q.type === TYPE.TXT || q.type === 255) && records.txt) rrs.push(txtRecord(q.name, records.txt));
+    if ((q.type === TYPE.TXT || q.type === 255) && records.txt) rrs.push(txtRecord(records.txt));
     return buildResponse(q, RCODE.NOERROR, rrs); // no rrs: NODATA
   }
 
@@ -306,26 +306,30 @@ function writeName(name: string): Buffer {
   return Buffer.concat([...parts.map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, "latin1")])), Buffer.from([0])]);
 }
 
-function rr(name: string, type: number, rdata: Buffer): Buffer {
+// Every answer is for the question's name, so its owner name is a pointer to the question (offset 12),
+// as real servers compress it: without that, 10 AAAA records of a long name pass 512 bytes.
+const QUESTION_NAME = Buffer.from([0xc0, 12]);
+
+function rr(type: number, rdata: Buffer): Buffer {
   const head = Buffer.alloc(10);
   head.writeUInt16BE(type, 0);
   head.writeUInt16BE(1, 2); // class IN
   head.writeUInt32BE(TTL, 4);
   head.writeUInt16BE(rdata.length, 8);
-  return Buffer.concat([writeName(name), head, rdata]);
+  return Buffer.concat([QUESTION_NAME, head, rdata]);
 }
 
-function aaaaRecord(name: string, ip: string): Buffer {
-  return rr(name, TYPE.AAAA, ipv6Bytes(ip));
+function aaaaRecord(ip: string): Buffer {
+  return rr(TYPE.AAAA, ipv6Bytes(ip));
 }
 
 /** TXT rdata is a sequence of <length byte><bytes> character-strings, each at most 255 bytes. */
-function txtRecord(name: string, strings: string[]): Buffer {
+function txtRecord(strings: string[]): Buffer {
   const parts = strings.map((s) => {
     const b = Buffer.from(s, "latin1").subarray(0, 255);
     return Buffer.concat([Buffer.from([b.length]), b]);
   });
-  return rr(name, TYPE.TXT, Buffer.concat(parts));
+  return rr(TYPE.TXT, Buffer.concat(parts));
 }
 
 function buildResponse(q: Query, rcode: number, answers: Buffer[]): Buffer {
