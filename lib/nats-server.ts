@@ -1,9 +1,9 @@
 /** The nats-server executable: finding it, asking its version, and having it check a config. */
-import { execFile } from "node:child_process";
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import { type ServerVersion, parseServerVersion } from "./config/features.ts";
 import { RuntimeError, UsageError } from "./errors.ts";
+import { runProgram } from "./exec.ts";
 import { settingLabel } from "./settings/schema.ts";
 
 function isExecutableFile(path: string): boolean {
@@ -26,16 +26,8 @@ export function locateNatsServer(bin: string, path = process.env.PATH ?? ""): st
   );
 }
 
-function run(bin: string, args: string[]): Promise<{ ok: boolean; output: string }> {
-  return new Promise((done) => {
-    execFile(bin, args, { timeout: 10_000 }, (error, stdout, stderr) => {
-      done({ ok: !error, output: `${stdout}${stderr}`.trim() });
-    });
-  });
-}
-
 export async function natsServerVersion(bin: string): Promise<ServerVersion> {
-  const { output } = await run(bin, ["--version"]);
+  const { output } = await runProgram(bin, ["--version"]);
   const version = parseServerVersion(output);
   if (!version) throw new RuntimeError(`${bin} --version did not print a version: ${output.slice(0, 200)}`);
   return version;
@@ -47,7 +39,7 @@ export async function natsServerVersion(bin: string): Promise<ServerVersion> {
  * maps the staging path it names back to the path the user will look at.
  */
 export async function checkNatsConfig(bin: string, file: string, describePath: (text: string) => string): Promise<void> {
-  const { ok, output } = await run(bin, ["-t", "-c", file]);
+  const { ok, output } = await runProgram(bin, ["-t", "-c", file]);
   if (ok) return;
   const message = describePath(output.split("\n").filter(Boolean).at(-1) ?? output).replace(/^nats-server:\s*/, "");
   throw new UsageError(`nats-server rejects the config: ${message}`);
