@@ -7,7 +7,6 @@
  * launcher starts with what it knows. The config always carries the regions' DNS names too, so
  * nats-server keeps looking for peers after it starts.
  */
-import { Resolver } from "node:dns/promises";
 import { isIPv6 } from "node:net";
 import type { HostPort } from "../settings/parse.ts";
 import { isDnsLabel } from "../settings/parse.ts";
@@ -64,9 +63,11 @@ async function withRetry<T>(name: string, query: () => Promise<T>, empty: T, dea
   }
 }
 
-export function discoverFlyTopology(options: FlyDiscoveryOptions): Promise<Topology> {
+export async function discoverFlyTopology(options: FlyDiscoveryOptions): Promise<Topology> {
   const { app, region, privateIp } = options;
   const deadline = Date.now() + options.timeoutMs;
+  // Loaded here, not at the top: local mode and the other commands never pay for node:dns.
+  const { Resolver } = await import("node:dns/promises");
   const resolver = new Resolver({ timeout: Math.min(PER_TRY_TIMEOUT_MS, options.timeoutMs), tries: 1 });
   resolver.setServers([formatHostPort(options.nameserver.host, options.nameserver.port)]);
 
@@ -75,24 +76,22 @@ export function discoverFlyTopology(options: FlyDiscoveryOptions): Promise<Topol
   const lookupMembers = (name: string) =>
     withRetry(regionName(name, app), () => resolver.resolve6(regionName(name, app)), [], deadline);
 
-  return (async () => {
-    // Own region's machines and the list of regions at once; then every other region at once.
-    const [regions, own] = await Promise.all([lookupRegions(), lookupMembers(region)]);
-    const others = (regions.ok ? regions.value : []).filter((r) => r !== region);
-    const found = await Promise.all(others.map(lookupMembers));
+  // Own region's machines and the list of regions at once; then every other region at once.
+  const [regions, own] = await Promise.all([lookupRegions(), lookupMembers(region)]);
+  const others = (regions.ok ? regions.value : []).filter((r) => r !== region);
+  const found = await Promise.all(others.map(lookupMembers));
 
-    const problems: string[] = [];
-    const members = (name: string, lookup: Lookup<string[]>): RegionMembers => {
-      if (!lookup.ok) problems.push(lookup.problem);
-      return { region: name, addresses: sortedAddresses(lookup.ok ? lookup.value : []) };
-    };
-    if (!regions.ok) problems.push(regions.problem);
-    const ownMembers = members(region, own);
-    // DNS may not list a machine that has only just booted; it is a member all the same.
-    ownMembers.addresses = sortedAddresses([...ownMembers.addresses, privateIp]);
-    const all = [ownMembers, ...others.map((name, i) => members(name, found[i]))];
-    return { regions: all.sort((a, b) => a.region.localeCompare(b.region)), problems };
-  })();
+  const problems: string[] = [];
+  const members = (name: string, lookup: Lookup<string[]>): RegionMembers => {
+    if (!lookup.ok) problems.push(lookup.problem);
+    return { region: name, addresses: sortedAddresses(lookup.ok ? lookup.value : []) };
+  };
+  if (!regions.ok) problems.push(regions.problem);
+  const ownMembers = members(region, own);
+  // DNS may not list a machine that has only just booted; it is a member all the same.
+  ownMembers.addresses = sortedAddresses([...ownMembers.addresses, privateIp]);
+  const all = [ownMembers, ...others.map((name, i) => members(name, found[i]))];
+  return { regions: all.sort((a, b) => a.region.localeCompare(b.region)), problems };
 }
 
 export function flyProvider(options: FlyDiscoveryOptions): DiscoveryProvider {

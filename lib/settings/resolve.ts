@@ -3,7 +3,6 @@
  * is parsed and checked. A bad value becomes a UsageError that names the flag or env var it came from.
  */
 import { defu } from "defu";
-import { lookup } from "node:dns/promises";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
@@ -59,7 +58,9 @@ export interface Probes {
 export const machineProbes: Probes = {
   hostname,
   // Fly puts the machine's 6PN address in /etc/hosts as `fly-local-6pn`.
-  lookupPrivateIp: () => lookup("fly-local-6pn", { family: 6 }).then((r) => r.address, () => undefined),
+  // Loaded only when needed: local mode and machines with FLY_PRIVATE_IP never pay for node:dns.
+  lookupPrivateIp: () =>
+    import("node:dns/promises").then(({ lookup }) => lookup("fly-local-6pn", { family: 6 })).then((r) => r.address, () => undefined),
   maxMemStore: defaultMaxMemStore,
 };
 
