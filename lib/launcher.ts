@@ -52,7 +52,9 @@ export function reportLaunch(launch: Launch): void {
   log.info(`machine ${settings.serverName} in region ${settings.region} of app ${settings.app} (6PN ${settings.privateIp}), nats-server ${launch.serverVersion}`);
   log.info(`discovered ${describeTopology(launch)}`);
   if (topology.problems.length) {
+    // The counts below would be a guess: advice to add machines is wrong when DNS is only down.
     log.warn(`DNS discovery incomplete (${topology.problems.join("; ")}); starting with what is known, nats-server keeps resolving the regions' .internal names`);
+    return;
   }
   // JetStream's meta group spans the whole supercluster: a lone machine waits only when it is alone in the app.
   const machines = topology.regions.reduce((sum, r) => sum + r.addresses.length, 0);
