@@ -68,6 +68,8 @@ export interface FlyNetworkOptions {
   dnsPort?: number;
   /** Echo every machine's output to stderr, prefixed like `fly logs`. Also on with FLY_NET_VERBOSE=1. */
   verbose?: boolean;
+  /** The nats-server every machine runs (default: NATS_SERVER_BIN, else nats-server on PATH). */
+  natsServerBin?: string;
   /** Mount a tmpfs on the network's temp dir (default true): fast fsync, and it vanishes with the namespace. */
   tmpfs?: boolean;
 }
@@ -363,7 +365,7 @@ export class FlyNetwork {
           "`scripts/netns-run node_modules/.bin/bun test test/e2e-region.test.ts`.",
       );
     }
-    const natsServerBin = process.env.NATS_SERVER_BIN || findOnPath("nats-server");
+    const natsServerBin = opts.natsServerBin || process.env.NATS_SERVER_BIN || findOnPath("nats-server");
     if (!natsServerBin) {
       throw new Error("fly-net: nats-server not found on PATH; run `bash scripts/install-nats-server` or set NATS_SERVER_BIN");
     }

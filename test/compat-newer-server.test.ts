@@ -1,0 +1,103 @@
+// The image ships a current nats-server 2.1x while the rest of the suite runs Debian 12's 2.9.10. This file
+// runs the generated config on a newer one, taken from a newer Debian release by
+// scripts/fetch-newer-nats-server (npm test and CI fetch it): the version-gated keys are written and
+// accepted, and a closed supercluster forms, turns healthy and serves an R3 stream.
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { FlyNetwork, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
+import { FlyDnsServer } from "./support/fly-dns.ts";
+import { runLauncher } from "./support/launcher.ts";
+import { connectTo, waitAllHealthy, waitGateways, waitRoutes } from "./support/wait.ts";
+
+setDefaultTimeout(120_000);
+
+const NEWER = process.env.NATS_SERVER_NEWER_BIN || join(PROJECT_ROOT, ".tmp/nats-server-trixie/usr/sbin/nats-server");
+const available = existsSync(NEWER);
+// Offline, a developer can still run the rest of the suite; CI must have it.
+if (!available && process.env.CI) throw new Error(`${NEWER} is missing: run scripts/fetch-newer-nats-server`);
+const version = available ? spawnSync(NEWER, ["--version"], { encoding: "utf8" }).stdout.trim() : "";
+
+const APP = "compat";
+const AUTH = {
+  NATS_CLUSTER_SECRET: "compat-secret/1",
+  NATS_USER: "app",
+  NATS_PASSWORD: "app-pw",
+  NATS_SYSTEM_USER: "sys",
+  NATS_SYSTEM_PASSWORD: "sys-pw",
+};
+
+describe.skipIf(!available)(`on ${version || "a newer nats-server"}`, () => {
+  test("it is newer than 2.9, so the 2.10+ keys are on", () => {
+    expect(version).toMatch(/v2\.(1\d|[2-9]\d)\./);
+  });
+
+  describe("nats-server -t accepts every shape of the generated config", () => {
+    let dns: FlyDnsServer;
+    beforeAll(async () => {
+      dns = await FlyDnsServer.start({ host: "127.0.0.1", port: 0 });
+      for (const [i, region] of ["ord", "ord", "ord", "sjc"].entries()) {
+        dns.addMachine({ id: `m${i}`, app: APP, region, ip: `fdaa:0:1:a7b:${i + 1}::2` });
+      }
+    });
+    afterAll(() => dns.close());
+
+    const shapes: Record<string, Record<string, string>> = {
+      local: {},
+      fly: { FLY_APP_NAME: APP },
+      "fly, closed": { FLY_APP_NAME: APP, ...AUTH },
+      "fly, token": { FLY_APP_NAME: APP, NATS_TOKEN: "t0ken" },
+      "fly, appended config": { FLY_APP_NAME: APP, NATS_APPEND_CONFIG: btoa("max_payload: 2MB\n") },
+    };
+    for (const [name, env] of Object.entries(shapes)) {
+      test(name, async () => {
+        const dir = mkdtempSync(join(tmpdir(), "compat-"));
+        const base = { FLY_REGION: "ord", FLY_MACHINE_ID: "m0", FLY_PRIVATE_IP: "fdaa:0:1:a7b:1::2", FLY_NAMESERVER: dns.nameserver };
+        const r = await runLauncher(["config", "--show-secrets"], { ...base, ...env, NATS_SERVER_BIN: NEWER, NATS_STORE_DIR: join(dir, "store") });
+        expect(r.code).toBe(0);
+        if (env.FLY_APP_NAME) expect(r.stdout).toContain('compression: "s2_auto"');
+        // `config` prints the appended text after the main config; -t reads it from its own file.
+        const [main, appended] = r.stdout.split(/\n# --- .* ---\n/);
+        writeFileSync(join(dir, "nats-server.conf"), main);
+        if (appended) writeFileSync(join(dir, "nats-server.append.conf"), appended);
+        const check = spawnSync(NEWER, ["-t", "-c", join(dir, "nats-server.conf")], { encoding: "utf8" });
+        expect(`${check.stdout}${check.stderr}`).toContain("is valid");
+      });
+    }
+  });
+
+  describe("a closed supercluster", () => {
+    let net: FlyNetwork;
+    let ord: FlyMachine[];
+    let sjc: FlyMachine;
+    beforeAll(async () => {
+      net = await FlyNetwork.start({ natsServerBin: NEWER });
+      ord = net.startMachines(3, { app: APP, region: "ord", env: AUTH });
+      sjc = net.startMachine({ app: APP, region: "sjc", env: AUTH });
+    });
+    afterAll(() => net?.close());
+
+    test("routes, gateways and JetStream come up; an R3 stream works for the app user", async () => {
+      await Promise.all(ord.map((m) => waitRoutes(m, ord, { exact: true })));
+      await Promise.all([...ord, sjc].map((m) => waitGateways(m, ["ord", "sjc"])));
+      await waitAllHealthy([...ord, sjc], { timeoutMs: 60_000 });
+      expect(ord[0].logs().join("\n")).toContain(`Version:  ${version.replace(/^nats-server: v/, "")}`);
+
+      const nc = await connectTo(ord[0], { user: AUTH.NATS_USER, pass: AUTH.NATS_PASSWORD });
+      try {
+        const jsm = await jetstreamManager(nc);
+        await jsm.streams.add({ name: "COMPAT", subjects: ["compat.>"], num_replicas: 3, placement: { cluster: "ord" } });
+        const js = jetstream(nc);
+        for (let i = 0; i < 100; i++) await js.publish("compat.x", `m${i}`, { msgID: `m${i}` });
+        const info = await jsm.streams.info("COMPAT");
+        expect(info.state.messages).toBe(100);
+        expect(info.cluster?.replicas?.length).toBe(2);
+      } finally {
+        await nc.close();
+      }
+    });
+  });
+});
