@@ -143,6 +143,16 @@ describe("help and version", () => {
   });
 });
 
+test("deno check main.ts: the code base type-checks under Deno", async () => {
+  const deno = spawn(join(process.cwd(), "node_modules/.bin/deno"), ["check", "--quiet", "main.ts"], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  deno.stdout.on("data", (d) => (output += d));
+  deno.stderr.on("data", (d) => (output += d));
+  const code = await new Promise((resolve) => deno.once("exit", resolve));
+  expect(output).toBe("");
+  expect(code).toBe(0);
+}, 60_000);
+
 describe("config: the same from the compiled binary, bun and deno", () => {
   let dns: FlyDnsServer;
   beforeAll(async () => {
