@@ -11,12 +11,28 @@
  *    its own "volume" (store dir, kept across restarts) and its own config file path;
  *  - DNS records follow the machines: added when one starts, removed when it stops.
  *
- * Cleanup: `close()` stops everything and removes addresses and temp dirs; exit/SIGINT/SIGTERM handlers do
- * the same synchronously if a run is interrupted; the PID namespace is the final backstop for processes.
+ * Isolation (`FlyNetwork.start({ isolation })`):
+ *  - "shared" (default): every machine's address is on the test namespace's lo, so all machines share one network
+ *    stack. Cheap, but two things differ from Fly: nats-server never dials, through a DNS name, an address that was
+ *    one of its interface addresses at start (here: every machine's), and a route between two machines arrives from
+ *    the acceptor's own address (so what it gossips about the dialer is wrong). Client and monitoring listeners
+ *    bind the machine's address (NATS_LISTEN_HOST), since `::` would collide.
+ *  - "netns": every machine gets its own network namespace, as on Fly. A bridge `fly6pn0` in the test namespace holds
+ *    `fdaa:0:1::1/48`; each machine's namespace is held open by `unshare --net -- sleep infinity` and gets one end of a
+ *    veth pair as `eth0` with `<its 6PN address>/48` (no DAD) and a route to the DNS server (on the test namespace's
+ *    lo) via the bridge; the other end is a port of the bridge. The launcher runs as `nsenter --net=/proc/<holder>/ns/net
+ *    -- <launcher>` (nsenter execs, so the PID is still the launcher's, then nats-server's). Machines share the mount
+ *    namespace, so they read the same /etc/resolv.conf (`nameserver fdaa::3`). Listeners bind `::` (the launcher's
+ *    default, as on Fly). The namespace and address survive stop/restart; `close()` kills the holders and deletes the
+ *    veths and the bridge. Only one "netns" network may be open at a time.
+ *
+ * Cleanup: `close()` stops everything and removes addresses, namespaces and temp dirs; exit/SIGINT/SIGTERM handlers
+ * do the same synchronously if a run is interrupted; the PID namespace is the final backstop for processes.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { isIPv6 } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
@@ -62,7 +78,16 @@ export interface ExitInfo {
   signal: NodeJS.Signals | null;
 }
 
+export type Isolation = "shared" | "netns";
+
+/** The bridge of a "netns" network, its address, and the prefix every machine's address is in. */
+export const NETNS_BRIDGE = "fly6pn0";
+export const NETNS_BRIDGE_IP = "fdaa:0:1::1";
+export const NETNS_PREFIX_LEN = 48;
+
 export interface FlyNetworkOptions {
+  /** "shared" (default): every machine on the test namespace's lo; "netns": one network namespace per machine (see above). */
+  isolation?: Isolation;
   /** Address of the DNS server; must be on lo (netns-run puts fdaa::3 there). */
   dnsHost?: string;
   dnsPort?: number;
@@ -75,6 +100,8 @@ export interface FlyNetworkOptions {
 }
 
 const live = new Set<FlyNetwork>();
+/** Machine addresses in use by any network of this process (a "netns" machine's address is not on lo). */
+const ipsInUse = new Set<string>();
 let handlersInstalled = false;
 
 function installExitHandlers(): void {
@@ -109,6 +136,19 @@ function findOnPath(name: string): string | undefined {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
+function sleepSync(ms: number): void {
+  Atomics.wait(sleepBuf, 0, 0, ms);
+}
+
+/** A machine's own network namespace ("netns" isolation), held open by a `sleep` process. */
+interface MachineNetns {
+  holder: ChildProcess;
+  pid: number;
+  /** The bridge-side end of its veth pair. */
+  veth: string;
+}
+
 /** One simulated Fly machine: the launcher process (which becomes nats-server, same PID) plus its address and volume. */
 export class FlyMachine {
   readonly app: string;
@@ -134,6 +174,7 @@ export class FlyMachine {
   #runStart = 0;
   #starts = 0;
   #addrUp = false;
+  #netns: MachineNetns | undefined;
 
   /** @internal use `net.startMachine()` */
   constructor(net: FlyNetwork, opts: Required<Pick<StartMachineOptions, "app" | "region" | "id">> & {
@@ -184,6 +225,10 @@ export class FlyMachine {
   get clientUrl(): string {
     return `nats://[${this.ip}]:${PORTS.client}`;
   }
+  /** PID of the process holding this machine's network namespace ("netns" isolation), else undefined. */
+  get netnsPid(): number | undefined {
+    return this.#netns?.pid;
+  }
   /** "<id> (region ord, ip fdaa:…)" for messages. */
   get label(): string {
     return `${this.id} (app ${this.app}, region ${this.region}, ip ${this.ip}${this.#pid ? `, pid ${this.#pid}` : ""})`;
@@ -222,18 +267,32 @@ export class FlyMachine {
     if (this.running) throw new Error(`machine ${this.label} is already running`);
     mkdirSync(this.storeDir, { recursive: true });
     mkdirSync(dirname(this.configFile), { recursive: true });
-    this.#net._addAddress(this.ip);
-    this.#addrUp = true;
+    if (this.#net.isolation === "netns") {
+      // Created once, kept across stop/restart (like a Fly machine's 6PN address); dropped by net.close(). Made
+      // again only if its holder died (the namespace, and its veth pair, went with it).
+      const holder = this.#netns?.holder;
+      if (!holder || holder.exitCode !== null || holder.signalCode !== null) {
+        this._dropNetns();
+        this.#netns = this.#net._createNetns(this.ip);
+      }
+    } else {
+      this.#net._addAddress(this.ip);
+      this.#addrUp = true;
+    }
     this.#net.dns.addMachine({ id: this.id, app: this.app, region: this.region, ip: this.ip } satisfies DnsMachine);
 
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, ...this.#net._machineEnv(this), ...this.#extraEnv })) {
       if (v !== undefined) env[k] = v;
     }
-    const [cmd, args] =
+    let [cmd, args] =
       this.runtime === "bun"
         ? [process.versions.bun ? process.execPath : join(PROJECT_ROOT, "node_modules/.bin/bun"), ["main.ts"]]
         : [COMPILED_LAUNCHER, []];
+    if (this.#netns) {
+      // nsenter joins the namespace and execs the launcher: the PID stays the launcher's (and then nats-server's).
+      [cmd, args] = ["nsenter", [`--net=/proc/${this.#netns.pid}/ns/net`, "--", cmd, ...args]];
+    }
     if (this.runtime === "compiled" && !existsSync(COMPILED_LAUNCHER)) {
       throw new Error(`fly-net: ${COMPILED_LAUNCHER} is missing; run \`npm run build\` first`);
     }
@@ -326,6 +385,22 @@ export class FlyMachine {
       } catch {}
     }
   }
+
+  /** @internal the process holding the machine's network namespace, if any. */
+  get _netnsHolder(): ChildProcess | undefined {
+    return this.#netns?.holder;
+  }
+
+  /** @internal drops the machine's network namespace (its veth pair goes with it); after the process is gone. */
+  _dropNetns(): void {
+    const ns = this.#netns;
+    if (!ns) return;
+    this.#netns = undefined;
+    this.#net._deleteLink(ns.veth);
+    try {
+      ns.holder.kill("SIGKILL");
+    } catch {}
+  }
 }
 
 function fmtExit(e: ExitInfo): string {
@@ -341,14 +416,18 @@ export class FlyNetwork {
   readonly root: string;
   readonly verbose: boolean;
   readonly natsServerBin: string;
+  readonly isolation: Isolation;
 
   #machines: FlyMachine[] = [];
+  #bridgeUp = false;
+  #nextVeth = 0;
   #addresses = new Set<string>();
   #nextHost = 1;
   #tmpfs: boolean;
   #closed = false;
 
-  private constructor(dns: FlyDnsServer, root: string, tmpfs: boolean, verbose: boolean, natsServerBin: string) {
+  private constructor(dns: FlyDnsServer, root: string, tmpfs: boolean, verbose: boolean, natsServerBin: string, isolation: Isolation) {
+    this.isolation = isolation;
     this.dns = dns;
     this.root = root;
     this.#tmpfs = tmpfs;
@@ -369,6 +448,11 @@ export class FlyNetwork {
     if (!natsServerBin) {
       throw new Error("fly-net: nats-server not found on PATH; run `bash scripts/install-nats-server` or set NATS_SERVER_BIN");
     }
+    const isolation = opts.isolation ?? "shared";
+    if (isolation !== "shared" && isolation !== "netns") throw new Error(`fly-net: unknown isolation ${JSON.stringify(isolation)}`);
+    if (isolation === "netns" && [...live].some((n) => n.isolation === "netns")) {
+      throw new Error(`fly-net: only one "netns" network at a time (they would share ${NETNS_BRIDGE} and its prefix)`);
+    }
     installExitHandlers();
     const root = mkdtempSync(join(tmpdir(), "fly-net-"));
     let tmpfs = false;
@@ -384,8 +468,16 @@ export class FlyNetwork {
       throw err;
     }
     const verbose = opts.verbose ?? process.env.FLY_NET_VERBOSE === "1";
-    const net = new FlyNetwork(dns, root, tmpfs, verbose, natsServerBin);
+    const net = new FlyNetwork(dns, root, tmpfs, verbose, natsServerBin, isolation);
     live.add(net);
+    if (isolation === "netns") {
+      try {
+        net.#setUpBridge();
+      } catch (err) {
+        await net.close();
+        throw err;
+      }
+    }
     return net;
   }
 
@@ -434,18 +526,92 @@ export class FlyNetwork {
     return Array.from({ length: count }, () => this.startMachine(opts));
   }
 
-  /** The next fdaa:0:1:a7b:<n>::2 that is neither ours nor already on lo (another test may have left one there). */
+  /**
+   * The next fdaa:0:1:a7b:<n>::2 that is neither ours, nor another network's of this process, nor already an address
+   * of this namespace (another test may have left one on lo).
+   */
   #allocateIp(): string {
-    const onLo = run("ip", ["-6", "-o", "addr", "show", "dev", "lo"], { check: false }).out;
-    const taken = new Set([...onLo.matchAll(/inet6 ([0-9a-f:]+)\//g)].map((m) => m[1]));
+    const here = run("ip", ["-6", "-o", "addr", "show"], { check: false }).out;
+    const taken = new Set([...here.matchAll(/inet6 ([0-9a-f:]+)\//g)].map((m) => m[1]));
     for (;;) {
       const ip = `fdaa:0:1:a7b:${(this.#nextHost++).toString(16)}::2`;
-      if (!taken.has(ip) && !this.#machines.some((m) => m.ip === ip)) return ip;
+      if (!taken.has(ip) && !ipsInUse.has(ip) && !this.#machines.some((m) => m.ip === ip)) {
+        ipsInUse.add(ip);
+        return ip;
+      }
     }
   }
 
+  /** "netns": the bridge in the test namespace every machine's veth is a port of; it holds fdaa:0:1::1/48. */
+  #setUpBridge(): void {
+    // A bridge left by a network of this process that was never closed (only one may be open at a time).
+    if (run("ip", ["link", "show", NETNS_BRIDGE], { check: false }).ok) run("ip", ["link", "del", NETNS_BRIDGE], { check: false });
+    run("ip", ["link", "add", NETNS_BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"]);
+    this.#bridgeUp = true;
+    run("sysctl", ["-qw", `net.ipv6.conf.${NETNS_BRIDGE}.disable_ipv6=0`, `net.ipv6.conf.${NETNS_BRIDGE}.accept_dad=0`], { check: false });
+    run("ip", ["-6", "addr", "add", `${NETNS_BRIDGE_IP}/${NETNS_PREFIX_LEN}`, "dev", NETNS_BRIDGE, "nodad"]);
+    run("ip", ["link", "set", NETNS_BRIDGE, "up"]);
+  }
+
+  /**
+   * @internal "netns": a new network namespace for a machine, held by `unshare --net -- sleep infinity`, wired to the
+   * bridge with a veth pair (`eth0` inside, with `<ip>/48`, no DAD, and a route to the DNS server via the bridge).
+   */
+  _createNetns(ip: string): MachineNetns {
+    const veth = `f6v${this.#nextVeth++}`;
+    const holder = spawn("unshare", ["--net", "--", "sleep", "infinity"], { stdio: "ignore" });
+    holder.on("error", () => {});
+    holder.unref();
+    const pid = holder.pid;
+    const ns: MachineNetns = { holder, pid: pid ?? 0, veth };
+    try {
+      if (!pid) throw new Error("fly-net: could not spawn `unshare --net -- sleep infinity`");
+      // Wait until it has unshared its network namespace and exec'd sleep (so /proc/<pid>/ns/net is the new one).
+      const ours = readlinkSync("/proc/self/ns/net");
+      const deadline = Date.now() + 5_000;
+      for (;;) {
+        let comm = "";
+        let netns = ours;
+        try {
+          comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+          netns = readlinkSync(`/proc/${pid}/ns/net`);
+        } catch {}
+        if (comm === "sleep" && netns !== ours) break;
+        if (holder.exitCode !== null || holder.signalCode !== null) throw new Error(`fly-net: namespace holder for ${ip} exited early`);
+        if (Date.now() > deadline) throw new Error(`fly-net: namespace holder for ${ip} did not come up (comm ${comm || "?"})`);
+        sleepSync(2);
+      }
+      run("ip", ["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", String(pid)]);
+      run("ip", ["link", "set", veth, "master", NETNS_BRIDGE, "up"]);
+      const dnsRoute = isIPv6(this.dns.host) ? [`route add ${this.dns.host}/128 via ${NETNS_BRIDGE_IP} dev eth0`] : [];
+      const r = spawnSync("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ip", "-batch", "-"], {
+        encoding: "utf8",
+        input: [
+          "link set lo up",
+          "link set eth0 up",
+          `addr add ${ip}/${NETNS_PREFIX_LEN} dev eth0 nodad`,
+          ...dnsRoute,
+          "",
+        ].join("\n"),
+      });
+      if (r.status !== 0) throw new Error(`fly-net: configuring the namespace of ${ip} failed: ${`${r.stdout}${r.stderr}`.trim() || r.error?.message}`);
+      return ns;
+    } catch (err) {
+      this._deleteLink(veth);
+      try {
+        holder.kill("SIGKILL");
+      } catch {}
+      throw err;
+    }
+  }
+
+  /** @internal deletes a link of the test namespace if it exists (a veth's peer goes with it). */
+  _deleteLink(name: string): void {
+    run("ip", ["link", "del", name], { check: false });
+  }
+
   /** @internal the env Fly gives a machine, plus the launcher's paths. */
-  _machineEnv(m: FlyMachine): Record<string, string> {
+  _machineEnv(m: FlyMachine): Record<string, string | undefined> {
     return {
       FLY_APP_NAME: m.app,
       FLY_REGION: m.region,
@@ -455,9 +621,9 @@ export class FlyNetwork {
       NATS_STORE_DIR: m.storeDir,
       NATS_CONFIG_FILE: m.configFile,
       NATS_SERVER_BIN: this.natsServerBin,
-      // Every machine shares this namespace, so the client and monitoring listeners bind the machine's own
-      // address instead of `::` (on Fly each machine has its own network stack).
-      NATS_LISTEN_HOST: m.ip,
+      // In a shared namespace the client and monitoring listeners bind the machine's own address instead of `::`;
+      // with a namespace of its own the launcher's default (`::`) applies, as on Fly.
+      NATS_LISTEN_HOST: this.isolation === "netns" ? undefined : m.ip,
       NATS_CLIENT_PORT: String(PORTS.client),
       NATS_CLUSTER_PORT: String(PORTS.cluster),
       NATS_GATEWAY_PORT: String(PORTS.gateway),
@@ -484,7 +650,12 @@ export class FlyNetwork {
     const timeoutMs = opts.timeoutMs ?? 2_000;
     await Promise.allSettled(this.#machines.map((m) => m.stop({ signal: "SIGTERM", timeoutMs })));
     await this.dns.close().catch(() => {});
+    const holders = this.#machines.flatMap((m) => (m._netnsHolder ? [m._netnsHolder] : []));
     this.closeSync();
+    // The holders got SIGKILL in closeSync; wait (briefly) until they are reaped, so no `sleep` outlives close().
+    const gone = (h: ChildProcess) =>
+      h.exitCode !== null || h.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => h.once("exit", () => r()));
+    await Promise.race([Promise.all(holders.map(gone)), sleep(2_000)]);
   }
 
   /** Synchronous cleanup for exit handlers: SIGKILL everything, remove addresses, unmount and delete temp dirs. */
@@ -494,6 +665,14 @@ export class FlyNetwork {
     live.delete(this);
     for (const m of this.#machines) m._killSync();
     for (const ip of [...this.#addresses]) this._removeAddress(ip);
+    for (const m of this.#machines) {
+      m._dropNetns();
+      ipsInUse.delete(m.ip);
+    }
+    if (this.#bridgeUp) {
+      this._deleteLink(NETNS_BRIDGE);
+      this.#bridgeUp = false;
+    }
     if (this.#tmpfs) {
       // A process killed just now may still hold files for a moment; lazy unmount never fails on EBUSY.
       run("umount", ["-l", this.root], { check: false });
