@@ -13,7 +13,7 @@ import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { COMPILED_LAUNCHER, FlyNetwork, PORTS, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
 import { runLauncher } from "./support/launcher.ts";
-import { connectTo, monitor, monitorJson, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+import { Clients, connectTo, monitor, monitorJson, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -39,7 +39,7 @@ let ord: FlyMachine[] = [];
 let ams: FlyMachine;
 // Processes this file starts itself (intruders, a local launcher); killed in afterAll.
 const spawned: ChildProcess[] = [];
-const conns: NatsConnection[] = [];
+const clients = new Clients();
 
 beforeAll(async () => {
   net = await FlyNetwork.start();
@@ -52,7 +52,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
+  await clients.closeAll();
   for (const intruder of spawned.filter((p) => p.exitCode === null && p.signalCode === null)) {
     const gone = new Promise((r) => intruder.once("exit", r));
     intruder.kill("SIGKILL");
@@ -62,11 +62,7 @@ afterAll(async () => {
   await net?.close();
 });
 
-async function client(m: FlyMachine, opts: Parameters<typeof connectTo>[1] = {}): Promise<NatsConnection> {
-  const nc = await connectTo(m, opts);
-  conns.push(nc);
-  return nc;
-}
+const client = (m: FlyMachine, opts: Parameters<typeof connectTo>[1] = {}) => clients.to(m, opts);
 
 /** A nats-server with a hand-written config (no secret) on OTHER_IP; `log()` is its output so far. */
 function startIntruder(name: string, httpPort: number, lines: string[]): { log: () => string } {

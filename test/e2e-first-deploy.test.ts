@@ -6,20 +6,20 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { connectTo, monitorJson, waitAllHealthy, waitHealthy, waitRoutes, waitVarz } from "./support/wait.ts";
+import { Clients, monitorJson, waitAllHealthy, waitHealthy, waitRoutes, waitVarz } from "./support/wait.ts";
 
 setDefaultTimeout(90_000);
 
 const APP = "e2e-first";
 let net: FlyNetwork;
-const conns: NatsConnection[] = [];
+const clients = new Clients();
 
 beforeAll(async () => {
   net = await FlyNetwork.start();
 });
 
 afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
+  await clients.closeAll();
   await net?.close();
 });
 
@@ -30,8 +30,7 @@ test("first deploy of one machine: core NATS works, the logs say JetStream waits
   expect(readFileSync(`/proc/${first.pid}/comm`, "utf8").trim()).toBe("nats-server");
 
   // Core NATS pub/sub on the lone machine.
-  const nc = await connectTo(first);
-  conns.push(nc);
+  const nc = await clients.to(first);
   const sub = nc.subscribe("hello", { max: 1 });
   const got = (async () => {
     for await (const m of sub) return m.string();

@@ -6,14 +6,14 @@ import { readFileSync } from "node:fs";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { connectTo, jszStream, monitorJson, publishInOrder, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
+import { Clients, jszStream, monitorJson, publishInOrder, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(90_000);
 
 const APP = "e2e-region";
 let net: FlyNetwork;
 let ord: FlyMachine[] = [];
-const conns: NatsConnection[] = [];
+const clients = new Clients();
 
 beforeAll(async () => {
   net = await FlyNetwork.start();
@@ -21,20 +21,12 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
+  await clients.closeAll();
   await net?.close();
 });
 
-async function client(m: FlyMachine): Promise<NatsConnection> {
-  const nc = await connectTo(m);
-  conns.push(nc);
-  return nc;
-}
-
-async function closeClient(nc: NatsConnection): Promise<void> {
-  conns.splice(conns.indexOf(nc), 1);
-  await nc.close();
-}
+const client = (m: FlyMachine) => clients.to(m);
+const closeClient = (nc: NatsConnection) => clients.close(nc);
 
 /** Publishes msg-<from>..msg-<from+count-1> in order (see publishInOrder). */
 const publishMany = (js: JetStreamClient, subject: string, from: number, count: number) => publishInOrder(js, subject, from, count);

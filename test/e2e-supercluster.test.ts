@@ -5,7 +5,7 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { connectTo, publishInOrder, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+import { Clients, publishInOrder, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -13,7 +13,7 @@ const APP = "e2e-super";
 const REGIONS = ["ord", "sjc", "ams"];
 let net: FlyNetwork;
 let ord: FlyMachine[], sjc: FlyMachine[], ams: FlyMachine[];
-const conns: NatsConnection[] = [];
+const clients = new Clients();
 
 beforeAll(async () => {
   net = await FlyNetwork.start();
@@ -23,15 +23,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
+  await clients.closeAll();
   await net?.close();
 });
 
-async function client(m: FlyMachine): Promise<NatsConnection> {
-  const nc = await connectTo(m);
-  conns.push(nc);
-  return nc;
-}
+const client = (m: FlyMachine) => clients.to(m);
 
 test("supercluster ord×3 + sjc×3 + ams×1: gateways everywhere, a message from ord reaches ams, a stream placed in sjc is used from ord", async () => {
   const all = [...ord, ...sjc, ...ams];

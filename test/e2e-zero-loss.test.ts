@@ -14,7 +14,7 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetS
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LAME_DUCK_DURATION, LAME_DUCK_GRACE_PERIOD } from "../lib/config/blocks/server.ts";
 import { FlyNetwork, PROJECT_ROOT, formatExit, type FlyMachine } from "./support/fly-net.ts";
-import { jszStream, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
+import { Clients, jszStream, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(240_000);
 
@@ -34,7 +34,7 @@ const FLY_STOP = flyStopSettings();
 
 let net: FlyNetwork;
 let ord: FlyMachine[] = [];
-const conns: NatsConnection[] = [];
+const clients = new Clients();
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const t0 = performance.now();
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
@@ -47,7 +47,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled(conns.map((c) => c.close()));
+  await clients.closeAll();
   await net?.close();
 });
 
@@ -67,7 +67,7 @@ async function client(name: string): Promise<NatsConnection> {
     pingInterval: 2_000,
     maxPingOut: 2,
   });
-  conns.push(nc);
+  clients.track(nc);
   void (async () => {
     for await (const s of nc.status()) if (s.type === "ldm") nc.reconnect().catch(() => {});
   })();

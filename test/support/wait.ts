@@ -258,3 +258,27 @@ export async function publishInOrder(
     await Promise.all(Array.from({ length: n }, (_, k) => js.publish(subject, payload(i + k), { msgID: msgID(i + k) })));
   }
 }
+
+/** The NATS connections a test file opens, all closed in afterAll even when a test failed midway. */
+export class Clients {
+  #open = new Set<NatsConnection>();
+
+  track(nc: NatsConnection): NatsConnection {
+    this.#open.add(nc);
+    return nc;
+  }
+
+  async to(m: FlyMachine, opts: Partial<NodeConnectionOptions> = {}): Promise<NatsConnection> {
+    return this.track(await connectTo(m, opts));
+  }
+
+  async close(nc: NatsConnection): Promise<void> {
+    this.#open.delete(nc);
+    await nc.close();
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.allSettled([...this.#open].map((nc) => nc.close()));
+    this.#open.clear();
+  }
+}
