@@ -4,6 +4,8 @@
 // launcher. Only node: built-ins, web APIs and ofetch, so it runs the same under Bun, Node and Deno.
 import process from "node:process";
 import { ofetch } from "ofetch";
+import { formatHostPort } from "./net.ts";
+import { SETTINGS } from "./settings/schema.ts";
 
 export interface HealthcheckOptions {
   /** Full /healthz URL; default http://<NATS_LISTEN_HOST or 127.0.0.1>:<NATS_HTTP_PORT or 8222>/healthz. */
@@ -28,13 +30,13 @@ export interface HealthResult {
 // address when it is a specific one, else loopback, which reaches a wildcard listener.
 function defaultHost(listenHost: string | undefined): string {
   const host = (listenHost ?? "").replace(/^\[(.*)\]$/, "$1");
-  if (!host || host === "::" || host === "0.0.0.0") return "127.0.0.1";
-  return host.includes(":") ? `[${host}]` : host;
+  return !host || host === "::" || host === "0.0.0.0" ? "127.0.0.1" : host;
 }
 
 export function healthzUrl(opts: HealthcheckOptions = {}): string {
   const env = opts.env ?? process.env;
-  const base = `http://${defaultHost(env.NATS_LISTEN_HOST)}:${env.NATS_HTTP_PORT || "8222"}/healthz`;
+  const port = Number(env.NATS_HTTP_PORT || SETTINGS.httpPort.default);
+  const base = `http://${formatHostPort(defaultHost(env.NATS_LISTEN_HOST), port)}/healthz`;
   const url = new URL(opts.url || base);
   if (opts.jsEnabledOnly) url.searchParams.set("js-enabled-only", "true");
   if (opts.jsServerOnly) url.searchParams.set("js-server-only", "true");

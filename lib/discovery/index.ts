@@ -5,6 +5,7 @@ import type { DiscoveryProvider } from "./topology.ts";
 
 export type { DiscoveryProvider, RegionMembers, Topology } from "./topology.ts";
 export { membersOf } from "./topology.ts";
+export { regionName } from "./fly.ts";
 
 /** Fly's DNS when an app is given; otherwise this machine alone (local mode never touches .internal DNS). */
 export function discoveryProviderFor(settings: Settings): DiscoveryProvider {

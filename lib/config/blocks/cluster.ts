@@ -1,4 +1,4 @@
-import { membersOf } from "../../discovery/index.ts";
+import { membersOf, regionName } from "../../discovery/index.ts";
 import { formatHostPort, natsUrl } from "../../net.ts";
 import type { NatsBlock } from "../types.ts";
 import { listenerAuthorization, ROUTE_USER, withCredentials } from "./credentials.ts";
@@ -15,7 +15,7 @@ import type { ConfigInput } from "./input.ts";
 export function clusterBlock({ settings, topology, features }: ConfigInput): NatsBlock {
   const { region, app, privateIp, ports, clusterSecret } = settings;
   const peers = membersOf(topology, region).filter((address) => address !== privateIp);
-  const urls = [...peers.map((address) => natsUrl(address, ports.cluster)), `nats://${region}.${app}.internal:${ports.cluster}`];
+  const urls = [...peers.map((address) => natsUrl(address, ports.cluster)), natsUrl(regionName(region, app!), ports.cluster)];
   return {
     cluster: {
       name: region,

@@ -1,3 +1,4 @@
+import { regionName } from "../../discovery/index.ts";
 import { formatHostPort, natsUrl } from "../../net.ts";
 import type { NatsBlock } from "../types.ts";
 import { GATEWAY_USER, listenerAuthorization, withCredentials } from "./credentials.ts";
@@ -21,7 +22,7 @@ export function gatewayBlock({ settings, topology }: ConfigInput): NatsBlock {
         name: members.region,
         urls: [
           ...members.addresses.map((address) => natsUrl(address, ports.gateway)),
-          `nats://${members.region}.${app}.internal:${ports.gateway}`,
+          natsUrl(regionName(members.region, app!), ports.gateway),
         ].map((url) => withCredentials(url, GATEWAY_USER, clusterSecret)),
       })),
     },
