@@ -7,15 +7,15 @@ import { featuresOf, formatVersion } from "./config/features.ts";
 import { renderNatsConfig } from "./config/render.ts";
 import type { NatsConfig } from "./config/types.ts";
 import { discoveryProviderFor, membersOf, type Topology } from "./discovery/index.ts";
-import { execNatsServer } from "./exec.ts";
+import { execNatsServer } from "./server/exec.ts";
 import { log } from "./log.ts";
-import { checkNatsConfig, locateNatsServer, natsServerVersion } from "./nats-server.ts";
+import { checkNatsConfig, locateNatsServer, natsServerVersion } from "./server/binary.ts";
 import { type Env, resolveSettings, type Settings } from "./settings/resolve.ts";
 import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "./settings/schema.ts";
-import { ensureStoreDir } from "./store-dir.ts";
-import { guardClusteredStore } from "./store-guard.ts";
+import { ensureStoreDir } from "./store/dir.ts";
+import { guardClusteredStore } from "./store/guard.ts";
 import { basename } from "node:path";
-import { writeConfigFiles } from "./write-config.ts";
+import { writeConfigFiles } from "./server/write-config.ts";
 
 export interface Launch {
   settings: Settings;

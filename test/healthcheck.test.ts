@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { checkHealth, healthzUrl } from "../lib/healthcheck.ts";
+import { checkHealth, healthzUrl } from "../lib/monitoring/healthcheck.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 const NATS_SERVER = process.env.NATS_SERVER_BIN || "nats-server";

@@ -1,4 +1,4 @@
-// The orphan guard (lib/store-guard.ts) against store dirs written by real nats-server runs: one
+// The orphan guard (lib/store/guard.ts) against store dirs written by real nats-server runs: one
 // standalone JetStream server, and a three-server cluster. Run inside scripts/netns-run.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { UsageError } from "../lib/errors.ts";
-import { guardClusteredStore, inspectStore, jetstreamDir, standaloneStreams } from "../lib/store-guard.ts";
+import { guardClusteredStore, inspectStore, jetstreamDir, standaloneStreams } from "../lib/store/guard.ts";
 
 setDefaultTimeout(60_000);
 

@@ -1,9 +1,9 @@
 // `nats-cluster healthcheck`: exit 0 when the local nats-server's /healthz says ok, 1 otherwise.
-// Imports nothing but citty and lib/healthcheck.ts (no consola) because Docker runs it every few
+// Imports nothing but citty and lib/monitoring/healthcheck.ts (no consola) because Docker runs it every few
 // seconds and start-up time is most of its cost.
 import process from "node:process";
 import { defineCommand } from "citty";
-import { checkHealth } from "../healthcheck.ts";
+import { checkHealth } from "../monitoring/healthcheck.ts";
 
 export default defineCommand({
   meta: {

@@ -31,7 +31,7 @@ export interface Settings {
   /** Routes and gateways must present it (user `route` / `gateway`); none: open within the 6PN. */
   clusterSecret?: string;
   clientAuth: ClientAuth;
-  /** Start clustered even though the store holds streams of a standalone server (lib/store-guard.ts). */
+  /** Start clustered even though the store holds streams of a standalone server (lib/store/guard.ts). */
   allowStandaloneStore: boolean;
 }
 

@@ -9,9 +9,9 @@ import { buildNatsConfig } from "../../lib/config/build.ts";
 import { featuresOf } from "../../lib/config/features.ts";
 import { renderNatsConfig } from "../../lib/config/render.ts";
 import { discoveryProviderFor } from "../../lib/discovery/index.ts";
-import { checkNatsConfig, locateNatsServer, natsServerVersion } from "../../lib/nats-server.ts";
+import { checkNatsConfig, locateNatsServer, natsServerVersion } from "../../lib/server/binary.ts";
 import { resolveSettings } from "../../lib/settings/resolve.ts";
-import { writeConfigFiles } from "../../lib/write-config.ts";
+import { writeConfigFiles } from "../../lib/server/write-config.ts";
 
 const steps: Array<[string, number]> = [["runtime start + evaluating the bundle → first line", performance.now()]];
 let last = performance.now();

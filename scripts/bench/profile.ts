@@ -24,7 +24,7 @@ const IMPORT_SETS: Array<[string, string[]]> = [
   ["lib/settings/ (schema, parse, memory, resolve: node:dns, node:os)", ["lib/settings/resolve.ts", "lib/commands/args.ts"]],
   ["lib/discovery/ (node:dns Resolver)", ["lib/discovery/index.ts"]],
   ["lib/config/ (blocks, render)", ["lib/config/build.ts", "lib/config/render.ts", "lib/config/features.ts"]],
-  ["lib/nats-server.ts, write-config.ts, exec.ts (node:child_process)", ["lib/nats-server.ts", "lib/write-config.ts", "lib/exec.ts"]],
+  ["lib/server/ (binary, write-config, exec) (node:child_process)", ["lib/server/binary.ts", "lib/server/write-config.ts", "lib/server/exec.ts"]],
   ["lib/log.ts, launcher.ts, commands/run.ts (the rest)", ["lib/log.ts", "lib/launcher.ts", "lib/commands/run.ts"]],
 ];
 

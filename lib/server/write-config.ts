@@ -6,8 +6,8 @@
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { RuntimeError } from "./errors.ts";
-import { settingLabel } from "./settings/schema.ts";
+import { RuntimeError } from "../errors.ts";
+import { settingLabel } from "../settings/schema.ts";
 
 export interface ConfigFile {
   /** File name in the config's directory. */

@@ -1,8 +1,8 @@
 /** The JetStream store directory (a Fly volume): it must be a writable directory before nats-server starts. */
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { RuntimeError } from "./errors.ts";
-import { settingLabel } from "./settings/schema.ts";
+import { RuntimeError } from "../errors.ts";
+import { settingLabel } from "../settings/schema.ts";
 
 export function ensureStoreDir(storeDir: string): void {
   const label = settingLabel("storeDir");

@@ -1,10 +1,10 @@
 /** The nats-server executable: finding it, asking its version, and having it check a config. */
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
-import { type ServerVersion, parseServerVersion } from "./config/features.ts";
-import { RuntimeError, UsageError } from "./errors.ts";
+import { type ServerVersion, parseServerVersion } from "../config/features.ts";
+import { RuntimeError, UsageError } from "../errors.ts";
 import { runProgram } from "./exec.ts";
-import { settingLabel } from "./settings/schema.ts";
+import { settingLabel } from "../settings/schema.ts";
 
 function isExecutableFile(path: string): boolean {
   try {

@@ -14,8 +14,8 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { UsageError } from "./errors.ts";
-import { settingLabel } from "./settings/schema.ts";
+import { UsageError } from "../errors.ts";
+import { settingLabel } from "../settings/schema.ts";
 
 export interface StoredStream {
   account: string;

@@ -4,8 +4,8 @@
 // launcher. Only node: built-ins, web APIs and ofetch, so it runs the same under Bun, Node and Deno.
 import process from "node:process";
 import { ofetch } from "ofetch";
-import { formatHostPort } from "./net.ts";
-import { SETTINGS } from "./settings/schema.ts";
+import { formatHostPort } from "../net.ts";
+import { SETTINGS } from "../settings/schema.ts";
 
 export interface HealthcheckOptions {
   /** Full /healthz URL; default http://<NATS_LISTEN_HOST or 127.0.0.1>:<NATS_HTTP_PORT or 8222>/healthz. */
