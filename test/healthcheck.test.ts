@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { healthzUrlOf, localMonitoringUrl, monitoringClient, type MonitoringError } from "../lib/monitoring/client.ts";
 import { checkHealth, healthzUrl } from "../lib/monitoring/healthcheck.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -163,5 +164,64 @@ describe("no server", () => {
     const r = await checkHealth({ url, timeoutMs: 300 });
     expect(r).toEqual({ healthy: false, line: `unhealthy: no answer within 300 ms to ${url}` });
     expect(performance.now() - t0).toBeLessThan(2000);
+  });
+});
+
+// The monitoring client (lib/monitoring/client.ts) that healthcheck, status and the exporter share.
+describe("monitoring client", () => {
+  const base = (s: { http: number }) => `http://127.0.0.1:${s.http}`;
+
+  test("reads /varz, /routez, /gatewayz and /jsz of a live server", async () => {
+    const { connect } = await import("@nats-io/transport-node");
+    const { jetstreamManager } = await import("@nats-io/jetstream");
+    const nc = await connect({ servers: `127.0.0.1:${healthy.client}` });
+    try {
+      const jsm = await jetstreamManager(nc);
+      await jsm.streams.add({ name: "MONITORED", subjects: ["monitored.>"] });
+      await jsm.consumers.add("MONITORED", { durable_name: "reader" });
+      await nc.request("monitored.one", "x").catch(() => undefined);
+    } finally {
+      await nc.close();
+    }
+    const client = monitoringClient(base(healthy) + "/");
+    expect(client.baseUrl).toBe(base(healthy));
+    const varz = await client.varz();
+    expect(varz.server_id).toMatch(/^N/);
+    expect(typeof varz.version).toBe("string");
+    expect(varz.jetstream?.config).toBeDefined();
+    expect((await client.routez()).num_routes).toBe(0);
+    expect((await client.gatewayz()).server_id).toBe(varz.server_id);
+    const jsz = await client.jsz({ streams: true, consumers: true, config: true });
+    expect(jsz.streams).toBe(1);
+    const stream = jsz.account_details?.flatMap((a) => a.stream_detail ?? []).find((s) => s.name === "MONITORED");
+    expect(stream?.state?.messages).toBe(1);
+    expect(stream?.consumer_detail?.map((c) => c.name)).toEqual(["reader"]);
+    expect(await client.healthz()).toMatchObject({ ok: true, status: 200, body: { status: "ok" } });
+  });
+
+  test("a starting server: healthz is an answer with nats-server's reason, not a throw", async () => {
+    const h = await monitoringClient(base(starting)).healthz({ jsServerOnly: true });
+    expect(h).toMatchObject({ ok: false, status: 503 });
+    expect(h.error).toContain("meta leader");
+    expect(h.url).toBe(`${base(starting)}/healthz?js-server-only=true`);
+  });
+
+  test("errors say what went wrong: refused, timeout, http status", async () => {
+    const refused = `http://127.0.0.1:${await freePort()}`;
+    const err = (p: Promise<unknown>) => p.then(() => undefined, (e) => e as MonitoringError);
+    expect(await err(monitoringClient(refused).varz())).toMatchObject({ name: "MonitoringError", kind: "refused", message: `connection refused to ${refused}/varz` });
+    const silent = `http://127.0.0.1:${silentPort}`;
+    const t0 = performance.now();
+    expect(await err(monitoringClient(silent, { timeoutMs: 300 }).jsz())).toMatchObject({ kind: "timeout", message: `no answer within 300 ms to ${silent}/jsz` });
+    expect(performance.now() - t0).toBeLessThan(2000);
+    const notFound = await err(monitoringClient(`${base(healthy)}/nope`).varz());
+    expect(notFound).toMatchObject({ kind: "http", status: 404 });
+    expect(await monitoringClient(refused).healthz()).toMatchObject({ ok: false, error: `connection refused to ${refused}/healthz` });
+  });
+
+  test("jsz query options and the local URL", () => {
+    expect(localMonitoringUrl({})).toBe("http://127.0.0.1:8222");
+    expect(localMonitoringUrl({ NATS_LISTEN_HOST: "fdaa:0:1::a", NATS_HTTP_PORT: "9" })).toBe("http://[fdaa:0:1::a]:9");
+    expect(healthzUrlOf("http://h:1/", { jsServerOnly: true })).toBe("http://h:1/healthz?js-server-only=true");
   });
 });

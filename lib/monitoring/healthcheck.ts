@@ -1,11 +1,8 @@
 // `nats-cluster healthcheck`: one GET of nats-server's /healthz on the local monitoring port.
 // It exists because the image has no shell and no curl, so Docker's HEALTHCHECK (and anyone
 // debugging with `fly ssh console -C "nats-cluster healthcheck"`) needs a probe built into the
-// launcher. Only node: built-ins, web APIs and ofetch, so it runs the same under Bun, Node and Deno.
-import process from "node:process";
-import { ofetch } from "ofetch";
-import { formatHostPort } from "../net.ts";
-import { SETTINGS } from "../settings/schema.ts";
+// launcher. The request itself goes through the monitoring client (./client.ts).
+import { DEFAULT_MONITORING_TIMEOUT_MS, healthzUrlOf, localMonitoringUrl, probeHealthz } from "./client.ts";
 
 export interface HealthcheckOptions {
   /** Full /healthz URL; default http://<NATS_LISTEN_HOST or 127.0.0.1>:<NATS_HTTP_PORT or 8222>/healthz. */
@@ -26,57 +23,18 @@ export interface HealthResult {
   line: string;
 }
 
-// The launcher's monitoring listener binds NATS_LISTEN_HOST (default "::", all addresses): ask that
-// address when it is a specific one, else loopback, which reaches a wildcard listener.
-function defaultHost(listenHost: string | undefined): string {
-  const host = (listenHost ?? "").replace(/^\[(.*)\]$/, "$1");
-  return !host || host === "::" || host === "0.0.0.0" ? "127.0.0.1" : host;
-}
-
 export function healthzUrl(opts: HealthcheckOptions = {}): string {
-  const env = opts.env ?? process.env;
-  const port = Number(env.NATS_HTTP_PORT || SETTINGS.httpPort.default);
-  const base = `http://${formatHostPort(defaultHost(env.NATS_LISTEN_HOST), port)}/healthz`;
-  const url = new URL(opts.url || base);
+  const query = { jsEnabledOnly: opts.jsEnabledOnly, jsServerOnly: opts.jsServerOnly };
+  if (!opts.url) return healthzUrlOf(localMonitoringUrl(opts.env), query);
+  // A given URL keeps its own path and query; the flags add theirs.
+  const url = new URL(opts.url);
   if (opts.jsEnabledOnly) url.searchParams.set("js-enabled-only", "true");
   if (opts.jsServerOnly) url.searchParams.set("js-server-only", "true");
   return url.toString();
 }
 
 export async function checkHealth(opts: HealthcheckOptions = {}): Promise<HealthResult> {
-  const url = healthzUrl(opts);
-  const timeoutMs = opts.timeoutMs ?? 2000;
-  try {
-    // retry: 0 because ofetch retries GETs by default and a probe must answer once, fast;
-    // ignoreResponseError so a 503 is a result (with nats-server's reason in the body), not a throw.
-    const res = await ofetch.raw<string, "text">(url, {
-      retry: 0,
-      timeout: timeoutMs,
-      ignoreResponseError: true,
-      responseType: "text",
-    });
-    const body = oneLine(res._data ?? "");
-    return res.ok
-      ? { healthy: true, line: `healthy: ${body}` }
-      : { healthy: false, line: `unhealthy: ${res.status} ${body}`.trimEnd() };
-  } catch (err) {
-    return { healthy: false, line: `unhealthy: ${describeError(err, timeoutMs)} to ${url}` };
-  }
-}
-
-function oneLine(text: string): string {
-  return text.replace(/\s+/g, " ").trim();
-}
-
-// Bun, Node (undici) and Deno word a refused connection differently; look through the cause chain.
-function describeError(err: unknown, timeoutMs: number): string {
-  const texts: string[] = [];
-  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
-    texts.push(`${e.name ?? ""} ${e.code ?? ""} ${e.message ?? e}`);
-  }
-  const all = texts.join(" ");
-  if (/ECONNREFUSED|ConnectionRefused|connection refused/i.test(all)) return "connection refused";
-  if (/TimeoutError|AbortError|timed? ?out|aborted/i.test(all)) return `no answer within ${timeoutMs} ms`;
-  const innermost = texts[texts.length - 1] ?? String(err);
-  return oneLine(innermost);
+  const h = await probeHealthz(healthzUrl(opts), opts.timeoutMs ?? DEFAULT_MONITORING_TIMEOUT_MS);
+  if (h.ok) return { healthy: true, line: `healthy: ${h.text}` };
+  return { healthy: false, line: h.status === undefined ? `unhealthy: ${h.error}` : `unhealthy: ${h.status} ${h.text}`.trimEnd() };
 }
