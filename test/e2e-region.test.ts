@@ -1,11 +1,14 @@
 // End to end, one region: three machines in `ord` form one cluster with JetStream; an R3 stream is written
-// through one machine and read through another; the `fly logs` lines show up; a machine stopped the way Fly
-// stops it comes back on its volume and holds every message. Run inside scripts/netns-run (npm test does).
+// through one machine and read through another; the `fly logs` lines show up; one machine runs on the real
+// defaults (6PN address from /etc/hosts, JetStream memory from the machine's); a machine stopped the way Fly
+// stops it comes back on its volume (nats-server restores the stream from its own files) and holds every
+// message. Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { FlyNetwork, PORTS, type FlyMachine } from "./support/fly-net.ts";
 import { Clients, jszStream, monitorJson, publishInOrder, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(90_000);
@@ -17,7 +20,9 @@ const clients = new Clients();
 
 beforeAll(async () => {
   net = await FlyNetwork.start();
-  ord = net.startMachines(3, { app: APP, region: "ord" });
+  // The third learns its 6PN address the way a Fly machine does by default: no FLY_PRIVATE_IP, only the
+  // `fly-local-6pn` entry in its /etc/hosts.
+  ord = [...net.startMachines(2, { app: APP, region: "ord" }), net.startMachine({ app: APP, region: "ord", privateIpFrom: "hosts" })];
 });
 
 afterAll(async () => {
@@ -92,7 +97,45 @@ test("fly logs: every machine's output shows nats-server's `Route connection cre
   }
 });
 
-test("restart with its volume: a stopped machine misses 500 messages, comes back with the same id and store, and holds all 1,500", async () => {
+/** The memory the machine may use, read here from the same files the launcher's default reads (cgroup v2, v1, /proc/meminfo). */
+function machineMemoryLimit(): number {
+  const read = (path: string) => {
+    try {
+      return readFileSync(path, "utf8").trim();
+    } catch {
+      return "";
+    }
+  };
+  const limits = [read("/sys/fs/cgroup/memory.max"), read("/sys/fs/cgroup/memory/memory.limit_in_bytes")]
+    .map(Number)
+    .filter((n) => Number.isSafeInteger(n) && n > 0); // "max" (v2) and v1's near-2^63 mean unlimited
+  const memTotal = /^MemTotal:\s+(\d+) kB$/m.exec(read("/proc/meminfo"));
+  if (!memTotal) throw new Error("no MemTotal in /proc/meminfo");
+  return Math.min(Number(memTotal[1]) * 1024, ...limits);
+}
+
+test("real defaults: no FLY_PRIVATE_IP, so the 6PN address comes from fly-local-6pn in /etc/hosts; JetStream memory is 75% of the machine's", async () => {
+  const m = ord[2];
+  await waitRoutes(m, ord, { exact: true });
+  // Neither default was given to it: nothing in its environment sets them.
+  const environ = readFileSync(`/proc/${m.pid}/environ`, "utf8").split("\0");
+  expect(environ.filter((e) => /^(FLY_PRIVATE_IP|NATS_MAX_MEM_STORE)=/.test(e))).toEqual([]);
+  expect(m.logs().filter((l) => l.includes("6PN"))).toEqual([expect.stringContaining(`(6PN ${m.ip})`)]);
+  const varz = await monitorJson(m, "/varz");
+  expect([varz.cluster?.addr, varz.cluster?.cluster_port]).toEqual([m.ip, PORTS.cluster]);
+  for (const machine of ord) {
+    expect((await monitorJson(machine, "/varz")).jetstream?.config?.max_memory).toBe(Math.floor(machineMemoryLimit() * 0.75));
+  }
+});
+
+/** "Restored N messages for stream '$G > NAME'": nats-server read N messages of the stream from its own store at start. */
+function restoredFromDisk(m: FlyMachine, stream: string): number | undefined {
+  const re = new RegExp(`Restored ([\\d,]+) messages for stream '\\$G > ${stream}'`);
+  const line = m.logs({ currentRun: true }).map((l) => re.exec(l)).find(Boolean);
+  return line ? Number(line[1].replaceAll(",", "")) : undefined;
+}
+
+test("restart with its volume: a stopped machine misses 500 messages, comes back with the same id and store, restores its 1,000 from its own files and holds all 1,500; with the store wiped it restores nothing", async () => {
   await waitAllHealthy(ord);
   const [a, , c] = ord;
   const nc = await client(a);
@@ -100,8 +143,12 @@ test("restart with its volume: a stopped machine misses 500 messages, comes back
   const js = jetstream(nc);
   await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"], num_replicas: 3 });
   await publishMany(js, "events.x", 1, 1_000);
-  // c holds all 1,000 before it goes away.
+  // c holds all 1,000 before it goes away, in message blocks on its volume.
   await waitJsz(c, "stream EVENTS with 1,000 messages", (j) => jszStream(j, "EVENTS")?.state?.messages === 1_000 || undefined);
+  const blocks = join(c.storeDir, "jetstream/$G/streams/EVENTS/msgs");
+  const firstBlock = join(blocks, readdirSync(blocks).filter((f) => f.endsWith(".blk")).sort()[0]);
+  const inode = statSync(firstBlock).ino;
+  expect(readFileSync(firstBlock).includes("msg-1000")).toBe(true);
 
   const before = { id: c.id, ip: c.ip, storeDir: c.storeDir, pid: c.pid };
   const exit = await c.stop(); // SIGUSR2 (lame duck), SIGKILL after the kill timeout
@@ -127,6 +174,10 @@ test("restart with its volume: a stopped machine misses 500 messages, comes back
     return st?.messages === 1_500 && st.last_seq === 1_500 ? st : undefined;
   });
   expect(s.first_seq).toBe(1);
+  // The count alone would not show where they came from (Raft catch-up refills a replica): the first 1,000 were read
+  // back from its volume at start, from the same block file, and only the 500 it missed came from its peers.
+  expect(restoredFromDisk(c, "EVENTS")).toBe(1_000);
+  expect(statSync(firstBlock).ino).toBe(inode);
   // And the stream's leader sees it as a current replica.
   await waitUntil(c, "EVENTS replica current in stream info", async () => {
     const info = await jsm.streams.info("EVENTS");
@@ -136,6 +187,14 @@ test("restart with its volume: a stopped machine misses 500 messages, comes back
       ? { done: true, value: undefined }
       : { done: false, saw: `cluster ${JSON.stringify(cl)}` };
   });
+
+  // The same restart with its store wiped: the peers refill it (same count), but nothing was restored from disk.
+  await c.stop();
+  rmSync(c.storeDir, { recursive: true, force: true });
+  await c.restart();
+  await waitJsz(c, "stream EVENTS refilled with 1,500 messages", (j) => jszStream(j, "EVENTS")?.state?.messages === 1_500 || undefined);
+  expect(restoredFromDisk(c, "EVENTS")).toBeUndefined();
+  expect(statSync(firstBlock).ino).not.toBe(inode);
   await closeClient(nc);
 });
 

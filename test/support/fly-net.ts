@@ -31,7 +31,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { isIPv6 } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -62,6 +62,11 @@ export interface StartMachineOptions {
   env?: Record<string, string | undefined>;
   /** "compiled" (default): dist/nats-cluster; "bun": `bun main.ts` from the project root. */
   runtime?: Runtime;
+  /**
+   * Where the launcher learns the machine's 6PN address: "env" (default) sets FLY_PRIVATE_IP; "hosts" leaves it unset and
+   * runs the launcher in a mount namespace of its own whose /etc/hosts holds the `fly-local-6pn` entry Fly writes.
+   */
+  privateIpFrom?: "env" | "hosts";
   /** Signal `stop()` sends first (fly.toml kill_signal). */
   killSignal?: NodeJS.Signals;
   /** How long `stop()` waits before SIGKILL (fly.toml kill_timeout). */
@@ -163,6 +168,7 @@ export class FlyMachine {
   readonly configFile: string;
   readonly killSignal: NodeJS.Signals;
   readonly killTimeoutMs: number;
+  readonly privateIpFrom: "env" | "hosts";
 
   #net: FlyNetwork;
   #extraEnv: Record<string, string | undefined>;
@@ -185,6 +191,7 @@ export class FlyMachine {
     env: Record<string, string | undefined>;
     killSignal: NodeJS.Signals;
     killTimeoutMs: number;
+    privateIpFrom: "env" | "hosts";
   }) {
     this.#net = net;
     this.app = opts.app;
@@ -198,6 +205,7 @@ export class FlyMachine {
     this.#extraEnv = opts.env;
     this.killSignal = opts.killSignal;
     this.killTimeoutMs = opts.killTimeoutMs;
+    this.privateIpFrom = opts.privateIpFrom;
   }
 
   /** PID of the current (or last) run: the launcher's, which is nats-server's after the exec. */
@@ -289,6 +297,14 @@ export class FlyMachine {
       this.runtime === "bun"
         ? [process.versions.bun ? process.execPath : join(PROJECT_ROOT, "node_modules/.bin/bun"), ["main.ts"]]
         : [COMPILED_LAUNCHER, []];
+    if (this.privateIpFrom === "hosts") {
+      // As on Fly: no FLY_PRIVATE_IP, and /etc/hosts names the machine's 6PN address `fly-local-6pn`. The file is
+      // bind-mounted in a mount namespace of the launcher's own; unshare and sh exec, so the PID stays the launcher's.
+      const hosts = join(this.dir, "hosts");
+      writeFileSync(hosts, `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${this.ip}\tfly-local-6pn\n`);
+      delete env.FLY_PRIVATE_IP;
+      [cmd, args] = ["unshare", ["--mount", "--", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, cmd, ...args]];
+    }
     if (this.#netns) {
       // nsenter joins the namespace and execs the launcher: the PID stays the launcher's (and then nats-server's).
       [cmd, args] = ["nsenter", [`--net=/proc/${this.#netns.pid}/ns/net`, "--", cmd, ...args]];
@@ -515,6 +531,7 @@ export class FlyNetwork {
       env: opts.env ?? {},
       killSignal: opts.killSignal ?? DEFAULT_KILL_SIGNAL,
       killTimeoutMs: opts.killTimeoutMs ?? DEFAULT_KILL_TIMEOUT_MS,
+      privateIpFrom: opts.privateIpFrom ?? "env",
     });
     this.#machines.push(m);
     m._start();
