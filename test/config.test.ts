@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildNatsConfig } from "../lib/config/build.ts";
@@ -17,12 +17,29 @@ const GOLDEN = join(import.meta.dir, "golden");
 const v2_9 = featuresOf(parseServerVersion("nats-server: v2.9.10")!);
 const v2_12 = featuresOf(parseServerVersion("nats-server: v2.12.1")!);
 
-/** Compares with test/golden/<name>.conf; `UPDATE_GOLDEN=1 bun test` rewrites them after a deliberate change. */
-function expectGolden(name: string, text: string): void {
-  const file = join(GOLDEN, `${name}.conf`);
-  if (process.env.UPDATE_GOLDEN || !existsSync(file)) writeFileSync(file, text);
+/**
+ * Compares with test/golden/<name>.conf. Only `UPDATE_GOLDEN=1 bun test test/config.test.ts` writes them (after a
+ * deliberate change, or for a new one): a missing golden file is a failure, never written by a normal run.
+ */
+function expectGolden(name: string, text: string, opts: { dir?: string; update?: boolean } = {}): void {
+  const file = join(opts.dir ?? GOLDEN, `${name}.conf`);
+  if (opts.update ?? process.env.UPDATE_GOLDEN === "1") writeFileSync(file, text);
+  if (!existsSync(file)) throw new Error(`golden file ${file} is missing: check the output, then write it with UPDATE_GOLDEN=1 bun test test/config.test.ts`);
   expect(text).toBe(readFileSync(file, "utf8"));
 }
+
+test("a missing golden file fails the comparison and is not written; UPDATE_GOLDEN writes it", () => {
+  const dir = mkdtempSync(join(tmpdir(), "golden-"));
+  try {
+    expect(() => expectGolden("new", "listen: 1\n", { dir, update: false })).toThrow(`golden file ${join(dir, "new.conf")} is missing`);
+    expect(readdirSync(dir)).toEqual([]);
+    expectGolden("new", "listen: 1\n", { dir, update: true });
+    expect(readFileSync(join(dir, "new.conf"), "utf8")).toBe("listen: 1\n");
+    expect(() => expectGolden("new", "listen: 2\n", { dir, update: false })).toThrow("expect(received).toBe(expected)");
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 
 const flyEnv = {
   FLY_APP_NAME: "myapp",
