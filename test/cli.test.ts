@@ -3,7 +3,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SETTING_KEYS, SETTINGS } from "../lib/settings/schema.ts";
+import { SETTING_KEYS, SETTINGS, type SettingSpec } from "../lib/settings/schema.ts";
 import { COMPILED_LAUNCHER } from "./support/fly-net.ts";
 import { FlyDnsServer } from "./support/fly-dns.ts";
 import { runLauncher } from "./support/launcher.ts";
@@ -58,7 +58,7 @@ describe("bad input: exit 2, one line naming the input, no config written", () =
     expectNothingWritten(p.configDir);
   });
 
-  test("a valid appended config is written next to the config and overrides generated keys", async () => {
+  test("`config` prints a valid appended config after the generated one, and only with --show-secrets", async () => {
     const p = paths("valid-append");
     const r = await runLauncher(["config", "--show-secrets", "--store-dir", p.storeDir, "--config-file", p.configFile], {
       NATS_APPEND_CONFIG: btoa("max_payload: 2MB\n"),
@@ -121,20 +121,24 @@ describe("runtime failures: exit 1, no config written", () => {
 
 describe("help and version", () => {
   for (const command of ["", "run", "config"]) {
-    test(`--help of '${command || "nats-cluster"}' lists every flag with its env var and default`, async () => {
+    test(`--help of '${command || "nats-cluster"}' lists every flag on its own line with its env vars and its own default`, async () => {
       const r = await runLauncher([...(command ? [command] : []), "--help"]);
       expect(r.code).toBe(0);
+      const lines = r.stdout.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
       for (const key of SETTING_KEYS) {
-        const spec = SETTINGS[key];
-        expect(r.stdout).toContain(`--${spec.flag}`);
-        for (const env of spec.env) expect(r.stdout).toContain(env);
+        const spec: SettingSpec = SETTINGS[key];
+        // The flag's own line names its env vars and its own default.
+        const line = lines.find((l) => l.trimStart().startsWith(`--${spec.flag}${spec.boolean ? " " : "="}`));
+        expect(`${spec.flag}: ${line?.trim().replace(/\s+/g, " ")}`).toContain(`[env: ${spec.env.join(", ")}] [default: ${spec.describeDefault ?? spec.default}]`);
       }
-      expect(r.stdout).toContain("[default: 1TB]");
+      expect(lines.find((l) => l.includes("--max-file-store="))).toContain("[default: 1TB]");
+      expect(lines.find((l) => l.includes("--nameserver="))).toContain("[default: fdaa::3]");
     });
   }
-  test("--version", async () => {
+  test("--version: the package version, exit 0", async () => {
     const r = await runLauncher(["--version"]);
     expect(r.stdout.trim()).toBe(JSON.parse(readFileSync("package.json", "utf8")).version);
+    expect(r.code).toBe(0);
   });
   test("an unknown command is bad input", async () => {
     const r = await runLauncher(["frobnicate"]);
@@ -209,6 +213,30 @@ describe("run: becomes nats-server in place", () => {
     } finally {
       child.kill("SIGTERM");
       await new Promise((resolve) => child.once("exit", resolve));
+    }
+  }, 30_000);
+  test("with a valid NATS_APPEND_CONFIG: the append file is written next to the config (0600) and the running server applies it", async () => {
+    const p = paths("append-run");
+    const appended = 'max_payload: 2MB\nserver_name: "from-append"\n';
+    const child = spawn(COMPILED_LAUNCHER, ["--store-dir", p.storeDir, "--config-file", p.configFile, "--http-port", "18224", "--client-port", "14224"], {
+      env: { PATH: process.env.PATH, NATS_APPEND_CONFIG: btoa(appended) },
+      stdio: "ignore",
+    });
+    const exited = new Promise((resolve) => child.once("exit", resolve));
+    try {
+      expect(await becomesHealthy(18224)).toBe(true);
+      const appendFile = join(p.configDir, "nats-server.append.conf");
+      expect(readFileSync(appendFile, "utf8").trimEnd()).toBe(appended.trimEnd());
+      expect(statSync(appendFile).mode & 0o777).toBe(0o600);
+      expect(readFileSync(p.configFile, "utf8").trimEnd().split("\n").at(-1)).toBe('include "nats-server.append.conf"');
+      const res = await fetch("http://127.0.0.1:18224/varz");
+      expect(res.status).toBe(200);
+      const varz = await res.json();
+      // max_payload is not generated (nats-server's default is 1 MB); server_name is, and the appended one wins.
+      expect([varz.max_payload, varz.server_name]).toEqual([2 * 1024 ** 2, "from-append"]);
+    } finally {
+      child.kill("SIGTERM");
+      await exited;
     }
   }, 30_000);
 });

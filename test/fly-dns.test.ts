@@ -205,7 +205,7 @@ describe("answers like Fly's 6PN DNS", () => {
     server.setAaaa("custom.internal", null);
     expect(await resolver().resolveTxt("regions.nats.internal")).toEqual([["ord,sjc"]]);
     expect(await errorCode(resolver().resolve6("custom.internal"))).toBe("ENOTFOUND");
-    expect(() => server.setAaaa("x.internal", ["10.0.0.1"])).toThrow();
+    expect(() => server.setAaaa("x.internal", ["10.0.0.1"])).toThrow("not an IPv6 address: 10.0.0.1");
   });
 
   test("logs every query", async () => {

@@ -103,9 +103,17 @@ describe("sizes", () => {
     [" 64 MiB ", 64 * 1024 ** 2],
   ])("%p is %p bytes", (raw, bytes) => expect(parseSize(raw)).toBe(bytes));
 
-  test.each(["lots", "-1G", "1.5.2G", "0", "0B", "", "1XB", "1e9", "99999999999PB"])("%p is refused", (raw) =>
-    expect(() => parseSize(raw)).toThrow(),
-  );
+  test.each([
+    ["lots", "is not a size"],
+    ["-1G", "is not a size"],
+    ["1.5.2G", "is not a size"],
+    ["0", "must be at least 1 byte"],
+    ["0B", "must be at least 1 byte"],
+    ["", "is not a size"],
+    ["1XB", "is not a size"],
+    ["1e9", "is not a size"],
+    ["99999999999PB", "is too large"],
+  ])("%p is refused: %s", (raw, why) => expect(() => parseSize(raw)).toThrow(`${JSON.stringify(raw)} ${why}`));
 
   test("errors name the env var or flag that gave the value", async () => {
     expect(await usageError({}, { NATS_MAX_FILE_STORE: "lots" })).toStartWith('NATS_MAX_FILE_STORE: "lots" is not a size');
@@ -137,7 +145,7 @@ describe("other values", () => {
     expect(parseNameserver("fdaa::3")).toEqual({ host: "fdaa::3", port: 53 });
     expect(parseNameserver("[fdaa:0:1::3]:53")).toEqual({ host: "fdaa:0:1::3", port: 53 });
     expect(parseNameserver("127.0.0.1:5353")).toEqual({ host: "127.0.0.1", port: 5353 });
-    expect(() => parseNameserver("dns.example:53")).toThrow();
+    expect(() => parseNameserver("dns.example:53")).toThrow('"dns.example:53" is not a nameserver address');
   });
 
   test("server name and IPs", async () => {
