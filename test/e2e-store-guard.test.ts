@@ -4,7 +4,8 @@
 // it starts anyway, with a warning. Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -20,15 +21,15 @@ let storeDir: string;
 let net: FlyNetwork;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Every file under the stream's dir with its size: what must survive the refused start unchanged. */
-function streamFiles(): Record<string, number> {
+/** Every file under the stream's dir with a SHA-256 of its bytes: what must survive the refused start unchanged. */
+function streamFiles(): Record<string, string> {
   const root = join(storeDir, "jetstream/$G/streams/ORDERS");
-  const files: Record<string, number> = {};
+  const files: Record<string, string> = {};
   const walk = (d: string) => {
     for (const e of readdirSync(d, { withFileTypes: true })) {
       const p = join(d, e.name);
       if (e.isDirectory()) walk(p);
-      else files[p.slice(root.length + 1)] = statSync(p).size;
+      else files[p.slice(root.length + 1)] = createHash("sha256").update(readFileSync(p)).digest("hex");
     }
   };
   walk(root);
