@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import dgram from "node:dgram";
 import dns, { Resolver } from "node:dns/promises";
 import { FlyDnsServer, type FlyMachine } from "./support/fly-dns.ts";
+import { requireTestNamespace } from "./support/netns.ts";
 
 const APP = "nats";
 const M: FlyMachine[] = [
@@ -299,7 +300,8 @@ describe("robustness", () => {
 });
 
 // Inside scripts/netns-run, fdaa::3 is on lo and /etc/resolv.conf points at it: exactly Fly's setup.
-test.skipIf(process.env.NATS_CLUSTER_NETNS !== "1")("serves [fdaa::3]:53 to the system resolver", async () => {
+test("serves [fdaa::3]:53 to the system resolver", async () => {
+  requireTestNamespace("serving [fdaa::3]:53 to the system resolver");
   const fly = await FlyDnsServer.start({ host: "fdaa::3", port: 53 });
   try {
     expect(fly.nameserver).toBe("[fdaa::3]:53");

@@ -4,15 +4,14 @@
 // at /nats-store, the image's env and nothing from the host. Each "machine" gets its own mount
 // namespace (own /nats-store volume and /etc/nats), as each container has its own.
 // Needs scripts/netns-run (root in private net/mount/pid namespaces, fdaa::3 on lo).
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync, type Subprocess } from "bun";
 import { randomBytes } from "node:crypto";
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { FlyDnsServer } from "./support/fly-dns.ts";
-
-const IN_NETNS = process.env.NATS_CLUSTER_NETNS === "1";
+import { IN_TEST_NAMESPACE as IN_NETNS, requireTestNamespace } from "./support/netns.ts";
 const ROOT = resolve(import.meta.dir, "..");
 const work = IN_NETNS ? mkdtempSync(join(tmpdir(), "nats-cluster-image-")) : "";
 const tree = join(work, "rootfs");
@@ -141,7 +140,8 @@ afterAll(async () => {
   else rmSync(work, { recursive: true, force: true });
 });
 
-describe.skipIf(!IN_NETNS)("the image's file system (scripts/image-rootfs)", () => {
+describe("the image's file system (scripts/image-rootfs)", () => {
+  beforeAll(() => requireTestNamespace("test/image.test.ts (chroot, mounts, fdaa::3)"));
   test("holds the launcher, nats-server and their libraries, and no shell or JS runtime", () => {
     const t0 = performance.now();
     const built = run(["bash", join(ROOT, "scripts/image-rootfs"), tree]);

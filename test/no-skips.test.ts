@@ -1,0 +1,56 @@
+// A test that did not run must not pass: nothing in the suite is skipped, marked todo or expected to fail, and no
+// `.only` hides the rest. A missing prerequisite (a nats-server version, the test namespaces) fails its tests
+// with a message saying what is missing and how to get it (see ./support/netns.ts and the compatibility tests).
+import { expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+
+const TEST_DIR = import.meta.dir;
+/** `test.skip(`, `describe.skipIf(`, `it.todo(`, `test.if(`, `test.only(`, `test.failing(`, also on `.each` tables. */
+const SKIPPING = /\b(?:test|it|describe)(?:\.each\([^)]*\))?\s*\.\s*(?:skip|skipIf|todo|todoIf|if|only|failing)\b/g;
+
+function skippingCalls(source: string): string[] {
+  return source
+    .split("\n")
+    .filter((line) => !line.trimStart().startsWith("//") && !line.trimStart().startsWith("*"))
+    .flatMap((line) => line.match(SKIPPING) ?? []);
+}
+
+test("the pattern finds every way bun:test skips", () => {
+  const samples = ["describe.skipIf(!available)(", "test.skip(", "it.todo(", "test.if(ok)(", "test.only(", "describe.only(", "test.failing(", "test .skipIf(x)"];
+  expect(samples.map((s) => skippingCalls(s).length)).toEqual(samples.map(() => 1));
+  expect(skippingCalls('test("skip the rest if told", () => {});\n// test.skip( in a comment')).toEqual([]);
+});
+
+test("no test file skips a test, marks one todo or failing, or runs only some", () => {
+  const files = readdirSync(TEST_DIR, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && !f.endsWith("no-skips.test.ts"));
+  expect(files.length).toBeGreaterThan(10);
+  const found = files.flatMap((f) => skippingCalls(readFileSync(join(TEST_DIR, f), "utf8")).map((call) => `${relative(TEST_DIR, join(TEST_DIR, f))}: ${call}`));
+  expect(found).toEqual([]);
+});
+
+/** Runs `bun test <args>` from the project root with `env` changed (undefined deletes a variable). */
+function bunTest(args: string[], env: Record<string, string | undefined>): Promise<{ code: number | null; output: string }> {
+  const merged: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...env })) if (v !== undefined) merged[k] = v;
+  const child = spawn(process.execPath, ["test", ...args], { cwd: join(TEST_DIR, ".."), env: merged, stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  child.stdout.on("data", (d) => (output += d));
+  child.stderr.on("data", (d) => (output += d));
+  return new Promise((resolve) => child.once("close", (code) => resolve({ code, output })));
+}
+
+test("a missing newer nats-server fails the compatibility tests, saying what is missing and how to get it", async () => {
+  const r = await bunTest(["test/compat-newer-server.test.ts"], { NATS_SERVER_NEWER_BIN: "/nonexistent/nats-server" });
+  expect(r.code).toBe(1);
+  expect(r.output).toContain("/nonexistent/nats-server is missing: run scripts/fetch-newer-nats-server");
+  expect(r.output).toMatch(/\b0 pass\b/);
+});
+
+test("outside the test namespaces, a test that needs them fails, saying how to run it", async () => {
+  const r = await bunTest(["test/fly-dns.test.ts", "-t", "system resolver"], { NATS_CLUSTER_NETNS: undefined });
+  expect(r.code).toBe(1);
+  expect(r.output).toContain("needs the private test namespaces of scripts/netns-run");
+  expect(r.output).toMatch(/\b0 pass\b/);
+});
