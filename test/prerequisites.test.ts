@@ -1,9 +1,11 @@
-// A test that did not run must not pass: nothing in the suite is skipped, marked todo or expected to fail, and no
-// `.only` hides the rest. A missing prerequisite (a nats-server version, the test namespaces) fails its tests
-// with a message saying what is missing and how to get it (see ./support/netns.ts and the compatibility tests).
+// A test that did not run must not pass. Nothing in the suite is skipped, marked todo or expected to fail, and no
+// `.only` hides the rest; a missing prerequisite (a nats-server version, the test namespaces) fails the run with a
+// message saying what is missing and how to get it: scripts/netns-run before anything runs, the compatibility
+// tests for their nats-server, tests needing the namespaces when run outside them (./support/netns.ts).
 import { expect, test } from "bun:test";
 import { spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 
 const TEST_DIR = import.meta.dir;
@@ -24,7 +26,7 @@ test("the pattern finds every way bun:test skips", () => {
 });
 
 test("no test file skips a test, marks one todo or failing, or runs only some", () => {
-  const files = readdirSync(TEST_DIR, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && !f.endsWith("no-skips.test.ts"));
+  const files = readdirSync(TEST_DIR, { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts") && !f.endsWith("prerequisites.test.ts"));
   expect(files.length).toBeGreaterThan(10);
   const found = files.flatMap((f) => skippingCalls(readFileSync(join(TEST_DIR, f), "utf8")).map((call) => `${relative(TEST_DIR, join(TEST_DIR, f))}: ${call}`));
   expect(found).toEqual([]);
@@ -53,4 +55,27 @@ test("outside the test namespaces, a test that needs them fails, saying how to r
   expect(r.code).toBe(1);
   expect(r.output).toContain("needs the private test namespaces of scripts/netns-run");
   expect(r.output).toMatch(/\b0 pass\b/);
+});
+
+test("where namespaces cannot be made, scripts/netns-run stops before running anything, saying why and what to change", async () => {
+  // The kernel's refusal, as unshare reports it when unprivileged user namespaces are off.
+  const bin = mkdtempSync(join(tmpdir(), "no-userns-"));
+  try {
+    writeFileSync(join(bin, "unshare"), "#!/bin/sh\necho 'unshare: unshare failed: Operation not permitted' >&2\nexit 1\n");
+    chmodSync(join(bin, "unshare"), 0o755);
+    const child = spawn(join(TEST_DIR, "../scripts/netns-run"), ["touch", join(bin, "ran")], {
+      env: { PATH: `${bin}:${process.env.PATH}` },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.once("close", resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain("scripts/netns-run: cannot create the private network, mount and PID namespaces");
+    expect(stderr).toContain("Operation not permitted");
+    expect(stderr).toContain("kernel.unprivileged_userns_clone=1");
+    expect(readdirSync(bin)).toEqual(["unshare"]);
+  } finally {
+    rmSync(bin, { recursive: true, force: true });
+  }
 });
