@@ -3,7 +3,7 @@
  * `run` and `config`, so what `config` prints is exactly what `run` would start.
  */
 import { appendFileName, buildNatsConfig } from "./config/build.ts";
-import { featuresOf, formatVersion } from "./config/features.ts";
+import { featuresOf, formatVersion, type ServerVersion } from "./config/features.ts";
 import { renderNatsConfig } from "./config/render.ts";
 import type { NatsConfig } from "./config/types.ts";
 import { discoveryProviderFor, membersOf, type Topology } from "./discovery/index.ts";
@@ -16,6 +16,7 @@ import { ensureStoreDir } from "./store/dir.ts";
 import { guardClusteredStore } from "./store/guard.ts";
 import { basename } from "node:path";
 import { writeConfigFiles } from "./server/write-config.ts";
+import { versionCachePath, writeCachedVersion } from "./server/version-cache.ts";
 
 export interface Launch {
   settings: Settings;
@@ -23,15 +24,18 @@ export interface Launch {
   serverVersion: string;
   topology: Topology;
   config: NatsConfig;
+  /** Set when nats-server had to be asked for its version: `run` remembers it for the next boot. */
+  learnedVersion?: ServerVersion;
 }
 
 export async function prepareLaunch(flags: RawSettings, env: Env, beforeDiscovery?: (s: Settings) => void): Promise<Launch> {
   const settings = await resolveSettings(flags, env);
   const natsServer = locateNatsServer(settings.natsServer);
   beforeDiscovery?.(settings);
-  const [version, topology] = await Promise.all([natsServerVersion(natsServer), discoveryProviderFor(settings).discover()]);
+  const versionCache = versionCachePath(settings.configFile);
+  const [{ version, cached }, topology] = await Promise.all([natsServerVersion(natsServer, versionCache), discoveryProviderFor(settings).discover()]);
   const config = buildNatsConfig({ settings, topology, features: featuresOf(version) });
-  return { settings, natsServer, serverVersion: formatVersion(version), topology, config };
+  return { settings, natsServer, serverVersion: formatVersion(version), topology, config, learnedVersion: cached ? undefined : version };
 }
 
 export function configHeader({ settings }: Launch): string {
@@ -84,6 +88,8 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
   const files = [{ name: basename(settings.configFile), text: renderNatsConfig(config, { showSecrets: true, header: configHeader(launch) }) }];
   if (settings.appendConfig) files.unshift({ name: appendFileName(settings.configFile), text: `${settings.appendConfig}\n` });
   await writeConfigFiles(settings.configFile, files, (staged, describePath) => checkNatsConfig(launch.natsServer, staged, describePath));
+  // Only once the config is in place: a refused start leaves nothing behind, not even this.
+  if (launch.learnedVersion) writeCachedVersion(versionCachePath(settings.configFile), launch.natsServer, launch.learnedVersion);
   log.info(`wrote ${settings.configFile}; starting nats-server`);
   return execNatsServer(launch.natsServer, ["-c", settings.configFile], withoutSecrets(process.env));
 }

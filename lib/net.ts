@@ -1,4 +1,22 @@
-import { isIPv6 } from "node:net";
+/**
+ * IP addresses and host:port strings. Addresses are checked with the runtime's URL parser (WHATWG), not
+ * node:net: importing node:net costs the compiled launcher ~5 ms at start-up, a third of its time to exec.
+ */
+
+/** A dotted quad in canonical form (`10.0.0.1`; not `10.1`, `010.0.0.1` or `0x0a.0.0.1`). */
+export function isIPv4(host: string): boolean {
+  // The URL parser accepts every legacy IPv4 spelling and prints the canonical one: equal means it was canonical.
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(host) && URL.canParse(`http://${host}/`) && new URL(`http://${host}/`).hostname === host;
+}
+
+/** An IPv6 address in any RFC 4291 text form (`fdaa::3`, `::ffff:10.0.0.1`); no brackets, no zone. */
+export function isIPv6(host: string): boolean {
+  return /^[0-9a-f:.]+$/i.test(host) && host.includes(":") && URL.canParse(`http://[${host}]/`);
+}
+
+export function isIP(host: string): boolean {
+  return isIPv4(host) || isIPv6(host);
+}
 
 /** `host:port`, with IPv6 addresses in brackets as URLs and NATS listen strings need them. */
 export function formatHostPort(host: string, port: number): string {

@@ -15,6 +15,7 @@ import { benchConvergence, type ConvergenceResult } from "./bench/convergence.ts
 import { benchDiscovery, PER_REGION, SCALE_SIZES, scaleApp, type DiscoveryResult } from "./bench/discovery.ts";
 import { makeApp, startDnsProcess } from "./bench/dns.ts";
 import { benchExec, type ExecResult } from "./bench/exec.ts";
+import { benchExecFloor, type ExecFloorResult } from "./bench/exec-floor.ts";
 import { benchMemory, type MemoryResult } from "./bench/memory.ts";
 import { benchServing, type ServingResult } from "./bench/serving.ts";
 import { BUN, COMPILED_LAUNCHER, DENO, PROJECT_ROOT, commandOutput, killAllSync, ms, natsServerBin, now, removeTempDirs, type Stats } from "./bench/util.ts";
@@ -65,6 +66,7 @@ log(`${machine.cpus} × ${machine.cpuModel}, load ${machine.loadAverageAtStart.j
 
 const results: {
   exec?: ExecResult;
+  execFloor?: ExecFloorResult;
   discovery?: DiscoveryResult;
   serving?: ServingResult;
   memory?: MemoryResult;
@@ -86,6 +88,7 @@ try {
     const dns = await startDnsProcess(machines, "fdaa::3", 5353);
     const slowDns = await startDnsProcess(machines, "fdaa::3", 5354, DNS_DELAY_MS);
     try {
+      results.execFloor = await section("exec", () => benchExecFloor(dns.nameserver, natsServer));
       results.exec = await section("exec", () => benchExec(dns.nameserver, versionLine));
       results.discovery = await section("discovery", () =>
         benchDiscovery([
@@ -119,10 +122,22 @@ if (results.serving) {
   row("1. time to serving", "launcher, compiled, local mode (a)", r.launcher, "ms", `a/b = ${r.ratio.toFixed(2)}`, `≤ 1.10: ${verdict(r.met)}`);
   row("", "`nats-server -c` its config, direct (b)", r.natsServer, "ms");
 }
+if (results.execFloor) {
+  const r = results.execFloor;
+  const v = r.variants;
+  row("2. time to exec vs floor", "floor: empty compiled Bun program + `nats-server -t` of the Fly config", r.floor, "ms");
+  row("", "compiled `run`, Fly mode, version remembered", r.flyExec, "ms", `ratio = ${r.ratioFly.toFixed(2)}`, `≤ 1.5: ${verdict(r.ratioFly <= r.target)}`);
+  row("", "compiled `run`, Fly mode, first boot (asks `--version`)", r.flyColdExec, "ms", `ratio = ${r.ratioFlyCold.toFixed(2)}`);
+  row("", "floor, local config", r.floorLocal, "ms");
+  row("", "compiled `run`, local mode, version remembered", r.localExec, "ms", `ratio = ${r.ratioLocal.toFixed(2)}`, `≤ 1.5: ${verdict(r.ratioLocal <= r.target)}`);
+  row("", "(parts) empty compiled Bun program", v.empty.wall, "ms");
+  row("", "(parts) `nats-server -t`, Fly config", v.check.wall, "ms");
+  row("", "(parts) wrapper start, subtracted per use", v.wrapper.wall, "ms");
+}
 if (results.exec) {
   const r = results.exec;
   const v = r.variants;
-  row("2. time to exec", "floor: empty compiled Bun program", v.floor.wall, "ms");
+  row("2b. time to exec, stand-in nats-server", "floor: empty compiled Bun program", v.floor.wall, "ms");
   row("", "stand-in nats-server alone (sh)", v.standIn.wall, "ms");
   row("", "compiled `run`, Fly mode (wall, to stand-in exit)", v.compiled.wall, "ms", `${r.compiledOverFloor.toFixed(1)}× floor; exec ≈ ${r.execApproxMs.toFixed(1)} ms`, `≤ 30 ms: ${verdict(r.met)}`);
   row("", "compiled `run`, local mode", v.compiledLocal.wall, "ms");
@@ -172,7 +187,8 @@ process.stdout.write(
   `\n${table}\n\n` +
     `command: ${COMMAND}${full ? "" : ` (sections: ${[...run].join(", ")})`}\n` +
     `machine: ${machineLine}; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadavg().map((x) => x.toFixed(2)).join(" ")} at end\n` +
-    (results.exec ? `time to exec includes: ${results.exec.included}\n` : "") +
+    (results.execFloor ? `time to exec vs floor: ${results.execFloor.how}\n` : "") +
+    (results.exec ? `time to exec (stand-in) includes: ${results.exec.included}\n` : "") +
     (results.exec?.profile
       ? `where the compiled launcher's time goes (compiled probes, median of ${results.exec.profile.runs}; imports: performance.now() after each cumulative set, minus the previous set's):\n` +
         results.exec.profile.imports.map((s) => `  ${s.medianMs.toFixed(2).padStart(7)} ms  import ${s.adds}`).join("\n") +

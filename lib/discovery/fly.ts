@@ -7,10 +7,9 @@
  * launcher starts with what it knows. The config always carries the regions' DNS names too, so
  * nats-server keeps looking for peers after it starts.
  */
-import { isIPv6 } from "node:net";
 import type { HostPort } from "../settings/parse.ts";
 import { isDnsLabel } from "../settings/parse.ts";
-import { formatHostPort } from "../net.ts";
+import { formatHostPort, isIPv6 } from "../net.ts";
 import type { DiscoveryProvider, RegionMembers, Topology } from "./topology.ts";
 
 export interface FlyDiscoveryOptions {

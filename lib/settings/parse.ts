@@ -3,7 +3,7 @@
  * `InvalidValue` with what is wrong; the resolver adds which flag or env var the value came from.
  */
 import { Buffer } from "node:buffer";
-import { isIP } from "node:net";
+import { isIP } from "../net.ts";
 
 export class InvalidValue extends Error {}
 

@@ -1,6 +1,6 @@
 /** Fly-shaped apps for the benchmarks, served by the simulated Fly DNS in a child process (./dns-server.ts). */
 import type { FlyMachine } from "../../test/support/fly-dns.ts";
-import { BUN, PROJECT_ROOT, sleep, spawnTracked, stopProcess } from "./util.ts";
+import { BUN, PROJECT_ROOT, cleanEnv, sleep, spawnTracked, stopProcess } from "./util.ts";
 
 /** 35 real Fly region codes. */
 export const REGIONS = [
@@ -18,6 +18,18 @@ export function makeApp(app: string, appIndex: number, regions: number, perRegio
     }
   }
   return out;
+}
+
+/** The env Fly gives `machine` (its DNS at `nameserver`), plus `extra` (NATS_* paths and the like); PATH and HOME only otherwise. */
+export function flyMachineEnv(machine: FlyMachine, nameserver: string, extra: Record<string, string>): Record<string, string> {
+  return cleanEnv({
+    FLY_APP_NAME: machine.app,
+    FLY_REGION: machine.region,
+    FLY_MACHINE_ID: machine.id,
+    FLY_PRIVATE_IP: machine.ip,
+    FLY_NAMESERVER: nameserver,
+    ...extra,
+  });
 }
 
 export interface DnsProcess {

@@ -16,7 +16,7 @@
  */
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { makeApp } from "./dns.ts";
+import { flyMachineEnv, makeApp } from "./dns.ts";
 import { profileLauncher, type ProfileResult } from "./profile.ts";
 import { BUN, COMPILED_LAUNCHER, DENO, PROJECT_ROOT, cleanEnv, now, ratio, round, spawnTracked, stats, tempDir, type Stats } from "./util.ts";
 
@@ -81,12 +81,7 @@ export async function benchExec(nameserver: string, realVersionLine: string, run
   const floor = buildFloor(root);
   const standIn = writeStandIn(root, realVersionLine);
   const [self] = makeApp("bench-exec", 0, 3, 3);
-  const flyEnv = cleanEnv({
-    FLY_APP_NAME: self.app,
-    FLY_REGION: self.region,
-    FLY_MACHINE_ID: self.id,
-    FLY_PRIVATE_IP: self.ip,
-    FLY_NAMESERVER: nameserver,
+  const flyEnv = flyMachineEnv(self, nameserver, {
     NATS_STORE_DIR: join(root, "store"),
     NATS_CONFIG_FILE: join(root, "etc", "nats-server.conf"),
     NATS_SERVER_BIN: standIn,

@@ -29,7 +29,7 @@ const IMPORT_SETS: Array<[string, string[]]> = [
 ];
 
 function build(src: string, out: string): void {
-  const r = Bun.spawnSync({ cmd: [BUN, "build", "--compile", "--minify", src, "--outfile", out], cwd: PROJECT_ROOT, stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync({ cmd: [BUN, "build", "--compile", "--minify", "--bytecode", src, "--outfile", out], cwd: PROJECT_ROOT, stdout: "pipe", stderr: "pipe" });
   if (r.exitCode !== 0) throw new Error(`building ${src} failed: ${r.stderr.toString().slice(0, 800)}`);
 }
 

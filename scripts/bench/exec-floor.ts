@@ -1,0 +1,131 @@
+/**
+ * 2b. Time to exec against its floor, with the real nats-server.
+ *
+ * The floor is what any launcher that checks its config must pay: one empty compiled Bun program plus one real
+ * `nats-server -t -c <the generated config>`. The compiled launcher runs `run` (Fly mode against the simulated DNS,
+ * and local mode) with `--nats-server` pointing at a wrapper (/bin/sh) that execs the real nats-server for
+ * `--version` and `-t`, and exits at once when exec'd with `-c <config>` (the stand-in for the final exec). The
+ * launcher's time to exec is its wall time minus the wrapper's own start (measured alone, same round) once per
+ * time the launcher runs it: the `-t` and the final exec, plus `--version` on a first boot.
+ *
+ * Warm: the version cache next to the config is in place (every boot after the first on the same rootfs).
+ * Cold: the cache file is deleted before each run (the first boot: one `nats-server --version` more).
+ */
+import { chmodSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { buildFloor } from "./exec.ts";
+import { flyMachineEnv, makeApp } from "./dns.ts";
+import { COMPILED_LAUNCHER, cleanEnv, now, ratio, round, spawnTracked, stats, tempDir, type Stats } from "./util.ts";
+
+export type FloorVariant = "empty" | "check" | "checkLocal" | "wrapper" | "fly" | "flyCold" | "local";
+
+export interface ExecFloorResult {
+  runs: number;
+  how: string;
+  natsServer: string;
+  variants: Record<FloorVariant, { what: string; wall: Stats }>;
+  /** Median of (empty program + `nats-server -t` of the Fly config), summed per round. */
+  floor: Stats;
+  floorLocal: Stats;
+  /** Launcher wall minus the wrapper's own start, per round. */
+  flyExec: Stats;
+  flyColdExec: Stats;
+  localExec: Stats;
+  ratioFly: number;
+  ratioFlyCold: number;
+  ratioLocal: number;
+  target: number;
+  met: boolean;
+}
+
+/** `sh` in front of the real nats-server: `--version` and `-t` go to it, the final `-c <config>` exits at once. */
+function writeWrapper(dir: string, real: string): string {
+  const path = join(dir, "nats-server");
+  writeFileSync(path, `#!/bin/sh\ncase "$1" in -c) exit 0 ;; esac\nexec '${real}' "$@"\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+export async function benchExecFloor(nameserver: string, natsServer: string, runs = 20): Promise<ExecFloorResult> {
+  const root = tempDir("exec-floor");
+  const empty = buildFloor(root);
+  const wrapper = writeWrapper(root, natsServer);
+  const [self] = makeApp("bench-exec", 0, 3, 3);
+  const flyConfig = join(root, "etc", "nats-server.conf");
+  const localConfig = join(root, "etc-local", "nats-server.conf");
+  const flyEnv = flyMachineEnv(self, nameserver, {
+    NATS_STORE_DIR: join(root, "store"),
+    NATS_CONFIG_FILE: flyConfig,
+    NATS_SERVER_BIN: wrapper,
+  });
+  const localEnv = cleanEnv({ NATS_STORE_DIR: join(root, "store-local"), NATS_CONFIG_FILE: localConfig, NATS_SERVER_BIN: wrapper });
+  const coldCacheOf = join(root, "etc-cold", "nats-server.conf");
+  const flyColdEnv = { ...flyEnv, NATS_CONFIG_FILE: coldCacheOf, NATS_STORE_DIR: join(root, "store-cold") };
+
+  const variants: Record<FloorVariant, { what: string; cmd: string[]; env: Record<string, string>; before?: () => void }> = {
+    empty: { what: "empty compiled Bun program", cmd: [empty], env: cleanEnv() },
+    check: { what: "`nats-server -t -c` the Fly config", cmd: [natsServer, "-t", "-c", flyConfig], env: cleanEnv() },
+    checkLocal: { what: "`nats-server -t -c` the local config", cmd: [natsServer, "-t", "-c", localConfig], env: cleanEnv() },
+    wrapper: { what: "the wrapper alone, as exec'd (sh, exits)", cmd: [wrapper, "-c", flyConfig], env: cleanEnv() },
+    fly: { what: "compiled `run`, Fly mode, version cached", cmd: [COMPILED_LAUNCHER, "run"], env: flyEnv },
+    flyCold: {
+      what: "compiled `run`, Fly mode, no version cache",
+      cmd: [COMPILED_LAUNCHER, "run"],
+      env: flyColdEnv,
+      before: () => rmSync(join(dirname(coldCacheOf), ".nats-server-version"), { force: true }),
+    },
+    local: { what: "compiled `run`, local mode, version cached", cmd: [COMPILED_LAUNCHER, "run"], env: localEnv },
+  };
+  const names = Object.keys(variants) as FloorVariant[];
+
+  const once = async (v: FloorVariant): Promise<number> => {
+    const { cmd, env, before } = variants[v];
+    before?.();
+    const t0 = now();
+    const proc = spawnTracked(cmd, { env, stderr: "pipe", stdout: "pipe" });
+    const code = await proc.exited;
+    const wall = now() - t0;
+    if (code !== 0) {
+      const err = await new Response(proc.stderr as ReadableStream).text();
+      throw new Error(`time to exec (floor): \`${cmd.join(" ")}\` exited ${code}: ${err.slice(0, 800)}`);
+    }
+    return wall;
+  };
+
+  // The launchers first: they write the configs the `-t` floor checks (and the version caches); then warm-up.
+  for (const v of ["fly", "local", "flyCold"] as const) await once(v);
+  for (const v of names) for (let i = 0; i < 2; i++) await once(v);
+  const wall = Object.fromEntries(names.map((v) => [v, [] as number[]])) as Record<FloorVariant, number[]>;
+  for (let i = 0; i < runs; i++) {
+    for (let k = 0; k < names.length; k++) {
+      const v = names[(i + k) % names.length];
+      wall[v].push(await once(v));
+    }
+  }
+  const per = (f: (i: number) => number) => stats(Array.from({ length: runs }, (_, i) => f(i)));
+  const floor = per((i) => wall.empty[i] + wall.check[i]);
+  const floorLocal = per((i) => wall.empty[i] + wall.checkLocal[i]);
+  const flyExec = per((i) => wall.fly[i] - 2 * wall.wrapper[i]);
+  const flyColdExec = per((i) => wall.flyCold[i] - 3 * wall.wrapper[i]);
+  const localExec = per((i) => wall.local[i] - 2 * wall.wrapper[i]);
+  const ratioFly = ratio(flyExec.median, floor.median);
+  const ratioLocal = ratio(localExec.median, floorLocal.median);
+  return {
+    runs,
+    how:
+      `${natsServer} for \`--version\` and \`-t\` behind an sh wrapper that stands in for the final exec; launcher = wall − wrapper start × uses (2, first boot 3); ` +
+      "floor = empty compiled Bun program + `nats-server -t -c` the config the launcher wrote, summed per round; Fly mode: 3 regions × 3 machines in the simulated DNS (another process)",
+    natsServer,
+    variants: Object.fromEntries(names.map((v) => [v, { what: variants[v].what, wall: stats(wall[v]) }])) as ExecFloorResult["variants"],
+    floor,
+    floorLocal,
+    flyExec,
+    flyColdExec,
+    localExec,
+    ratioFly,
+    ratioFlyCold: ratio(flyColdExec.median, floor.median),
+    ratioLocal,
+    target: 1.5,
+    met: Math.max(ratioFly, ratioLocal) <= 1.5,
+  };
+}
