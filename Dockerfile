@@ -7,8 +7,9 @@
 
 # Must equal the "bun" devDependency in package.json: the launcher is built by this exact Bun.
 ARG BUN_VERSION=1.4.5
-# The one place the nats-server version is pinned (2.14.x is the current stable line).
-ARG NATS_VERSION=2.14.7
+# The one place the nats-server version is pinned: the version the e2e suite runs (Debian sid's package,
+# fetched by scripts/fetch-newer-nats-server; test/tested-nats-server.test.ts checks they agree).
+ARG NATS_VERSION=2.15.1
 
 # The official static nats-server binary; the scratch variant holds little else.
 FROM nats:${NATS_VERSION}-scratch AS nats

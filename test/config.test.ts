@@ -81,7 +81,7 @@ describe("golden configs", () => {
     expect(text212).toContain('compression: "s2_auto"');
   });
 
-  test("fly: the own address is not a route; every region is a gateway with addresses and DNS name", async () => {
+  test("fly: the own address is not a route; every region is a gateway with its machines' addresses", async () => {
     const settings = await resolveSettings({}, flyEnv, fixedProbes);
     const { body } = buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 });
     const cluster = body.cluster as { routes: string[]; listen: string };
@@ -93,11 +93,28 @@ describe("golden configs", () => {
     ]);
     const gateways = (body.gateway as { gateways: { name: string; urls: string[] }[] }).gateways;
     expect(gateways.map((g) => g.name)).toEqual(["ams", "ord", "sjc"]);
-    expect(gateways[2].urls).toEqual([
-      "nats://[fdaa:0:1:a7b:2c4:11aa:3b0f:2]:7222",
-      "nats://[fdaa:0:1:a7b:2c4:77de:1c21:2]:7222",
-      "nats://sjc.myapp.internal:7222",
-    ]);
+    expect(gateways[2].urls).toEqual(["nats://[fdaa:0:1:a7b:2c4:11aa:3b0f:2]:7222", "nats://[fdaa:0:1:a7b:2c4:77de:1c21:2]:7222"]);
+  });
+
+  test("a region whose machines discovery did not find is a gateway by its DNS name", async () => {
+    const settings = await resolveSettings({}, flyEnv, fixedProbes);
+    const topology: Topology = { regions: [...superclusterTopology.regions, { region: "syd", addresses: [] }], problems: [] };
+    const gateways = (buildNatsConfig({ settings, topology, features: v2_9 }).body.gateway as { gateways: { name: string; urls: string[] }[] }).gateways;
+    expect(gateways.find((g) => g.name === "syd")?.urls).toEqual(["nats://syd.myapp.internal:7222"]);
+  });
+
+  test("a first boot sizes the JetStream meta group right: routes + the other regions' gateway URLs = the machines discovered", async () => {
+    // nats-server bootstraps the meta group expecting len(routes) + one server per gateway URL of the other
+    // regions; 2.15 elects no leader until that many vote, so an overcount leaves a new supercluster leaderless.
+    for (const region of ["ord", "sjc", "ams"]) {
+      const machine = superclusterTopology.regions.find((r) => r.region === region)!.addresses[0];
+      const settings = await resolveSettings({}, { ...flyEnv, FLY_REGION: region, FLY_PRIVATE_IP: machine }, fixedProbes);
+      const { body } = buildNatsConfig({ settings, topology: superclusterTopology, features: v2_12 });
+      const routes = (body.cluster as { routes: string[] }).routes;
+      const gateways = (body.gateway as { gateways: { name: string; urls: string[] }[] }).gateways;
+      const expected = routes.length + gateways.filter((g) => g.name !== region).reduce((n, g) => n + g.urls.length, 0);
+      expect({ region, expected }).toEqual({ region, expected: superclusterTopology.regions.flatMap((r) => r.addresses).length });
+    }
   });
 
   test("appended config is included last, from its own file", async () => {
@@ -147,7 +164,7 @@ describe("closed cluster: cluster secret and client auth", () => {
     expect(gateways.flatMap((g) => g.urls).every((u) => u instanceof Secret && new URL(u.value).username === "gateway")).toBe(true);
     // Printed with --show-secrets: the real values, properly quoted.
     const shown = renderNatsConfig(config, { showSecrets: true });
-    expect(shown).toContain(`"nats://gateway:${encodeURIComponent("r0ute s3cret/with:@%")}@sjc.myapp.internal:7222"`);
+    expect(shown).toContain(`"nats://gateway:${encodeURIComponent("r0ute s3cret/with:@%")}@[fdaa:0:1:a7b:2c4:11aa:3b0f:2]:7222"`);
     expect(shown).toContain('password: "app-pw"');
   });
 

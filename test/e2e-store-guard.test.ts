@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { COMPILED_LAUNCHER, FlyNetwork, PROJECT_ROOT } from "./support/fly-net.ts";
+import { testedNatsServer } from "./support/tested-nats-server.ts";
 import { waitVarz } from "./support/wait.ts";
 
 setDefaultTimeout(60_000);
@@ -42,7 +43,7 @@ beforeAll(async () => {
   // Local mode: the launcher becomes one standalone JetStream server on 127.0.0.1.
   const local = spawn(COMPILED_LAUNCHER, [], {
     cwd: PROJECT_ROOT,
-    env: { PATH: process.env.PATH, NATS_STORE_DIR: storeDir, NATS_CONFIG_FILE: join(dir, "local/nats-server.conf") },
+    env: { PATH: process.env.PATH, NATS_STORE_DIR: storeDir, NATS_CONFIG_FILE: join(dir, "local/nats-server.conf"), NATS_SERVER_BIN: testedNatsServer() },
     stdio: "ignore",
   });
   const exited = new Promise((r) => local.once("exit", r));

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { Clients, publishInOrder, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+import { pinnedNatsVersion } from "./support/tested-nats-server.ts";
+import { Clients, monitorJson, publishInOrder, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -79,4 +80,9 @@ test("supercluster ord×3 + sjc×3 + ams×1: gateways everywhere, a message from
     }
   }
   expect(got200).toEqual(Array.from({ length: 200 }, (_, i) => `w-${i + 1}`));
+});
+
+test("every machine runs the nats-server the image ships (the Dockerfile's NATS_VERSION)", async () => {
+  const versions = await Promise.all([...ord, ...sjc, ...ams].map(async (m) => (await monitorJson(m, "/varz")).version));
+  expect(new Set(versions)).toEqual(new Set([pinnedNatsVersion()]));
 });

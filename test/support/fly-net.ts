@@ -38,6 +38,7 @@ import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { FlyDnsServer, type FlyMachine as DnsMachine } from "./fly-dns.ts";
+import { testedNatsServer } from "./tested-nats-server.ts";
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const COMPILED_LAUNCHER = join(PROJECT_ROOT, "dist/nats-cluster");
@@ -98,7 +99,7 @@ export interface FlyNetworkOptions {
   dnsPort?: number;
   /** Echo every machine's output to stderr, prefixed like `fly logs`. Also on with FLY_NET_VERBOSE=1. */
   verbose?: boolean;
-  /** The nats-server every machine runs (default: NATS_SERVER_BIN, else nats-server on PATH). */
+  /** The nats-server every machine runs (default: the tested one, the Dockerfile's pin; see ./tested-nats-server.ts). */
   natsServerBin?: string;
   /** Mount a tmpfs on the network's temp dir (default true): fast fsync, and it vanishes with the namespace. */
   tmpfs?: boolean;
@@ -131,12 +132,6 @@ function run(cmd: string, args: string[], opts: { check?: boolean } = {}): { ok:
     throw new Error(`fly-net: \`${cmd} ${args.join(" ")}\` failed (${r.error?.message ?? `exit ${r.status}`}): ${out}`);
   }
   return { ok, out };
-}
-
-function findOnPath(name: string): string | undefined {
-  const r = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
-  const p = r.stdout?.trim();
-  return r.status === 0 && p ? p : undefined;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -460,10 +455,7 @@ export class FlyNetwork {
           "`scripts/netns-run node_modules/.bin/bun test test/e2e-region.test.ts`.",
       );
     }
-    const natsServerBin = opts.natsServerBin || process.env.NATS_SERVER_BIN || findOnPath("nats-server");
-    if (!natsServerBin) {
-      throw new Error("fly-net: nats-server not found on PATH; run `bash scripts/install-nats-server` or set NATS_SERVER_BIN");
-    }
+    const natsServerBin = opts.natsServerBin || testedNatsServer();
     const isolation = opts.isolation ?? "shared";
     if (isolation !== "shared" && isolation !== "netns") throw new Error(`fly-net: unknown isolation ${JSON.stringify(isolation)}`);
     if (isolation === "netns" && [...live].some((n) => n.isolation === "netns")) {

@@ -141,6 +141,11 @@ async function serverIds(ms: FlyMachine[]): Promise<Map<FlyMachine, string | und
   return new Map(ms.map((p, i) => [p, ids[i]]));
 }
 
+/** The servers a /routez answer has routes to (nats-server 2.10+ pools several connections per peer, so num_routes counts connections). */
+export function routedServers(routez: any): Set<string> {
+  return new Set<string>((routez.routes ?? []).map((r: any) => r.remote_id));
+}
+
 /**
  * /routez shows a route to every one of `peers` (matched by their /varz server_id: a route's `ip` is no help
  * here, since all machines share one network stack). With `exact`, no route to any other server either.
@@ -154,7 +159,7 @@ export function waitRoutes(m: FlyMachine, peers: FlyMachine[], opts: WaitOptions
     what,
     async () => {
       const routez = await monitorJson(m, "/routez");
-      const remote = new Set<string>((routez.routes ?? []).map((r: any) => r.remote_id));
+      const remote = routedServers(routez);
       const ids = await serverIds(others);
       const missing = others.filter((p) => !ids.get(p) || !remote.has(ids.get(p)!));
       const known = new Set(ids.values());

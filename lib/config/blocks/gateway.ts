@@ -5,11 +5,15 @@ import { GATEWAY_USER, listenerAuthorization, withCredentials } from "./credenti
 import type { ConfigInput } from "./input.ts";
 
 /**
- * The supercluster: one gateway entry per region, listing the region's machines by address and its
- * DNS name. nats-server resolves names in its config with the machine's own resolver, so the
- * addresses make a region reachable even where that resolver is not Fly's. A region that boots
- * later connects to us, and our servers then open the reverse gateway on their own (with the
- * `authorization` credentials when a cluster secret is set; our URLs carry it too).
+ * The supercluster: one gateway entry per region, listing the region's machines by address, or its
+ * DNS name when discovery found none of them. Not both: on a first boot nats-server sizes the
+ * JetStream meta group as its routes plus one per gateway URL of the other regions (a name counts as
+ * what it resolves to), and nats-server 2.1x elects no meta leader until that many servers vote, so a
+ * name next to the addresses would count its machines twice and leave a new supercluster leaderless
+ * (the e2e suite showed it on 2.15.1). A region that boots later connects to us, and our servers then
+ * open the reverse gateway on their own (with the `authorization` credentials when a cluster secret is
+ * set; our URLs carry it too); the remote servers gossip their gateway URLs, so machines that replace
+ * the listed ones are found without the name.
  */
 export function gatewayBlock({ settings, topology }: ConfigInput): NatsBlock {
   const { region, app, privateIp, ports, clusterSecret } = settings;
@@ -20,10 +24,9 @@ export function gatewayBlock({ settings, topology }: ConfigInput): NatsBlock {
       ...listenerAuthorization(GATEWAY_USER, clusterSecret),
       gateways: topology.regions.map((members) => ({
         name: members.region,
-        urls: [
-          ...members.addresses.map((address) => natsUrl(address, ports.gateway)),
-          natsUrl(regionName(members.region, app!), ports.gateway),
-        ].map((url) => withCredentials(url, GATEWAY_USER, clusterSecret)),
+        urls: (members.addresses.length > 0 ? members.addresses : [regionName(members.region, app!)])
+          .map((host) => natsUrl(host, ports.gateway))
+          .map((url) => withCredentials(url, GATEWAY_USER, clusterSecret)),
       })),
     },
   };
