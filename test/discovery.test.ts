@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { discoverFlyTopology, type FlyDiscoveryOptions } from "../lib/discovery/fly.ts";
+import { discoverMachineList, parseVmsTxt } from "../lib/discovery/machines.ts";
 import { FlyDnsServer } from "./support/fly-dns.ts";
 
 let dns: FlyDnsServer;
@@ -11,7 +12,7 @@ beforeAll(async () => {
 afterAll(() => dns.close());
 beforeEach(() => {
   dns.clearFaults();
-  for (const m of dns.machines()) dns.removeMachine(m.id);
+  for (const m of dns.allMachines()) dns.removeMachine(m.id);
   dns.setTxt("regions.myapp.internal", null);
 });
 
@@ -98,5 +99,40 @@ describe("discoverFlyTopology against a Fly-shaped DNS server", () => {
     const topology = await discoverFlyTopology(options());
     expect(topology.problems).toEqual([]);
     expect(topology.regions.map((r) => r.region)).toEqual(["ord", "sjc"]);
+  });
+});
+
+describe("the machine list: vms and all.vms", () => {
+  test("entries cut into 255-byte strings mid-entry are joined (as Bun and as Node hand them back)", () => {
+    const value = Array.from({ length: 20 }, (_, i) => `${String(i).padStart(2, "0")}8e21ea7d7e89 ${i % 2 ? "ord" : "sjc"}`).join(",");
+    const strings = [value.slice(0, 255), value.slice(255)];
+    for (const records of [[strings], strings.map((s) => [s])]) {
+      const list = parseVmsTxt("all.vms.myapp.internal", records);
+      expect(list.ok && list.vms.length).toBe(20);
+      expect(list.ok && list.vms[0]).toEqual({ id: "018e21ea7d7e89", region: "ord" });
+    }
+  });
+
+  test("one malformed entry makes the whole record unusable; an empty one is an empty list", () => {
+    expect(parseVmsTxt("vms.myapp.internal", [["148e21ea7d7e89 ord,junk"]])).toEqual({
+      ok: false,
+      problem: 'vms.myapp.internal: unexpected entry "junk" (want "<machine id> <region>")',
+    });
+    expect(parseVmsTxt("vms.myapp.internal", [[""]])).toEqual({ ok: true, vms: [] });
+  });
+
+  test("started machines from vms, stopped ones too from all.vms; an unanswered record is a problem", async () => {
+    addMachines("ord", [1, 2]);
+    addMachines("sjc", [3]);
+    dns.stopMachine("m2");
+    const opts = { app: "myapp", nameserver: { host: "127.0.0.1", port: dns.port }, timeoutMs: 1500 };
+    expect(await discoverMachineList(opts)).toEqual({
+      started: { ok: true, vms: [{ id: "m1", region: "ord" }, { id: "m3", region: "sjc" }] },
+      all: { ok: true, vms: [{ id: "m1", region: "ord" }, { id: "m2", region: "ord" }, { id: "m3", region: "sjc" }] },
+    });
+    dns.addFault({ match: /^all\.vms\./, fault: { kind: "servfail" } });
+    const list = await discoverMachineList(opts);
+    expect(list.started.ok).toBe(true);
+    expect(list.all).toEqual({ ok: false, problem: "all.vms.myapp.internal: ESERVFAIL" });
   });
 });

@@ -112,7 +112,7 @@ beforeAll(async () => {
 afterAll(() => server.close());
 afterEach(() => {
   server.clearFaults();
-  for (const m of server.machines()) server.removeMachine(m.id);
+  for (const m of server.allMachines()) server.removeMachine(m.id);
   for (const m of M) server.addMachine(m);
 });
 
@@ -194,6 +194,34 @@ describe("answers like Fly's 6PN DNS", () => {
     expect(await errorCode(resolver().resolve6("sjc.nats.internal"))).toBe("ENOTFOUND");
     expect(await resolver().resolveTxt("regions.nats.internal")).toEqual([["fra,ord"]]);
     expect(server.machines(APP).map((m) => m.id).sort()).toEqual([M[0]!.id, M[1]!.id, "5683d3eb7ee18e"].sort());
+  });
+
+  test("a stopped machine stays in all.vms only; a destroyed one is in nothing", async () => {
+    const entries = async (name: string) => (await resolver().resolveTxt(name)).flat().join("").split(",").sort();
+    const every = [`${M[0]!.id} ord`, `${M[1]!.id} ord`, `${M[2]!.id} sjc`];
+    expect(await entries("all.vms.nats.internal")).toEqual(every);
+    server.stopMachine(M[1]!.id);
+    expect(await entries("vms.nats.internal")).toEqual([every[0]!, every[2]!]);
+    expect(await entries("all.vms.nats.internal")).toEqual(every);
+    expect(await resolver().resolve6("ord.nats.internal")).toEqual([M[0]!.ip]);
+    expect(await errorCode(resolver().resolve6(`${M[1]!.id}.vm.nats.internal`))).toBe("ENOTFOUND");
+    server.removeMachine(M[1]!.id);
+    expect(await entries("all.vms.nats.internal")).toEqual([every[0]!, every[2]!]);
+    // Every machine stopped: the app has no addresses, but all.vms still lists them.
+    for (const m of [M[0]!, M[2]!]) server.stopMachine(m.id);
+    expect(await errorCode(resolver().resolve6("nats.internal"))).toBe("ENOTFOUND");
+    expect(await entries("all.vms.nats.internal")).toEqual([every[0]!, every[2]!]);
+    server.addMachine(M[0]!); // started again
+    expect(await entries("vms.nats.internal")).toEqual([every[0]!]);
+  });
+
+  test("a long all.vms is one record of 255-byte strings cut mid-entry", async () => {
+    for (let i = 0; i < 30; i++) server.addMachine({ id: `${String(i).padStart(2, "0")}8e21ea7d7e89`, app: "big", region: "ord", ip: `fdaa::${i + 1}` });
+    const wire = await raw("all.vms.big.internal", TXT, { edns: 1232 });
+    expect(wire.answers).toHaveLength(1);
+    const strings = txtStrings(wire.answers[0]!.rdata);
+    expect(strings.map((s) => s.length)).toEqual([255, 255, 30 * 19 - 1 - 2 * 255]);
+    expect(strings.join("").split(",")).toHaveLength(30);
   });
 
   test("setTxt / setAaaa override answers; null removes the override", async () => {

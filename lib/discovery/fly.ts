@@ -7,6 +7,7 @@
  * launcher starts with what it knows. The config always carries the regions' DNS names too, so
  * nats-server keeps looking for peers after it starts.
  */
+import type { Resolver } from "node:dns/promises";
 import type { HostPort } from "../settings/parse.ts";
 import { isDnsLabel } from "../settings/parse.ts";
 import { formatHostPort, isIPv6 } from "../net.ts";
@@ -25,18 +26,23 @@ export interface FlyDiscoveryOptions {
 const DEFINITE_ABSENCE = new Set(["ENOTFOUND", "ENODATA"]);
 const PER_TRY_TIMEOUT_MS = 1000;
 
-type Lookup<T> = { ok: true; value: T } | { ok: false; problem: string };
+export type Lookup<T> = { ok: true; value: T } | { ok: false; problem: string };
 
 export const regionsName = (app: string) => `regions.${app}.internal`;
 export const regionName = (region: string, app: string) => `${region}.${app}.internal`;
 
 /**
- * TXT answer → region names. Fly splits a long value into 255-byte strings, even mid-name, so they
- * are joined first. Bun returns each string as its own record (Node and Deno: one record of several
+ * A TXT answer as the one value Fly put in it. Fly splits a long value into 255-byte strings, even mid-name,
+ * so they are joined first. Bun returns each string as its own record (Node and Deno: one record of several
  * strings), hence the flat join over all of them.
  */
+export function joinTxt(records: string[][]): string {
+  return records.flat().join("");
+}
+
+/** TXT answer → region names. */
 export function parseRegionsTxt(records: string[][]): string[] {
-  const names = records.flat().join("").split(",");
+  const names = joinTxt(records).split(",");
   const valid = names.map((n) => n.trim().toLowerCase()).filter(isDnsLabel);
   return [...new Set(valid)].sort();
 }
@@ -45,7 +51,7 @@ function sortedAddresses(addresses: string[]): string[] {
   return [...new Set(addresses.filter((a) => isIPv6(a)))].sort();
 }
 
-async function withRetry<T>(name: string, query: () => Promise<T>, empty: T, deadline: number): Promise<Lookup<T>> {
+export async function withRetry<T>(name: string, query: () => Promise<T>, empty: T, deadline: number): Promise<Lookup<T>> {
   // A lookup that only starts once the deadline has passed (another region, after a late regions answer) is not
   // made at all: the deadline plus one per-try timeout stays the longest discovery can take.
   if (Date.now() >= deadline) return { ok: false, problem: `${name}: not asked, discovery timeout reached` };
@@ -62,13 +68,19 @@ async function withRetry<T>(name: string, query: () => Promise<T>, empty: T, dea
   }
 }
 
+/** A resolver asking only Fly's nameserver, one try of at most a second per query (withRetry retries). */
+export async function flyResolver(nameserver: HostPort, timeoutMs: number): Promise<Resolver> {
+  // Loaded here, not at the top: local mode and the other commands never pay for node:dns.
+  const { Resolver } = await import("node:dns/promises");
+  const resolver = new Resolver({ timeout: Math.min(PER_TRY_TIMEOUT_MS, timeoutMs), tries: 1 });
+  resolver.setServers([formatHostPort(nameserver.host, nameserver.port)]);
+  return resolver;
+}
+
 export async function discoverFlyTopology(options: FlyDiscoveryOptions): Promise<Topology> {
   const { app, region, privateIp } = options;
   const deadline = Date.now() + options.timeoutMs;
-  // Loaded here, not at the top: local mode and the other commands never pay for node:dns.
-  const { Resolver } = await import("node:dns/promises");
-  const resolver = new Resolver({ timeout: Math.min(PER_TRY_TIMEOUT_MS, options.timeoutMs), tries: 1 });
-  resolver.setServers([formatHostPort(options.nameserver.host, options.nameserver.port)]);
+  const resolver = await flyResolver(options.nameserver, options.timeoutMs);
 
   const lookupRegions = () =>
     withRetry(regionsName(app), () => resolver.resolveTxt(regionsName(app)).then(parseRegionsTxt), [], deadline);

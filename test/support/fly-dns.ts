@@ -7,7 +7,9 @@
 //   AAAA <region>.<app>.internal                the app's machines in that region (NXDOMAIN if none)
 //   AAAA <id>.vm.<app>.internal                 that machine
 //   TXT  regions.<app>.internal                 "ord,sjc"
-//   TXT  vms.<app>.internal                     "<id> <region>,<id> <region>"
+//   TXT  vms.<app>.internal                     "<id> <region>,<id> <region>" of the started machines
+//   TXT  all.vms.<app>.internal                 the same for every machine of the app, stopped ones too
+// A stopped machine (stopMachine) is in all.vms only; a destroyed one (removeMachine) is in nothing.
 // Only UDP is served: an answer too big for the client's buffer gets TC set and no records.
 import dgram from "node:dgram";
 import { isIPv4, isIPv6 } from "node:net";
@@ -58,7 +60,7 @@ interface Query {
 
 export class FlyDnsServer {
   readonly queries: Array<{ name: string; type: string; at: number }> = [];
-  #machines = new Map<string, FlyMachine>();
+  #machines = new Map<string, FlyMachine & { stopped: boolean }>();
   #txt = new Map<string, string[]>();
   #aaaa = new Map<string, string[]>();
   #faults: FaultRule[] = [];
@@ -96,15 +98,30 @@ export class FlyDnsServer {
 
   addMachine(m: FlyMachine): void {
     if (!isIPv6(m.ip)) throw new Error(`machine ${m.id}: not an IPv6 address: ${m.ip}`);
-    this.#machines.set(m.id, { ...m });
+    this.#machines.set(m.id, { ...m, stopped: false });
   }
 
+  /** A stopped machine: gone from every record but all.vms (Fly keeps listing it there until it is destroyed). */
+  stopMachine(id: string): void {
+    const m = this.#machines.get(id);
+    if (m) m.stopped = true;
+  }
+
+  /** A destroyed machine: gone from every record. */
   removeMachine(id: string): void {
     this.#machines.delete(id);
   }
 
+  /** The started machines (the ones AAAA, regions and vms list). */
   machines(app?: string): FlyMachine[] {
-    return [...this.#machines.values()].filter((m) => app === undefined || m.app === app);
+    return this.allMachines(app).filter((m) => !this.#machines.get(m.id)!.stopped);
+  }
+
+  /** Every machine that exists, started or stopped (what all.vms lists). */
+  allMachines(app?: string): FlyMachine[] {
+    return [...this.#machines.values()]
+      .filter((m) => app === undefined || m.app === app)
+      .map(({ stopped: _, ...m }) => m);
   }
 
   /** Override the TXT answer for a name (null removes the override). */
@@ -215,9 +232,11 @@ export class FlyDnsServer {
     const labels = name.split(".");
     if (labels.length < 2 || labels.at(-1) !== "internal") return null;
     const app = labels.at(-2)!;
-    const ms = this.machines(app);
-    if (ms.length === 0) return null; // an app without machines does not exist at all
     const sub = labels.slice(0, -2);
+    const vmsTxt = (list: FlyMachine[]) => (list.length ? { txt: splitTxt(list.map((m) => `${m.id} ${m.region}`).join(",")) } : null);
+    if (sub.length === 2 && sub[0] === "all" && sub[1] === "vms") return vmsTxt(this.allMachines(app));
+    const ms = this.machines(app);
+    if (ms.length === 0) return null; // an app without started machines has no other names
     const ips = (list: FlyMachine[]) => (list.length ? { aaaa: list.map((m) => m.ip) } : null);
 
     if (sub.length === 0 || (sub.length === 1 && sub[0] === "global")) return ips(ms);
@@ -227,7 +246,7 @@ export class FlyDnsServer {
       const regions = [...new Set(ms.map((m) => m.region))].sort();
       return { txt: splitTxt(regions.join(",")) };
     }
-    if (sub[0] === "vms") return { txt: splitTxt(ms.map((m) => `${m.id} ${m.region}`).join(",")) };
+    if (sub[0] === "vms") return vmsTxt(ms);
     return ips(ms.filter((m) => m.region.toLowerCase() === sub[0]));
   }
 }

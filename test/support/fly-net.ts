@@ -9,7 +9,8 @@
  *    (4222/4248/7222/8222) on it;
  *  - every machine is the real launcher (`dist/nats-cluster`, or `bun main.ts`) started with the env Fly sets,
  *    its own "volume" (store dir, kept across restarts) and its own config file path;
- *  - DNS records follow the machines: added when one starts, removed when it stops.
+ *  - DNS records follow the machines: added when one starts, removed when it stops (but `all.vms`, which lists
+ *    stopped machines too), removed from `all.vms` as well when it is destroyed (`machine.destroy()`).
  *
  * Isolation (`FlyNetwork.start({ isolation })`):
  *  - "shared" (default): every machine's address is on the test namespace's lo, so all machines share one network
@@ -176,6 +177,7 @@ export class FlyMachine {
   #starts = 0;
   #addrUp = false;
   #netns: MachineNetns | undefined;
+  #destroyed = false;
 
   /** @internal use `net.startMachine()` */
   constructor(net: FlyNetwork, opts: Required<Pick<StartMachineOptions, "app" | "region" | "id">> & {
@@ -268,6 +270,7 @@ export class FlyMachine {
   /** @internal */
   _start(): void {
     if (this.running) throw new Error(`machine ${this.label} is already running`);
+    if (this.#destroyed) throw new Error(`machine ${this.label} was destroyed`);
     mkdirSync(this.storeDir, { recursive: true });
     mkdirSync(dirname(this.configFile), { recursive: true });
     if (this.#net.isolation === "netns") {
@@ -346,7 +349,7 @@ export class FlyMachine {
 
   /**
    * Stops the machine the way Fly does: the kill signal (SIGUSR2 by default: nats-server's lame duck mode), then
-   * SIGKILL after the kill timeout. Removes its DNS records and its address; keeps its volume.
+   * SIGKILL after the kill timeout. Removes its DNS records (it stays in all.vms) and its address; keeps its volume.
    */
   async stop(opts: StopOptions = {}): Promise<ExitInfo> {
     const signal = opts.signal ?? this.killSignal;
@@ -361,6 +364,20 @@ export class FlyMachine {
     }
     const info = await this.#exited;
     this._down();
+    return info;
+  }
+
+  /**
+   * `fly machine destroy`: stops it the Fly way (see `stop`), then it is gone: from every DNS record including
+   * `all.vms.<app>.internal`, from `net.machines()`, and its volume is deleted. Its id cannot be started again.
+   */
+  async destroy(opts: StopOptions = {}): Promise<ExitInfo> {
+    const info = await this.stop(opts);
+    this.#destroyed = true;
+    this.#net.dns.removeMachine(this.id);
+    rmSync(this.storeDir, { recursive: true, force: true });
+    this._dropNetns();
+    this.#net._forget(this);
     return info;
   }
 
@@ -379,9 +396,9 @@ export class FlyMachine {
     return this;
   }
 
-  /** @internal remove DNS records and the address (after the process is gone). */
+  /** @internal remove DNS records (but all.vms: the machine still exists) and the address (after the process is gone). */
   _down(): void {
-    this.#net.dns.removeMachine(this.id);
+    this.#net.dns.stopMachine(this.id);
     if (this.#addrUp) {
       this.#net._removeAddress(this.ip);
       this.#addrUp = false;
@@ -528,6 +545,11 @@ export class FlyNetwork {
     this.#machines.push(m);
     m._start();
     return m;
+  }
+
+  /** @internal a destroyed machine leaves the network (its address is not handed out again). */
+  _forget(m: FlyMachine): void {
+    this.#machines = this.#machines.filter((x) => x !== m);
   }
 
   /** Starts `count` machines with the same options (ids random). */
