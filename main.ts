@@ -12,6 +12,8 @@ const subCommands = {
   run: () => import("./lib/commands/run.ts").then((m) => m.default),
   config: () => import("./lib/commands/config.ts").then((m) => m.default),
   healthcheck: () => import("./lib/commands/healthcheck.ts").then((m) => m.default),
+  status: () => import("./lib/commands/status.ts").then((m) => m.default),
+  prune: () => import("./lib/commands/prune.ts").then((m) => m.default),
 };
 
 const main = defineCommand({

@@ -1,5 +1,6 @@
 /** citty argument definitions derived from the settings table, so `--help` lists every env var and default. */
 import type { ArgsDef } from "citty";
+import { UsageError } from "../errors.ts";
 import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "../settings/schema.ts";
 
 function describe(spec: SettingSpec): string {
@@ -15,6 +16,24 @@ export const settingsArgs = Object.fromEntries(
     return [spec.flag, { type: "string", description: describe(spec), valueHint: "value" }];
   }),
 ) as ArgsDef;
+
+/**
+ * The settings flags of the commands that operate a running system (status, prune): all but the secrets, which
+ * they read from the env only (as `fly ssh console` gives it), so a password never has to be in argv.
+ */
+export const operateArgs = Object.fromEntries(
+  Object.entries(settingsArgs).filter(([flag]) => !SETTING_KEYS.some((key) => SETTINGS[key].flag === flag && (SETTINGS[key] as SettingSpec).secret)),
+) as ArgsDef;
+
+/** A command's own duration flag (not a setting): its value, or the default when not given; bad input is exit 2. */
+export function durationArg(flag: string, raw: unknown, fallback: number, parse: (raw: string) => number): number {
+  if (typeof raw !== "string" || raw === "") return fallback;
+  try {
+    return parse(raw);
+  } catch (error) {
+    throw new UsageError(`--${flag}: ${(error as Error).message}`);
+  }
+}
 
 /** Parsed citty args → the flag layer of the settings (only flags actually given). */
 export function flagsFromArgs(args: Record<string, unknown>): RawSettings {

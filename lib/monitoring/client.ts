@@ -188,8 +188,12 @@ export function monitoringClient(baseUrl: string, opts: MonitoringClientOptions 
  * one address, else loopback (which reaches a wildcard listener), and NATS_HTTP_PORT or the default.
  */
 export function localMonitoringUrl(env: Record<string, string | undefined> = process.env): string {
-  const port = Number(env.NATS_HTTP_PORT || SETTINGS.httpPort.default);
-  return `http://${formatHostPort(reachableHost(env.NATS_LISTEN_HOST), port)}`;
+  return monitoringUrlOf(env.NATS_LISTEN_HOST, Number(env.NATS_HTTP_PORT || SETTINGS.httpPort.default));
+}
+
+/** The monitoring listener of a server that listens on `host` (a wildcard is reached through loopback). */
+export function monitoringUrlOf(host: string | undefined, port: number): string {
+  return `http://${formatHostPort(reachableHost(host), port)}`;
 }
 
 function reachableHost(listenHost: string | undefined): string {

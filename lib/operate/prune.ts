@@ -1,0 +1,127 @@
+/**
+ * `nats-cluster prune`: prints the plan (./prune-plan.ts); with `yes`, carries it out through the official
+ * NATS client, loaded here only, so no other command pays for it:
+ *  1. `$JS.API.SERVER.REMOVE {"peer": <name>}` as the system user, for each meta group peer to remove. The meta
+ *     leader then moves the stream replicas that peer held to other servers of the stream's cluster by itself
+ *     (seen with nats-server 2.9 and later), so
+ *  2. `$JS.API.STREAM.PEER.REMOVE.<stream>` is sent, as the app user (the request lives in the stream's
+ *     account), only for a replica nats-server still lists a few seconds later;
+ *  3. surveys again until the streams that had a replica there are back to their replica count, and prints it.
+ * Passwords come from the settings (env) and go nowhere but the client's CONNECT.
+ */
+import { APP_ACCOUNT } from "../config/blocks/auth.ts";
+import { UsageError } from "../errors.ts";
+import { natsUrl } from "../net.ts";
+import type { Credentials, Settings } from "../settings/resolve.ts";
+import { settingLabel } from "../settings/schema.ts";
+import { assess, type StreamStatus } from "./assess.ts";
+import { planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
+import { type Survey, surveyCluster } from "./survey.ts";
+
+export interface PruneOptions {
+  yes: boolean;
+  /** Per monitoring request. */
+  timeoutMs: number;
+  /** How long to wait for nats-server to move replicas and for streams to catch up. */
+  settleMs?: number;
+  write?: (text: string) => void;
+}
+
+const DNS_TIMEOUT_MS = 2000;
+const REQUEST_TIMEOUT_MS = 5000;
+
+/** The system account user, which `$JS.API.SERVER.REMOVE` needs; missing is bad input (exit 2). */
+export function systemCredentials(settings: Settings): Credentials {
+  if (settings.clientAuth.kind === "user" && settings.clientAuth.system) return settings.clientAuth.system;
+  throw new UsageError(
+    `prune --yes needs the system account user: set ${settingLabel("systemUser")} and ${settingLabel("systemPassword")} ` +
+      `(they need ${settingLabel("user")}/${settingLabel("password")} too), as on the machines; on Fly: fly secrets set`,
+  );
+}
+
+export async function runPrune(settings: Settings, opts: PruneOptions): Promise<number> {
+  const write = opts.write ?? ((text: string) => process.stdout.write(text));
+  const system = opts.yes ? systemCredentials(settings) : undefined;
+  const survey = () => surveyCluster(settings, { timeoutMs: opts.timeoutMs, dnsTimeoutMs: DNS_TIMEOUT_MS });
+  const before = await survey();
+  const plan = planPrune(before);
+  write(renderPlan(plan));
+  if (plan.refusal) return settings.mode === "local" ? 0 : 1;
+  if (!plan.servers.length && !plan.streamPeers.length) return 0;
+  if (!system) {
+    write("Nothing changed: run nats-cluster prune --yes to do this.\n");
+    return 0;
+  }
+  return carryOut(plan, before, settings, system, survey, opts.settleMs ?? 20_000, write);
+}
+
+type Reply = { success?: boolean; error?: { code?: number; description?: string } };
+
+async function carryOut(
+  plan: PrunePlan,
+  before: Survey,
+  settings: Settings,
+  system: Credentials,
+  survey: () => Promise<Survey>,
+  settleMs: number,
+  write: (text: string) => void,
+): Promise<number> {
+  const { connect } = await import("@nats-io/transport-node");
+  const servers = before.servers.filter((s) => s.varz).map((s) => natsUrl(s.address, settings.ports.client));
+  const request = async (credentials: Credentials, subject: string, peer: string): Promise<string | undefined> => {
+    const nc = await connect({ servers, user: credentials.user, pass: credentials.password, name: "nats-cluster prune", timeout: REQUEST_TIMEOUT_MS });
+    try {
+      const reply = (await nc.request(subject, JSON.stringify({ peer }), { timeout: REQUEST_TIMEOUT_MS })).json<Reply>();
+      return reply.success ? undefined : (reply.error?.description ?? JSON.stringify(reply));
+    } catch (error) {
+      return (error as Error).message;
+    } finally {
+      await nc.close();
+    }
+  };
+  let failed = false;
+  const report = (what: string, error: string | undefined) => {
+    write(error ? `failed: ${what}: ${error}\n` : `done: ${what}\n`);
+    failed ||= error !== undefined;
+  };
+
+  for (const peer of plan.servers) report(`removed ${peer} from the meta group`, await request(system, "$JS.API.SERVER.REMOVE", peer));
+
+  // nats-server moves the removed peers' stream replicas itself; only what it leaves is asked for per stream.
+  const deadline = Date.now() + settleMs;
+  const gone = new Set([...plan.servers, ...plan.streamPeers.map((p) => p.peer)]);
+  const leftOver = (s: Survey): StreamPeer[] => planPrune(s).streamPeers.filter((p) => gone.has(p.peer));
+  let after = await survey();
+  for (let waitUntil = Date.now() + (plan.servers.length ? Math.min(8000, settleMs) : 0); leftOver(after).length && Date.now() < waitUntil; ) {
+    await sleep(500);
+    after = await survey();
+  }
+  for (const p of leftOver(after)) {
+    const what = `removed the replica of stream ${p.account} > ${p.stream} on ${p.peer}`;
+    if (p.account !== APP_ACCOUNT || settings.clientAuth.kind !== "user") {
+      report(what, `only a user of account ${p.account} can ask for it: nats stream cluster peer-remove ${p.stream} ${p.peer}`);
+      continue;
+    }
+    report(what, await request(settings.clientAuth.app, `$JS.API.STREAM.PEER.REMOVE.${p.stream}`, p.peer));
+  }
+
+  // The result: the meta group without the removed peers, and the streams that had a replica there caught up.
+  const touched = new Set(plan.streamPeers.map((p) => `${p.account}\u0000${p.stream}`));
+  const isTouched = (s: StreamStatus) => touched.has(`${s.account}\u0000${s.name}`);
+  let status = assess(await survey());
+  const settled = () =>
+    !status.jetstream.peers.some((p) => gone.has(p.name)) && status.jetstream.streams.filter(isTouched).every((s) => s.current >= s.replicas);
+  while (!settled() && Date.now() < deadline) {
+    await sleep(500);
+    status = assess(await survey());
+  }
+  const peers = status.jetstream.peers.map((p) => `${p.name}${p.offline ? " (offline)" : ""}`);
+  write(`meta group: ${peers.length} peers: ${peers.join(", ")}\n`);
+  for (const s of status.jetstream.streams.filter(isTouched)) {
+    write(`stream ${s.account} > ${s.name}: ${s.current} of ${s.replicas} replicas current (${s.peers.map((p) => p.name).join(", ")})\n`);
+  }
+  if (!settled()) write("not settled yet: run nats-cluster status --wait 1m to follow it\n");
+  return failed || !settled() ? 1 : 0;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,38 @@
+/**
+ * `nats-cluster status`: survey, assess, print. With a wait it surveys again every second until nothing is
+ * wrong or the time is up (a deploy gate), and prints the last report.
+ */
+import type { Settings } from "../settings/resolve.ts";
+import { assess, type StatusReport } from "./assess.ts";
+import { renderStatus } from "./render.ts";
+import { surveyCluster } from "./survey.ts";
+
+export interface StatusOptions {
+  json: boolean;
+  /** Keep surveying until nothing is wrong or this much time has passed (0: once). */
+  waitMs: number;
+  /** Per monitoring request. */
+  timeoutMs: number;
+  write?: (text: string) => void;
+}
+
+/** Long enough for Fly's DNS on a loaded machine, short enough that the whole command answers within ~3 s. */
+export const STATUS_DNS_TIMEOUT_MS = 1000;
+const POLL_INTERVAL_MS = 1000;
+
+export async function statusReport(settings: Settings, timeoutMs: number): Promise<StatusReport> {
+  return assess(await surveyCluster(settings, { timeoutMs, dnsTimeoutMs: STATUS_DNS_TIMEOUT_MS }));
+}
+
+/** Prints the report; resolves to the exit code: 0 when nothing is wrong, 1 otherwise. */
+export async function runStatus(settings: Settings, opts: StatusOptions): Promise<number> {
+  const write = opts.write ?? ((text: string) => process.stdout.write(text));
+  const deadline = Date.now() + opts.waitMs;
+  let report = await statusReport(settings, opts.timeoutMs);
+  while (!report.ok && Date.now() + POLL_INTERVAL_MS < deadline) {
+    await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
+    report = await statusReport(settings, opts.timeoutMs);
+  }
+  write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
+  return report.ok ? 0 : 1;
+}

@@ -1,0 +1,193 @@
+// status's judgement and prune's plan on hand-made surveys (what lib/operate/survey.ts would collect), offline.
+import { describe, expect, test } from "bun:test";
+import { basename, join } from "node:path";
+import type { FlyVm } from "../lib/discovery/machines.ts";
+import type { PeerInfo } from "../lib/monitoring/client.ts";
+import { assess } from "../lib/operate/assess.ts";
+import { planPrune } from "../lib/operate/prune-plan.ts";
+import type { ServerProbe, Survey } from "../lib/operate/survey.ts";
+import { PROJECT_ROOT } from "./support/fly-net.ts";
+
+const ip = (id: string) => `fdaa::${id}`;
+
+interface Machine {
+  id: string;
+  region: string;
+  /** Ids it has a route to. */
+  routes?: string[];
+  /** Regions it has an outbound gateway to. */
+  gateways?: string[];
+  /** Set on the meta leader: its view of the other peers. */
+  metaReplicas?: PeerInfo[];
+  metaLeader?: string;
+  streams?: Array<{ name: string; leader: string; replicas: PeerInfo[]; num_replicas: number }>;
+  silent?: boolean;
+}
+
+const peer = (name: string, state: "current" | "offline" | "behind" = "current"): PeerInfo => ({ name, current: state === "current", offline: state === "offline" });
+
+function probe(m: Machine): ServerProbe {
+  const base = { region: m.region, address: ip(m.id), url: `http://[${ip(m.id)}]:8222` };
+  if (m.silent) return { ...base, healthz: { ok: false, error: "timeout", url: "" }, error: "no answer within 1500 ms" };
+  return {
+    ...base,
+    varz: { server_id: `S${m.id}`, server_name: m.id, version: "2.15.1", uptime: "1m", connections: 2, routes: 0, remotes: 0 },
+    routez: { server_id: `S${m.id}`, num_routes: 0, routes: (m.routes ?? []).map((r, i) => ({ rid: i, remote_id: `S${r}`, ip: "", port: 0 })) },
+    gatewayz: {
+      server_id: `S${m.id}`,
+      name: m.region,
+      outbound_gateways: Object.fromEntries((m.gateways ?? []).map((g) => [g, { configured: true, connection: { name: g } }])),
+      inbound_gateways: {},
+    },
+    jsz: {
+      server_id: `S${m.id}`,
+      meta_cluster: { name: m.region, leader: m.metaLeader ?? "a1", replicas: m.metaReplicas },
+      account_details: [
+        {
+          name: "APP",
+          id: "APP",
+          stream_detail: (m.streams ?? []).map((s) => ({ name: s.name, cluster: { name: m.region, leader: s.leader, replicas: s.replicas }, config: { num_replicas: s.num_replicas } })),
+        },
+      ],
+    },
+    healthz: { ok: true, status: 200, url: "" },
+  };
+}
+
+function survey(machines: Machine[], vms: { started: FlyVm[]; all: FlyVm[] | string }): Survey {
+  const regions = [...new Set(machines.map((m) => m.region))].sort();
+  return {
+    mode: "fly",
+    app: "myapp",
+    topology: { regions: regions.map((region) => ({ region, addresses: machines.filter((m) => m.region === region).map((m) => ip(m.id)) })), problems: [] },
+    machineList: {
+      started: { ok: true, vms: vms.started },
+      all: typeof vms.all === "string" ? { ok: false, problem: vms.all } : { ok: true, vms: vms.all },
+    },
+    servers: machines.map(probe),
+  };
+}
+
+const vm = (id: string, region: string): FlyVm => ({ id, region });
+const STARTED = [vm("a1", "ord"), vm("a2", "ord"), vm("b1", "sjc")];
+const healthy = (): Machine[] => [
+  { id: "a1", region: "ord", routes: ["a2"], gateways: ["sjc"], metaLeader: "a1", metaReplicas: [peer("a2"), peer("b1")] },
+  { id: "a2", region: "ord", routes: ["a1"], gateways: ["sjc"] },
+  { id: "b1", region: "sjc", routes: [], gateways: ["ord"] },
+];
+
+describe("assess", () => {
+  test("a whole supercluster: no problems, routes and gateways counted against DNS", () => {
+    const report = assess(survey(healthy(), { started: STARTED, all: STARTED }));
+    expect(report.problems).toEqual([]);
+    expect(report.ok).toBe(true);
+    const a1 = report.regions[0]!.machines[0]!;
+    expect(a1).toMatchObject({ id: "a1", state: "running", routes: { have: 1, expected: 1 }, gateways: { connected: 1, expected: 1 }, jetstream: "leader" });
+    expect(report.regions.map((r) => [r.region, r.machines.map((m) => `${m.id}:${m.jetstream}`)])).toEqual([
+      ["ord", ["a1:leader", "a2:follower"]],
+      ["sjc", ["b1:follower"]],
+    ]);
+  });
+
+  test("a silent machine is named by elimination; a missing route and gateway are problems", () => {
+    const ms = healthy();
+    ms[1] = { ...ms[1]!, silent: true };
+    ms[0] = { ...ms[0]!, routes: [], gateways: [] };
+    const report = assess(survey(ms, { started: STARTED, all: STARTED }));
+    expect(report.ok).toBe(false);
+    expect(report.problems.map((p) => [p.kind, p.machine])).toEqual([["routes", "a1"], ["gateways", "a1"], ["not-answering", "a2"]]);
+    expect(report.problems[2]!.message).toContain("machine a2 (region ord, fdaa::a2) is in DNS but does not answer (no answer within 1500 ms)");
+  });
+
+  test("stopped machine, destroyed peer and a stream short of replicas: each a problem that says what to do", () => {
+    const ms = healthy();
+    ms[0] = {
+      ...ms[0]!,
+      metaReplicas: [peer("a2"), peer("b1"), peer("a3", "offline"), peer("gone", "offline")],
+      streams: [{ name: "ORDERS", leader: "a1", replicas: [peer("a2"), peer("gone", "offline")], num_replicas: 3 }],
+    };
+    const all = [...STARTED, vm("a3", "ord")];
+    const report = assess(survey(ms, { started: STARTED, all }));
+    expect(report.problems.map((p) => p.kind)).toEqual(["stopped", "peer-gone", "stream-replicas"]);
+    expect(report.problems[0]!.message).toContain("machine a3 (region ord) is stopped");
+    expect(report.problems[1]!.message).toContain("JetStream peer gone is offline and its machine no longer exists: remove it with nats-cluster prune --yes");
+    expect(report.problems[2]!.message).toBe("stream APP > ORDERS has 2 of 3 current replicas (gone offline, machine gone): run nats-cluster prune --yes so it gets new replicas");
+    expect(report.regions[0]!.machines.map((m) => `${m.id}:${m.state}`)).toEqual(["a1:running", "a2:running", "a3:stopped"]);
+    expect(report.jetstream.streams).toEqual([
+      {
+        account: "APP",
+        name: "ORDERS",
+        replicas: 3,
+        current: 2,
+        leader: "a1",
+        peers: [
+          { name: "a1", current: true, offline: false, machine: "started" },
+          { name: "a2", current: true, offline: false, machine: "started" },
+          { name: "gone", current: false, offline: true, machine: "destroyed" },
+        ],
+      },
+    ]);
+  });
+});
+
+describe("planPrune", () => {
+  const withPeers = (replicas: PeerInfo[], streamReplicas: PeerInfo[] = []): Machine[] => {
+    const ms = healthy();
+    ms[0] = { ...ms[0]!, metaReplicas: replicas, streams: [{ name: "ORDERS", leader: "a1", replicas: streamReplicas, num_replicas: 3 }] };
+    return ms;
+  };
+  const all = [...STARTED, vm("a3", "ord")];
+
+  test("only peers that are offline AND absent from all.vms; a stopped machine's peer is kept", () => {
+    const ms = withPeers([peer("a2"), peer("b1"), peer("a3", "offline"), peer("gone", "behind"), peer("late")], [peer("a2"), peer("gone", "behind")]);
+    expect(planPrune(survey(ms, { started: STARTED, all }))).toEqual({
+      servers: ["gone"],
+      streamPeers: [{ account: "APP", stream: "ORDERS", peer: "gone" }],
+      // "late" is current: whatever DNS says, a live peer is never removed.
+      kept: [{ peer: "a3", why: "its machine is stopped (still in all.vms)" }],
+    });
+  });
+
+  test("refuses when all.vms is unreadable, incomplete, or no meta leader answers", () => {
+    const ms = withPeers([peer("gone", "offline")]);
+    expect(planPrune(survey(ms, { started: STARTED, all: "all.vms.myapp.internal: ETIMEOUT" })).refusal).toBe(
+      "cannot read all.vms.myapp.internal: ETIMEOUT: without the list of every machine, a stopped machine cannot be told from a destroyed one; nothing pruned",
+    );
+    expect(planPrune(survey(ms, { started: STARTED, all: [vm("a1", "ord")] })).refusal).toBe(
+      "all.vms.myapp.internal does not list machines a2, b1, which answer: the record is incomplete; nothing pruned",
+    );
+    const leaderless = ms.map((m) => ({ ...m, metaLeader: "" }));
+    expect(planPrune(survey(leaderless, { started: STARTED, all })).refusal).toContain("no JetStream meta leader answered");
+    for (const refused of [survey(ms, { started: STARTED, all: "x" }), survey(leaderless, { started: STARTED, all })]) {
+      const plan = planPrune(refused);
+      expect([plan.servers, plan.streamPeers]).toEqual([[], []]);
+    }
+  });
+});
+
+describe("the NATS client is prune's alone", () => {
+  test("run's modules never import @nats-io; prune imports it lazily (import()), nobody statically", async () => {
+    // The bundle main.ts compiles to, split at every import(): what `run` evaluates is its chunk plus the chunks that
+    // chunk and main import statically.
+    const build = await Bun.build({ entrypoints: [join(PROJECT_ROOT, "main.ts")], target: "bun", splitting: true, external: ["@nats-io/*"] });
+    expect(build.success).toBe(true);
+    const chunks = new Map(await Promise.all(build.outputs.map(async (o) => [basename(o.path), await o.text()] as const)));
+    const staticImports = (text: string) => [...text.matchAll(/\bfrom\s*"\.\/([^"]+)"/g)].map((m) => m[1]!);
+    const closure = (start: string[]) => {
+      const seen = new Set<string>();
+      for (const todo = [...start]; todo.length; ) {
+        const name = todo.pop()!;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        todo.push(...staticImports(chunks.get(name) ?? ""));
+      }
+      return seen;
+    };
+    const runChunk = [...chunks].find(([, text]) => text.includes("Discover peers, write the NATS config"))?.[0];
+    expect(runChunk).toBeDefined();
+    const natsImport = /(\bfrom\s*|\bimport\s*\(\s*)"@nats-io\//;
+    for (const name of closure(["main.js", runChunk!])) expect(`${name}: ${natsImport.test(chunks.get(name)!)}`).toBe(`${name}: false`);
+    expect([...chunks.values()].some((t) => /\bfrom\s*"@nats-io\//.test(t))).toBe(false);
+    expect([...chunks.values()].filter((t) => t.includes('import("@nats-io/transport-node")'))).toHaveLength(1);
+  });
+});
