@@ -79,3 +79,29 @@ test("where namespaces cannot be made, scripts/netns-run stops before running an
     rmSync(bin, { recursive: true, force: true });
   }
 });
+
+test("npm test stops before building when a nats-server it needs cannot be fetched, saying which and how to get it", async () => {
+  // The steps of package.json's test script before the build; run offline (the test namespace has no network), with
+  // .tmp/ (where the fetched binaries live) hidden by an empty tmpfs in a mount namespace of their own.
+  const script: string = JSON.parse(readFileSync(join(TEST_DIR, "../package.json"), "utf8")).scripts.test;
+  const [prerequisites] = script.split(" && npm run build");
+  expect(prerequisites).not.toBe(script);
+  const scratch = mkdtempSync(join(tmpdir(), "offline-"));
+  try {
+    // apt's retries only slow an offline failure down.
+    writeFileSync(join(scratch, "apt.conf"), 'Acquire::Retries "0";\n');
+    const child = spawn("unshare", ["--mount", "--", "sh", "-c", 'mount -t tmpfs hidden .tmp && exec sh -c "$0"', prerequisites], {
+      cwd: join(TEST_DIR, ".."),
+      env: { PATH: process.env.PATH, HOME: scratch, APT_CONFIG: join(scratch, "apt.conf") },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    let stderr = "";
+    child.stderr.on("data", (d) => (stderr += d));
+    const code = await new Promise((resolve) => child.once("close", resolve));
+    expect(code).not.toBe(0);
+    expect(stderr).toContain("fetch-newer-nats-server: cannot read Debian sid's package index from deb.debian.org (offline?)");
+    expect(stderr).toMatch(/the tests need nats-server [\d.]+ at \S+\/\.tmp\/nats-server-sid\/usr\/sbin\/nats-server: run this script where deb\.debian\.org is reachable/);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+});
