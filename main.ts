@@ -2,9 +2,10 @@
 /**
  * nats-cluster: turns Fly.io machines into a global NATS supercluster.
  * This file only parses arguments; each command lives in lib/commands and is loaded when used,
- * so `healthcheck` does not pay for discovery code and `run` reaches exec quickly.
+ * so `healthcheck` does not pay for discovery code and `run` reaches exec quickly. With no arguments at
+ * all, which is how the image starts it (ENTRYPOINT alone), it is `run` with its settings from env and
+ * the argument parser is not even loaded (citty loads node:util: ~2 ms of a ~20 ms boot).
  */
-import { defineCommand, runMain } from "citty";
 import { settingsArgs } from "./lib/commands/args.ts";
 import packageJson from "./package.json" with { type: "json" };
 
@@ -16,18 +17,23 @@ const subCommands = {
   prune: () => import("./lib/commands/prune.ts").then((m) => m.default),
 };
 
-const main = defineCommand({
+const main = {
   meta: { name: "nats-cluster", version: packageJson.version, description: "Launch nats-server as one node of a global NATS supercluster on Fly.io" },
   // Declared here too so that `nats-cluster --app x` runs `run` with its flags.
   args: settingsArgs,
   subCommands,
   default: "run",
-});
+};
 
 // citty reports an unknown command with exit code 1; a typo is bad input, which is exit code 2 here.
 const first = process.argv[2];
-if (first !== undefined && !first.startsWith("-") && !(first in subCommands)) {
+if (first === undefined) {
+  void Promise.all([import("./lib/launcher.ts"), import("./lib/commands/args.ts")]).then(([{ runLauncher }, { withExitCode }]) =>
+    withExitCode(() => runLauncher({}, process.env)),
+  );
+} else if (!first.startsWith("-") && !(first in subCommands)) {
   process.stderr.write(`nats-cluster: unknown command "${first}" (commands: ${Object.keys(subCommands).join(", ")}; see --help)\n`);
   process.exit(2);
+} else {
+  void import("citty").then(({ defineCommand, runMain }) => runMain(defineCommand(main)));
 }
-runMain(main);

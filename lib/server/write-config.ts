@@ -27,6 +27,37 @@ function makeStagingDir(dir: string): string {
   }
 }
 
+/** Files written into a private staging directory next to the config; `remove()` drops the directory. */
+export interface StagedConfig {
+  /** The staged main config. */
+  main: string;
+  /** Rewrites staging paths in a message to the paths the files will have. */
+  describePath: (text: string) => string;
+  rename(): void;
+  remove(): void;
+}
+
+/** Writes `files` (the main config last) into a new staging directory next to `configFile`. */
+export function stageConfigFiles(configFile: string, files: ConfigFile[]): StagedConfig {
+  const dir = dirname(configFile);
+  const staging = makeStagingDir(dir);
+  const remove = () => rmSync(staging, { recursive: true, force: true });
+  try {
+    for (const file of files) writeFileSync(join(staging, file.name), file.text, { mode: FILE_MODE });
+  } catch (error) {
+    remove();
+    throw new RuntimeError(`${settingLabel("configFile")}: cannot write to ${dir}: ${(error as Error).message}`);
+  }
+  return {
+    main: join(staging, basename(configFile)),
+    describePath: (text) => text.split(staging).join(dir),
+    rename: () => {
+      for (const file of files) renameSync(join(staging, file.name), join(dir, file.name));
+    },
+    remove,
+  };
+}
+
 /**
  * Writes `files` (the main config last) next to `configFile`, after `check` accepted the staged main
  * config. `check` gets the staged path and a function that rewrites staging paths in messages.
@@ -36,13 +67,11 @@ export async function writeConfigFiles(
   files: ConfigFile[],
   check: (stagedConfig: string, describePath: (text: string) => string) => Promise<void>,
 ): Promise<void> {
-  const dir = dirname(configFile);
-  const staging = makeStagingDir(dir);
+  const staged = stageConfigFiles(configFile, files);
   try {
-    for (const file of files) writeFileSync(join(staging, file.name), file.text, { mode: FILE_MODE });
-    await check(join(staging, basename(configFile)), (text) => text.split(staging).join(dir));
-    for (const file of files) renameSync(join(staging, file.name), join(dir, file.name));
+    await check(staged.main, staged.describePath);
+    staged.rename();
   } finally {
-    rmSync(staging, { recursive: true, force: true });
+    staged.remove();
   }
 }

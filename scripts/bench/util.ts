@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { testedNatsServer } from "../../test/support/tested-nats-server.ts";
 
 export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const COMPILED_LAUNCHER = join(PROJECT_ROOT, "dist/nats-cluster");
@@ -36,15 +37,9 @@ export function cleanEnv(extra: Record<string, string> = {}): Record<string, str
   return { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...extra };
 }
 
-export function findOnPath(name: string): string {
-  const r = spawnSync("sh", ["-c", `command -v ${name}`], { encoding: "utf8" });
-  const p = r.stdout?.trim();
-  if (r.status !== 0 || !p) throw new Error(`${name} is not on PATH (run bash scripts/install-nats-server)`);
-  return p;
-}
-
+/** NATS_SERVER_BIN, else the nats-server the image ships and the e2e suite runs (the Dockerfile's pin, under .tmp/). */
 export function natsServerBin(): string {
-  return process.env.NATS_SERVER_BIN || findOnPath("nats-server");
+  return process.env.NATS_SERVER_BIN || testedNatsServer();
 }
 
 export function commandOutput(cmd: string, args: string[]): string {
