@@ -17,8 +17,14 @@ FROM nats:${NATS_VERSION}-scratch AS nats
 # Build on the builder's own platform and cross-compile with `bun build --compile --target`, so an
 # arm64 image needs no QEMU emulation (Bun fetches the target's runtime for the compile step).
 FROM --platform=$BUILDPLATFORM oven/bun:${BUN_VERSION} AS build
-# Set by BuildKit/buildx to the image's architecture (amd64 or arm64).
+# Both set by BuildKit (docker buildx, Fly's remote builder): the builder's platform and the image's
+# architecture (amd64 or arm64). The legacy builder sets neither; stop there with a message saying so
+# rather than compile for the wrong architecture.
+ARG BUILDPLATFORM
 ARG TARGETARCH
+RUN if [ -z "$BUILDPLATFORM" ] || [ -z "$TARGETARCH" ]; then \
+      echo "BUILDPLATFORM='$BUILDPLATFORM' TARGETARCH='$TARGETARCH': build with BuildKit (docker buildx build, or fly deploy)" >&2; exit 1; \
+    fi
 WORKDIR /src
 COPY package.json package-lock.json ./
 # The project locks with npm's package-lock.json, which this Bun reads directly: it migrates the
@@ -29,14 +35,21 @@ COPY package.json package-lock.json ./
 RUN bun install --frozen-lockfile --production
 COPY tsconfig.json main.ts ./
 COPY lib ./lib
-# `bun run build` is package.json's build script (bun build --compile --minify ...); the --target
-# flag is appended to it so the binary is compiled for the image's architecture, glibc flavour.
+# The git commit the image is built from, which `nats-cluster --version` shows (the release workflow
+# passes it; a build without it shows the version alone).
+ARG GIT_REVISION=""
+# `bun run build` is package.json's build script (bun build --compile --minify ...); --target is
+# appended so the binary is compiled for the image's architecture (glibc), and --define bakes the
+# revision in (lib/version.ts).
 RUN case "$TARGETARCH" in \
       amd64) target=bun-linux-x64 ;; \
       arm64) target=bun-linux-arm64 ;; \
-      *) echo "unsupported TARGETARCH '$TARGETARCH' (build with BuildKit/buildx)" >&2; exit 1 ;; \
+      *) echo "unsupported TARGETARCH '$TARGETARCH' (amd64 or arm64)" >&2; exit 1 ;; \
     esac \
- && bun run build --target="$target" \
+ && case "$GIT_REVISION" in \
+      *[!0-9a-f]*) echo "GIT_REVISION '$GIT_REVISION' is not a lower-case hex commit id" >&2; exit 1 ;; \
+    esac \
+ && bun run build --target="$target" --define "NATS_CLUSTER_REVISION=\"$GIT_REVISION\"" \
  && mkdir -p /rootfs/etc/nats /rootfs/nats-store
 
 # distroless/cc: glibc (which the compiled Bun binary links: libc, libm, libpthread, libdl),

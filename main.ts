@@ -7,7 +7,7 @@
  * the argument parser is not even loaded (citty loads node:util: ~2 ms of a ~20 ms boot).
  */
 import { settingsArgs } from "./lib/commands/args.ts";
-import packageJson from "./package.json" with { type: "json" };
+import { launcherVersion } from "./lib/version.ts";
 
 const subCommands = {
   run: () => import("./lib/commands/run.ts").then((m) => m.default),
@@ -18,7 +18,7 @@ const subCommands = {
 };
 
 const main = {
-  meta: { name: "nats-cluster", version: packageJson.version, description: "Launch nats-server as one node of a global NATS supercluster on Fly.io" },
+  meta: { name: "nats-cluster", version: launcherVersion, description: "Launch nats-server as one node of a global NATS supercluster on Fly.io" },
   // Declared here too so that `nats-cluster --app x` runs `run` with its flags.
   args: settingsArgs,
   subCommands,
@@ -35,5 +35,8 @@ if (first === undefined) {
   process.stderr.write(`nats-cluster: unknown command "${first}" (commands: ${Object.keys(subCommands).join(", ")}; see --help)\n`);
   process.exit(2);
 } else {
-  void import("citty").then(({ defineCommand, runMain }) => runMain(defineCommand(main)));
+  // The usage module is loaded only for --help or a usage error.
+  const showUsage = async (...args: Parameters<typeof import("./lib/commands/usage.ts").showUsage>) =>
+    (await import("./lib/commands/usage.ts")).showUsage(...args);
+  void import("citty").then(({ defineCommand, runMain }) => runMain(defineCommand(main), { showUsage }));
 }
