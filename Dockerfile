@@ -67,8 +67,8 @@ ENV NATS_STORE_DIR=/nats-store \
 # need a chown step that a shell-less image cannot run.
 USER 0:0
 VOLUME /nats-store
-# clients, cluster routes (4248, as in the seed), gateways, monitoring (/healthz)
-EXPOSE 4222 4248 7222 8222
+# clients, cluster routes (4248, as in the seed), gateways, monitoring (/healthz), Prometheus metrics
+EXPOSE 4222 4248 7222 8222 7777
 # For Docker and other runtimes that honour it; Fly ignores it and uses fly.toml's [checks].
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["/usr/local/bin/nats-cluster", "healthcheck"]

@@ -15,6 +15,7 @@ const subCommands = {
   healthcheck: () => import("./lib/commands/healthcheck.ts").then((m) => m.default),
   status: () => import("./lib/commands/status.ts").then((m) => m.default),
   prune: () => import("./lib/commands/prune.ts").then((m) => m.default),
+  exporter: () => import("./lib/commands/exporter.ts").then((m) => m.default),
 };
 
 const main = {

@@ -128,7 +128,10 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
     if (launch.learnedVersion) writeCachedVersion(versionCachePath(settings.configFile), natsServer, launch.learnedVersion);
     log.info(`wrote ${settings.configFile}; starting nats-server`);
     await early?.settled;
-    return execNatsServer(natsServer, ["-c", settings.configFile], withoutSecrets(process.env));
+    const childEnv = withoutSecrets(process.env);
+    // Lazily: a machine with --metrics-port 0 loads none of it.
+    if (settings.ports.metrics) await import("./metrics/start.ts").then((m) => m.startExporter(launch, childEnv));
+    return execNatsServer(natsServer, ["-c", settings.configFile], childEnv);
   } finally {
     await early?.settled; // its staging directory is gone before we exit, whatever happened
   }

@@ -25,7 +25,7 @@ describe("precedence: flag > env > default", () => {
       mode: "local", region: "local", serverName: "laptop", privateIp: "127.0.0.1", listenHost: "127.0.0.1",
       storeDir: "/nats-store", maxFileStore: 1024 ** 4, maxMemStore: 3 * 1024 ** 3, configFile: "/etc/nats/nats-server.conf",
       natsServer: "nats-server", nameserver: { host: "fdaa::3", port: 53 }, discoveryTimeoutMs: 10_000,
-      ports: { client: 4222, cluster: 4248, gateway: 7222, http: 8222 },
+      ports: { client: 4222, cluster: 4248, gateway: 7222, http: 8222, metrics: 7777 },
     });
   });
 
@@ -70,6 +70,7 @@ describe("precedence: flag > env > default", () => {
     clusterPort: ["14248", (s) => s.ports.cluster, 14248],
     gatewayPort: ["17222", (s) => s.ports.gateway, 17222],
     httpPort: ["18222", (s) => s.ports.http, 18222],
+    metricsPort: ["0", (s) => s.ports.metrics, 0],
     clusterSecret: ["s3cret route key", (s) => s.clusterSecret, "s3cret route key"],
     user: ["alice", (s) => s.clientAuth, { kind: "user", app: { user: "alice", password: "pw" }, system: undefined }, { password: "pw" }],
     password: ["pa ss", (s) => s.clientAuth, { kind: "user", app: { user: "alice", password: "pa ss" }, system: undefined }, { user: "alice" }],
@@ -139,6 +140,11 @@ describe("other values", () => {
     expect(await usageError({ clientPort: "0" })).toBe('--client-port: "0" is not a port (1-65535)');
     expect(await usageError({ httpPort: "4222" })).toBe("--http-port: port 4222 is already used by --client-port (default)");
     expect(await usageError({ app: "a", gatewayPort: "4248" })).toBe("--gateway-port: port 4248 is already used by --cluster-port (default)");
+    expect(await usageError({ app: "a" }, { NATS_METRICS_PORT: "7222" })).toBe("NATS_METRICS_PORT: port 7222 is already used by --gateway-port (default)");
+    expect(await usageError({ metricsPort: "8222" })).toBe("--metrics-port: port 8222 is already used by --http-port (default)");
+    expect(await usageError({ metricsPort: "-1" })).toBe('--metrics-port: "-1" is not a port (1-65535, or 0 for off)');
+    // 0 turns the exporter off, so it clashes with nothing.
+    expect((await resolve({ metricsPort: "0" })).ports.metrics).toBe(0);
   });
 
   test("nameserver forms", () => {

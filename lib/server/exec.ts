@@ -7,6 +7,12 @@
  * nats-server acts on (SIGUSR2 = lame duck, SIGHUP = reload, SIGUSR1 = reopen logs, SIGINT/SIGTERM =
  * stop), and exit with its code.
  *
+ * Serving HTTP (the metrics exporter): Bun.serve where it exists (an idle compiled server measured 28 MiB
+ * RSS against 38 MiB with node:http), node:http elsewhere.
+ *
+ * Starting a detached helper (the metrics exporter) before the exec: Bun.spawn with `detached` (its own
+ * session, not waited for; ~0.4 ms), node:child_process elsewhere.
+ *
  * Short runs (`nats-server --version`, `-t`): Bun.spawn where it exists, since the first
  * node:child_process call costs the compiled launcher ~12 ms more (measured: 16 ms vs 4 ms median);
  * node:child_process elsewhere, loaded only then.
@@ -50,6 +56,54 @@ interface BunSpawn {
     stderr: ReadableStream<Uint8Array>;
     exited: Promise<number>;
   };
+  spawn(cmd: string[], options: { stdio: ["ignore", "inherit", "inherit"]; env: Record<string, string | undefined>; detached: true }): {
+    pid: number;
+    unref(): void;
+  };
+  serve(options: { hostname: string; port: number; fetch: (request: Request) => Promise<Response> }): unknown;
+}
+
+/** Serves `handler` on host:port; rejects when it cannot listen (e.g. the port is in use). */
+export async function serveHttp(host: string, port: number, handler: (request: Request) => Promise<Response>): Promise<void> {
+  const bun = (globalThis as { Bun?: BunSpawn }).Bun;
+  if (bun) {
+    bun.serve({ hostname: host, port, fetch: handler });
+    return;
+  }
+  const { createServer } = await import("node:http");
+  const server = createServer(async (req, res) => {
+    const response = await handler(new Request(`http://localhost${req.url ?? "/"}`, { method: req.method }));
+    res.writeHead(response.status, Object.fromEntries(response.headers)).end(await response.text());
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => resolve());
+  });
+}
+
+/**
+ * How to start this program again with other arguments: the compiled binary alone, or the runtime with
+ * the entry script (`bun main.ts`, `deno run -A main.ts`).
+ */
+export function selfCommand(): string[] {
+  const script = process.argv[1];
+  if (!script || !/\.[cm]?[jt]s$/.test(script) || script.startsWith("/$bunfs/")) return [process.execPath];
+  return "Deno" in globalThis ? [process.execPath, "run", "-A", script] : [process.execPath, script];
+}
+
+/** Starts a program in its own session with our stdout/stderr and does not wait for it. */
+export async function spawnDetached(cmd: string[], env: Record<string, string | undefined>): Promise<number | undefined> {
+  const bun = (globalThis as { Bun?: BunSpawn }).Bun;
+  if (bun) {
+    const child = bun.spawn(cmd, { stdio: ["ignore", "inherit", "inherit"], env, detached: true });
+    child.unref();
+    return child.pid;
+  }
+  const { spawn } = await import("node:child_process");
+  const child = spawn(cmd[0]!, cmd.slice(1), { stdio: ["ignore", "inherit", "inherit"], env, detached: true });
+  child.on("error", () => {});
+  child.unref();
+  return child.pid;
 }
 
 export async function runProgram(bin: string, args: string[], timeoutMs = 10_000): Promise<ProgramResult> {

@@ -39,6 +39,14 @@ export function parsePort(raw: string): number {
   return port;
 }
 
+/** A port, or 0 for "off" (a listener that can be turned off). */
+export function parsePortOrOff(raw: string): number {
+  if (raw.trim() === "0") return 0;
+  const port = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new InvalidValue(`"${raw}" is not a port (1-65535, or 0 for off)`);
+  return port;
+}
+
 // One DNS label: Fly app names and region codes are used in `<region>.<app>.internal` and as the
 // NATS cluster and gateway names, so they must be valid labels.
 const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;

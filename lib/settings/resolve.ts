@@ -27,7 +27,8 @@ export interface Settings {
   configFile: string;
   natsServer: string;
   listenHost: string;
-  ports: { client: number; cluster: number; gateway: number; http: number };
+  /** `metrics` 0: no metrics exporter. */
+  ports: { client: number; cluster: number; gateway: number; http: number; metrics: number };
   /** Routes and gateways must present it (user `route` / `gateway`); none: open within the 6PN. */
   clusterSecret?: string;
   clientAuth: ClientAuth;
@@ -141,6 +142,7 @@ export async function resolveSettings(flags: RawSettings, env: Env, probes: Prob
       cluster: field("clusterPort", parse.parsePort),
       gateway: field("gatewayPort", parse.parsePort),
       http: field("httpPort", parse.parsePort),
+      metrics: field("metricsPort", parse.parsePortOrOff),
     },
     clusterSecret: field("clusterSecret", parse.parseClusterSecret, () => undefined) || undefined,
     clientAuth: clientAuthOf(raw, field, source),
@@ -179,6 +181,7 @@ function clientAuthOf(raw: RawSettings, field: Field, source: (key: SettingKey) 
 function assertDistinctPorts(settings: Settings, source: (key: SettingKey) => string): void {
   // Local mode runs no cluster or gateway listener, so only the listeners that exist must differ.
   const listeners: SettingKey[] = settings.mode === "fly" ? ["clientPort", "clusterPort", "gatewayPort", "httpPort"] : ["clientPort", "httpPort"];
+  if (settings.ports.metrics) listeners.push("metricsPort");
   const byPort = new Map<number, SettingKey>();
   for (const key of listeners) {
     const port = settings.ports[key.replace("Port", "") as keyof Settings["ports"]];

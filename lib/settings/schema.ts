@@ -90,6 +90,12 @@ export const SETTINGS = {
   clusterPort: { flag: "cluster-port", env: ["NATS_CLUSTER_PORT"], default: "4248", description: "Route port (machines of one region)" },
   gatewayPort: { flag: "gateway-port", env: ["NATS_GATEWAY_PORT"], default: "7222", description: "Gateway port (between regions)" },
   httpPort: { flag: "http-port", env: ["NATS_HTTP_PORT"], default: "8222", description: "Monitoring port, serves /healthz" },
+  metricsPort: {
+    flag: "metrics-port",
+    env: ["NATS_METRICS_PORT"],
+    default: "7777",
+    description: "Prometheus metrics at /metrics (a separate exporter process); 0 turns it off",
+  },
   clusterSecret: {
     flag: "cluster-secret",
     env: ["NATS_CLUSTER_SECRET"],

@@ -45,7 +45,7 @@ export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..
 export const COMPILED_LAUNCHER = join(PROJECT_ROOT, "dist/nats-cluster");
 
 /** The same ports on every machine, as on Fly. */
-export const PORTS = { client: 4222, cluster: 4248, gateway: 7222, http: 8222 } as const;
+export const PORTS = { client: 4222, cluster: 4248, gateway: 7222, http: 8222, metrics: 7777 } as const;
 
 /** fly.toml defaults: `kill_signal = "SIGUSR2"` (nats-server lame duck mode), `kill_timeout = 5` (seconds). */
 export const DEFAULT_KILL_SIGNAL: NodeJS.Signals = "SIGUSR2";
@@ -229,6 +229,10 @@ export class FlyMachine {
   }
   get clientUrl(): string {
     return `nats://[${this.ip}]:${PORTS.client}`;
+  }
+  /** The metrics exporter's endpoint (the launcher starts it unless NATS_METRICS_PORT=0). */
+  get metricsUrl(): string {
+    return `http://[${this.ip}]:${PORTS.metrics}/metrics`;
   }
   /** PID of the process holding this machine's network namespace ("netns" isolation), else undefined. */
   get netnsPid(): number | undefined {
@@ -659,6 +663,7 @@ export class FlyNetwork {
       NATS_CLUSTER_PORT: String(PORTS.cluster),
       NATS_GATEWAY_PORT: String(PORTS.gateway),
       NATS_HTTP_PORT: String(PORTS.http),
+      NATS_METRICS_PORT: String(PORTS.metrics),
     };
   }
 

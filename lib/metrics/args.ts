@@ -1,0 +1,39 @@
+/** The exporter's argv, as `run` writes it (lib/metrics/start.ts), back to options. */
+import { UsageError } from "../errors.ts";
+import type { ExporterOptions } from "./exporter.ts";
+
+const usage = (message: string) => new UsageError(message);
+
+export function parseExporterArgs(args: Record<string, string | undefined>): ExporterOptions {
+  const required = (name: string): string => {
+    const value = args[name];
+    if (value === undefined || value === "") throw usage(`exporter: --${name} is required`);
+    return value;
+  };
+  const integer = (name: string, min: number, max: number): number => {
+    const value = Number(required(name));
+    if (!Number.isInteger(value) || value < min || value > max) throw usage(`exporter: --${name} "${args[name]}" is not a number from ${min} to ${max}`);
+    return value;
+  };
+  const machines: Record<string, number> = {};
+  for (const pair of (args.machines ?? "").split(",").filter(Boolean)) {
+    const [region, count] = pair.split("=");
+    if (!region || !/^\d+$/.test(count ?? "")) throw usage(`exporter: --machines "${args.machines}" is not region=count,...`);
+    machines[region] = Number(count);
+  }
+  return {
+    listenHost: required("listen-host"),
+    port: integer("port", 1, 65535),
+    monitoringUrl: required("monitoring-url"),
+    watchPid: integer("watch-pid", 1, 2 ** 22),
+    boot: {
+      serverName: required("server-name"),
+      app: args.app ?? "",
+      region: required("region"),
+      launcherVersion: args["launcher-version"] ?? "",
+      natsServerVersion: args["nats-server-version"] ?? "",
+      machines,
+      discoveryProblems: args["discovery-problems"] ? integer("discovery-problems", 0, 1e6) : 0,
+    },
+  };
+}

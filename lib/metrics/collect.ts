@@ -1,0 +1,35 @@
+/**
+ * One scrape: read nats-server's monitoring endpoints in parallel through the monitoring client and map
+ * them to metric families. A failing endpoint costs only its own metrics (nats_cluster_scrape_error says
+ * which); /healthz never fails, so an absent, starting or lame-duck nats-server still yields
+ * gnatsd_healthz_status and this project's boot facts.
+ */
+import type { MonitoringClient } from "../monitoring/client.ts";
+import { Families, type Family } from "./family.ts";
+import { flattenDocument } from "./flatten.ts";
+import { gatewayzFamilies } from "./gatewayz.ts";
+import { healthzFamilies } from "./healthz.ts";
+import { jszFamilies } from "./jsz.ts";
+import { type BootFacts, ownFamilies } from "./own.ts";
+
+export async function collectFamilies(client: MonitoringClient, boot: BootFacts): Promise<Family[]> {
+  // server_id is the machine's stable server name, as the exporter's -use_internal_server_name gives it:
+  // nats-server's own server_id changes at every start and would split every series at each restart.
+  const serverId = boot.serverName;
+  const settle = <T>(p: Promise<T>) => p.then((value) => value, () => undefined);
+  const [varz, routez, gatewayz, jsz, health] = await Promise.all([
+    settle(client.varz()),
+    settle(client.routez()),
+    settle(client.gatewayz()),
+    settle(client.jsz({ consumers: true, config: true, raft: true })),
+    client.healthz(),
+  ]);
+  const families = new Families();
+  if (varz) flattenDocument(families, "gnatsd_varz", varz, serverId);
+  if (routez) flattenDocument(families, "gnatsd_routez", routez, serverId);
+  if (gatewayz) gatewayzFamilies(families, gatewayz, serverId);
+  healthzFamilies(families, health, serverId);
+  if (jsz) jszFamilies(families, jsz, serverId, varz?.server_name ?? boot.serverName);
+  ownFamilies(families, boot, { varz: !varz, routez: !routez, gatewayz: !gatewayz, jsz: !jsz });
+  return families.list();
+}

@@ -1,0 +1,85 @@
+/**
+ * The exporter process (`nats-cluster exporter`), started by `run` just before it becomes nats-server.
+ *
+ * Its parent is then nats-server, which never reaps children it did not start: if the exporter exited
+ * while nats-server runs it would stay a zombie. So it never gives up while the watched process lives:
+ * errors are logged and survived, a port in use is retried, and a scrape without nats-server still
+ * answers (gnatsd_healthz_status 1). Once the watched process is gone, however it ended, the exporter
+ * exits within a second or two, so nothing is left behind.
+ */
+import { readFileSync } from "node:fs";
+import { log } from "../log.ts";
+import { monitoringClient } from "../monitoring/client.ts";
+import { formatHostPort } from "../net.ts";
+import { serveHttp } from "../server/exec.ts";
+import { collectFamilies } from "./collect.ts";
+import type { BootFacts } from "./own.ts";
+import { CONTENT_TYPE, renderFamilies } from "./render.ts";
+
+export interface ExporterOptions {
+  listenHost: string;
+  port: number;
+  /** nats-server's monitoring listener, e.g. http://127.0.0.1:8222. */
+  monitoringUrl: string;
+  /** The process whose end ends the exporter: nats-server (the launcher's PID after execve). */
+  watchPid: number;
+  boot: BootFacts;
+}
+
+const WATCH_INTERVAL_MS = 1000;
+const LISTEN_RETRY_MS = 5000;
+/** Well inside Prometheus' default scrape timeout (10 s) and Fly's 15 s interval. */
+const MONITORING_TIMEOUT_MS = 3000;
+
+/** Alive and not a zombie; and, when it was our parent, still our parent (a PID can be reused). */
+export function processAlive(pid: number, wasParent: boolean): boolean {
+  if (wasParent && process.ppid !== pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  try {
+    // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces and parentheses, the state follows the last ")".
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return true;
+  }
+}
+
+export function runExporter(opts: ExporterOptions): void {
+  // Never die while nats-server lives (see above): whatever goes wrong is logged and survived.
+  process.on("uncaughtException", (error) => log.warn(`metrics exporter: ${error instanceof Error ? error.message : String(error)}`));
+  process.on("unhandledRejection", (error) => log.warn(`metrics exporter: ${error instanceof Error ? error.message : String(error)}`));
+
+  const wasParent = process.ppid === opts.watchPid;
+  setInterval(() => {
+    if (!processAlive(opts.watchPid, wasParent)) process.exit(0);
+  }, WATCH_INTERVAL_MS);
+
+  const client = monitoringClient(opts.monitoringUrl, { timeoutMs: MONITORING_TIMEOUT_MS });
+  const handler = (request: Request) => answer(request, () => collectFamilies(client, opts.boot).then(renderFamilies));
+  let warned = false;
+  const listen = () =>
+    serveHttp(opts.listenHost, opts.port, handler).catch((error: NodeJS.ErrnoException) => {
+      if (!warned) log.warn(`metrics exporter cannot listen on ${formatHostPort(opts.listenHost, opts.port)}: ${error.code ?? error.message}; retrying every ${LISTEN_RETRY_MS / 1000} s`);
+      warned = true;
+      setTimeout(listen, LISTEN_RETRY_MS);
+    });
+  void listen();
+}
+
+const textPlain = { "Content-Type": "text/plain; charset=utf-8" };
+
+async function answer(request: Request, scrape: () => Promise<string>): Promise<Response> {
+  const path = new URL(request.url).pathname;
+  if (request.method !== "GET" && request.method !== "HEAD") return new Response(null, { status: 405, headers: { Allow: "GET, HEAD" } });
+  if (path === "/") return new Response("nats-cluster metrics exporter: see /metrics\n", { headers: textPlain });
+  if (path !== "/metrics") return new Response("not found: see /metrics\n", { status: 404, headers: textPlain });
+  try {
+    return new Response(await scrape(), { headers: { "Content-Type": CONTENT_TYPE } });
+  } catch (error) {
+    return new Response(`scrape failed: ${error instanceof Error ? error.message : String(error)}\n`, { status: 500, headers: textPlain });
+  }
+}
