@@ -4,7 +4,7 @@
  * namespaces): everything it starts talks only over lo inside the namespace and dies with it.
  *
  *   npm run bench                                          # build, then every benchmark
- *   scripts/netns-run node_modules/.bin/bun scripts/bench.ts [exec|discovery|serving|memory|convergence ...]
+ *   scripts/netns-run node_modules/.bin/bun scripts/bench.ts [exec|discovery|serving|memory|metrics|convergence ...]
  *
  * Only a full run (no section names) writes bench/results.json.
  */
@@ -17,12 +17,13 @@ import { makeApp, startDnsProcess } from "./bench/dns.ts";
 import { benchExec, type ExecResult } from "./bench/exec.ts";
 import { benchExecFloor, type ExecFloorResult } from "./bench/exec-floor.ts";
 import { benchMemory, type MemoryResult } from "./bench/memory.ts";
+import { benchMetrics, type MetricsResult } from "./bench/metrics.ts";
 import { benchServing, type ServingResult } from "./bench/serving.ts";
 import { BUN, COMPILED_LAUNCHER, DENO, PROJECT_ROOT, commandOutput, killAllSync, ms, natsServerBin, now, ratio, removeTempDirs, type Stats } from "./bench/util.ts";
 
 /** The simulated round trip to Fly's resolver in the second discovery run. */
 const DNS_DELAY_MS = 2;
-const SECTIONS = ["exec", "discovery", "serving", "memory", "convergence"] as const;
+const SECTIONS = ["exec", "discovery", "serving", "memory", "metrics", "convergence"] as const;
 type Section = (typeof SECTIONS)[number];
 
 if (process.env.NATS_CLUSTER_NETNS !== "1") {
@@ -70,6 +71,7 @@ const results: {
   discovery?: DiscoveryResult;
   serving?: ServingResult;
   memory?: MemoryResult;
+  metrics?: MetricsResult;
   convergence?: ConvergenceResult;
 } = {};
 
@@ -102,6 +104,7 @@ try {
   }
   results.serving = await section("serving", () => benchServing(natsServer));
   results.memory = await section("memory", () => benchMemory(natsServer));
+  results.metrics = await section("metrics", () => benchMetrics(natsServer, versionLine));
   results.convergence = await section("convergence", () => benchConvergence(natsServer));
 } finally {
   cleanup();
@@ -175,6 +178,14 @@ if (results.memory) {
   const r = results.memory;
   row(`5. RSS ${r.afterMs / 1000} s after start`, "launcher (exec'd nats-server)", r.launcher, "MiB", `ratio = ${r.ratio.toFixed(2)}`, "≈ 1.0");
   row("", "nats-server direct", r.natsServer, "MiB");
+}
+if (results.metrics) {
+  const r = results.metrics;
+  row(`6. metrics: one scrape, ${r.streams} streams + consumers`, `GET /metrics (${r.samples} samples, ${Math.round(r.scrapeBytes / 1024)} KiB)`, r.scrapeMs, "ms", "", `< 25 ms: ${verdict(r.scrapeMs.median < 25)}`);
+  row("", `exporter RSS after the scrapes (${f(r.exporterRssStartMiB, "MiB")} before the first)`, r.exporterRssMiB, "MiB", "", `≤ 32 MiB: ${verdict(r.exporterRssMiB.median <= 32)}`);
+  row("", "nats-server RSS, same moments", r.natsServerRssMiB, "MiB");
+  row("", "time to exec, compiled, local mode, with exporter (stand-in)", r.execWithMs, "ms", `delta = ${r.execDeltaMs.toFixed(1)} ms`, `≤ 2 ms: ${verdict(r.execDeltaMs <= 2)}`);
+  row("", "same, NATS_METRICS_PORT=0", r.execWithoutMs, "ms");
 }
 
 const header = ["measurement", "subject", "median", "min", "max", "n", "compare", "target"];

@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { log } from "../log.ts";
 import { monitoringClient } from "../monitoring/client.ts";
 import { formatHostPort } from "../net.ts";
-import { serveHttp } from "../server/exec.ts";
+import { collectGarbage, serveHttp } from "../server/exec.ts";
 import { collectFamilies } from "./collect.ts";
 import type { BootFacts } from "./own.ts";
 import { CONTENT_TYPE, renderFamilies } from "./render.ts";
@@ -27,6 +27,12 @@ export interface ExporterOptions {
 }
 
 const WATCH_INTERVAL_MS = 1000;
+/**
+ * A scrape of a server with 100 streams and consumers parses ~0.4 MB of JSON and writes ~0.5 MB of text; the
+ * runtime's collector lets that pile up (measured 24 MiB of heap after 30 scrapes, 9 MiB with a collection
+ * shortly after each). Collected once the answer is out, so the scrape does not wait for it.
+ */
+const GC_AFTER_SCRAPE_MS = 100;
 const LISTEN_RETRY_MS = 5000;
 /** Well inside Prometheus' default scrape timeout (10 s) and Fly's 15 s interval. */
 const MONITORING_TIMEOUT_MS = 3000;
@@ -54,12 +60,22 @@ export function runExporter(opts: ExporterOptions): void {
   process.on("unhandledRejection", (error) => log.warn(`metrics exporter: ${error instanceof Error ? error.message : String(error)}`));
 
   const wasParent = process.ppid === opts.watchPid;
-  setInterval(() => {
+  const watch = () => {
     if (!processAlive(opts.watchPid, wasParent)) process.exit(0);
-  }, WATCH_INTERVAL_MS);
+  };
+  // At once too: the watched process may be gone already (a stand-in nats-server that exits at once).
+  watch();
+  setInterval(watch, WATCH_INTERVAL_MS);
 
   const client = monitoringClient(opts.monitoringUrl, { timeoutMs: MONITORING_TIMEOUT_MS });
-  const handler = (request: Request) => answer(request, () => collectFamilies(client, opts.boot).then(renderFamilies));
+  let gcTimer: ReturnType<typeof setTimeout> | undefined;
+  const scrape = async () => {
+    const text = await renderFamilies(await collectFamilies(client, opts.boot));
+    clearTimeout(gcTimer);
+    gcTimer = setTimeout(collectGarbage, GC_AFTER_SCRAPE_MS);
+    return text;
+  };
+  const handler = (request: Request) => answer(request, scrape);
   let warned = false;
   const listen = () =>
     serveHttp(opts.listenHost, opts.port, handler).catch((error: NodeJS.ErrnoException) => {
