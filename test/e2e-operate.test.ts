@@ -3,9 +3,14 @@
 // One network for the whole file; the tests run in order and build on each other.
 // Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
+import { spawn } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { COMPILED_LAUNCHER, FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
 import { runLauncher } from "./support/launcher.ts";
+import { testedNatsServer } from "./support/tested-nats-server.ts";
 import { Clients, monitorJson, publishInOrder, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(60_000);
@@ -159,4 +164,29 @@ test("prune: refuses without all.vms or a system user, plans without --yes, then
   expect(si.cluster!.replicas!.every((r) => r.current)).toBe(true);
   expect(si.state.messages).toBe(50);
   for (const secret of [AUTH.NATS_PASSWORD, AUTH.NATS_SYSTEM_PASSWORD]) expect(pruned.stdout + pruned.stderr).not.toContain(secret);
+});
+
+test("local mode: one standalone server, status exits 0 while it runs and 1 with what to do once it is gone", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "operate-local-"));
+  const local = { PATH: process.env.PATH ?? "/usr/bin:/bin", NATS_HTTP_PORT: "18232", NATS_CLIENT_PORT: "14232" };
+  const server = spawn(COMPILED_LAUNCHER, ["run", "--store-dir", join(dir, "store"), "--config-file", join(dir, "nats.conf")], {
+    env: { ...local, NATS_SERVER_BIN: testedNatsServer() },
+    stdio: "ignore",
+  });
+  const gone = new Promise((resolve) => server.once("exit", resolve));
+  try {
+    const healthy = () => fetch("http://127.0.0.1:18232/healthz").then((r) => r.ok, () => false);
+    for (const until = Date.now() + 15_000; !(await healthy()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    const up = await runLauncher(["status", "--json"], local);
+    expect(up.code).toBe(0);
+    const report = JSON.parse(up.stdout);
+    expect(report).toMatchObject({ ok: true, mode: "local", problems: [] });
+    expect(report.regions[0].machines[0]).toMatchObject({ region: "local", state: "running", jetstream: "standalone", healthz: { ok: true } });
+  } finally {
+    server.kill("SIGTERM");
+    await gone;
+  }
+  const down = await runLauncher(["status"], local);
+  expect(down.code).toBe(1);
+  expect(down.stdout).toContain("nats-server does not answer at http://127.0.0.1:18232 (connection refused");
 });
