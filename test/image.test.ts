@@ -3,6 +3,9 @@
 // /proc, a minimal /dev and the namespace's /etc/resolv.conf mounted in, a volume bind-mounted
 // at /nats-store, the image's env and nothing from the host. Each "machine" gets its own mount
 // namespace (own /nats-store volume and /etc/nats), as each container has its own.
+// The tree holds the nats-server the image ships (the Dockerfile's pin), and image-rootfs's manifest (what the
+// Dockerfile's final stage declares: copies, env, user, volume, ports, healthcheck, entrypoint) must equal what
+// the Dockerfile says; the machines here are started with exactly that env, entrypoint and healthcheck.
 // Needs scripts/netns-run (root in private net/mount/pid namespaces, fdaa::3 on lo).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync, type Subprocess } from "bun";
@@ -11,19 +14,17 @@ import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join, relative, resolve } from "node:path";
 import { FlyDnsServer } from "./support/fly-dns.ts";
+import { finalImage, parseDockerfile, runScripts, stage, type FinalImage } from "./support/dockerfile.ts";
+import { natsServerVersion, pinnedNatsVersion, testedNatsServer } from "./support/tested-nats-server.ts";
 import { IN_TEST_NAMESPACE as IN_NETNS, requireTestNamespace } from "./support/netns.ts";
 const ROOT = resolve(import.meta.dir, "..");
 const work = IN_NETNS ? mkdtempSync(join(tmpdir(), "nats-cluster-image-")) : "";
 const tree = join(work, "rootfs");
-const BIN = "/usr/local/bin/nats-cluster";
-
+/** What the Dockerfile's final stage declares, as scripts/image-rootfs wrote it next to the tree (read once built). */
+let manifest: FinalImage;
+const entrypoint = () => manifest.entrypoint;
 // What the image's process sees: distroless's PATH plus the Dockerfile's ENV. Nothing else from here.
-const IMAGE_ENV = {
-  PATH: "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-  NATS_STORE_DIR: "/nats-store",
-  NATS_CONFIG_FILE: "/etc/nats/nats-server.conf",
-  NATS_SERVER_BIN: "/usr/local/bin/nats-server",
-};
+const DISTROLESS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 interface Machine {
   name: string;
@@ -69,9 +70,12 @@ function startMachine(name: string, env: Record<string, string> = {}): Machine {
   const etcNats = join(dir, "etc-nats");
   mkdirSync(volume, { recursive: true });
   mkdirSync(etcNats, { recursive: true });
-  const script = 'mount --bind "$1" "$3/nats-store" && mount --bind "$2" "$3/etc/nats" && exec chroot "$3" ' + BIN;
-  const cmd = [Bun.which("unshare")!, "--mount", "--propagation", "private", Bun.which("bash")!, "-c", script, name, volume, etcNats, tree];
-  const fullEnv = { ...IMAGE_ENV, ...env };
+  // The volume at the image's VOLUME, its own config dir at the ENV's config file's dir, then the ENTRYPOINT.
+  const script = 'mount --bind "$1" "$0$2" && mount --bind "$3" "$0$4" && shift 4 && exec chroot "$0" "$@"';
+  const configDir = manifest.env.NATS_CONFIG_FILE!.replace(/\/[^/]+$/, "");
+  const args = [tree, volume, manifest.volumes[0]!, etcNats, configDir, ...entrypoint()];
+  const cmd = [Bun.which("unshare")!, "--mount", "--propagation", "private", Bun.which("bash")!, "-c", script, ...args];
+  const fullEnv = { PATH: DISTROLESS_PATH, ...manifest.env, ...env };
   const proc = spawn(cmd, { env: fullEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
   const m: Machine = { name, proc, volume, env: fullEnv, output: [] };
   for (const stream of [proc.stdout, proc.stderr]) {
@@ -85,9 +89,9 @@ function startMachine(name: string, env: Record<string, string> = {}): Machine {
 
 const tail = (m: Machine) => `--- ${m.name} output (tail) ---\n${m.output.join("").slice(-3000)}`;
 
-/** `docker exec <machine> nats-cluster healthcheck`: the tree's own binary, with the machine's env. */
+/** The image's HEALTHCHECK command, as a runtime runs it in the container: the tree's own binary, the machine's env. */
 function healthcheckInTree(m: Machine) {
-  return run(["chroot", tree, BIN, "healthcheck"], { env: m.env, check: false });
+  return run(["chroot", tree, ...manifest.healthcheck!.cmd], { env: m.env, check: false });
 }
 
 function healthzUrl(m: Machine) {
@@ -144,8 +148,9 @@ describe("the image's file system (scripts/image-rootfs)", () => {
   beforeAll(() => requireTestNamespace("test/image.test.ts (chroot, mounts, fdaa::3)"));
   test("holds the launcher, nats-server and their libraries, and no shell or JS runtime", () => {
     const t0 = performance.now();
-    const built = run(["bash", join(ROOT, "scripts/image-rootfs"), tree]);
+    const built = run(["bash", join(ROOT, "scripts/image-rootfs"), tree], { env: { ...process.env, NATS_SERVER_BIN: testedNatsServer() } });
     const sizes = JSON.parse(readFileSync(`${tree}.sizes.json`, "utf8"));
+    manifest = JSON.parse(readFileSync(`${tree}.manifest.json`, "utf8"));
     console.log(built.stdout.trim(), `\n  assembled in ${Math.round(performance.now() - t0)} ms`);
 
     const entries = listTree(tree);
@@ -154,7 +159,7 @@ describe("the image's file system (scripts/image-rootfs)", () => {
 
     const files = entries.filter((p) => lstatSync(join(tree, p)).isFile());
     expect(files).toEqual(
-      [BIN, "/usr/local/bin/nats-server", "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", ...sizes.libraries].sort(),
+      [...Object.keys(manifest.copies).filter((p) => p !== "/"), "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", ...sizes.libraries].sort(),
     );
     // the compiled launcher is glibc-linked; ldd must have found at least libc and the loader
     expect(sizes.libraries.some((l: string) => l.includes("/libc.so"))).toBe(true);
@@ -166,8 +171,33 @@ describe("the image's file system (scripts/image-rootfs)", () => {
     mountRuntimeFileSystems();
   }, 180_000);
 
+  test("is what the Dockerfile's final stage declares: base, copies, env, user, volume, ports, healthcheck, entrypoint", () => {
+    const df = parseDockerfile();
+    expect(manifest).toEqual(finalImage(df));
+    const inTree = (p: string) => join(tree, p);
+    const executable = (p: string) => (lstatSync(inTree(p)).mode & 0o111) !== 0;
+    // COPY --from=nats: the nats-server the e2e suite runs, the Dockerfile's pin.
+    const natsServer = Object.keys(manifest.copies).find((p) => manifest.copies[p] === "nats:/nats-server")!;
+    expect(natsServerVersion(inTree(natsServer))).toBe(pinnedNatsVersion());
+    // COPY --from=build: package.json's build, as dist/ has it.
+    const launcher = Object.keys(manifest.copies).find((p) => manifest.copies[p] === "build:/src/dist/nats-cluster")!;
+    expect(Bun.hash(readFileSync(inTree(launcher)))).toBe(Bun.hash(readFileSync(join(ROOT, "dist/nats-cluster"))));
+    // COPY --from=build /rootfs/ /: the directories the build stage makes under /rootfs.
+    const made = runScripts(stage(df, "build")).flatMap((s) => [...s.matchAll(/\/rootfs(\/[\w./-]+)/g)].map((m) => m[1]!));
+    expect(made.length).toBeGreaterThan(0);
+    for (const dir of made) expect(lstatSync(inTree(dir)).isDirectory()).toBe(true);
+    // What the env, volume, user, entrypoint and healthcheck name is there.
+    expect(executable(manifest.env.NATS_SERVER_BIN!)).toBe(true);
+    expect(lstatSync(inTree(manifest.env.NATS_STORE_DIR!)).isDirectory()).toBe(true);
+    expect(lstatSync(join(inTree(manifest.env.NATS_CONFIG_FILE!), "..")).isDirectory()).toBe(true);
+    for (const v of manifest.volumes) expect(lstatSync(inTree(v)).isDirectory()).toBe(true);
+    expect(manifest.user).toBe("0:0");
+    expect(readFileSync(inTree("/etc/passwd"), "utf8")).toStartWith("root:x:0:0:");
+    expect([executable(manifest.entrypoint[0]!), executable(manifest.healthcheck!.cmd[0]!)]).toEqual([true, true]);
+  });
+
   test("local mode: a standalone JetStream server, healthy; healthcheck in the tree exits 0, then 1", async () => {
-    expect(existsSync(join(tree, BIN))).toBe(true);
+    expect(existsSync(join(tree, entrypoint()[0]!))).toBe(true);
     const m = startMachine("local");
     await waitHealthy(m, 30_000);
 
