@@ -245,6 +245,13 @@ describe("the image's file system (scripts/image-rootfs)", () => {
       expect({ code: ok.code, out: ok.stdout.trim() }).toEqual({ code: 0, out: 'healthy: {"status":"ok"}' });
     }
 
+    // `fly ssh console -C "nats-cluster status"`: run directly in the shell-less tree with a machine's env. Async,
+    // so that the DNS server in this process keeps answering.
+    const status = spawn(["chroot", tree, BIN, "status"], { env: fly[0]!.env, stdout: "pipe", stderr: "pipe" });
+    const [statusCode, statusOut] = await Promise.all([status.exited, new Response(status.stdout).text()]);
+    expect({ code: statusCode, problems: statusOut.includes("No problems found.") }).toEqual({ code: 0, problems: true });
+    for (const { id } of specs) expect(statusOut).toMatch(new RegExp(`\\s${id}\\s+running\\s`));
+
     await Promise.all(fly.map(stopMachine));
     for (const m of fly) {
       const down = healthcheckInTree(m);
