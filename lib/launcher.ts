@@ -15,6 +15,7 @@ import { type Env, resolveSettings, type Settings } from "./settings/resolve.ts"
 import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "./settings/schema.ts";
 import { ensureStoreDir } from "./store/dir.ts";
 import { guardClusteredStore } from "./store/guard.ts";
+import { fileSystemSize, maxFileStoreWarning } from "./store/space.ts";
 import { basename } from "node:path";
 import { type ConfigFile, writeConfigFiles } from "./server/write-config.ts";
 import { type EarlyCheck, startEarlyCheck } from "./server/early-check.ts";
@@ -101,6 +102,7 @@ function configFiles(settings: Settings, config: NatsConfig): ConfigFile[] {
 /** `nats-cluster run`: prepare, write and check the config, then become nats-server. */
 export async function runLauncher(flags: RawSettings, env: Env): Promise<never> {
   let storeWarning: string | undefined;
+  let spaceWarning: string | undefined;
   // nats-server -t starts while discovery runs (lib/server/early-check.ts); the real config is checked again
   // whenever the early verdict cannot stand for it.
   let early: EarlyCheck | undefined;
@@ -110,6 +112,7 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
       env,
       (settings) => {
         ensureStoreDir(settings.storeDir);
+        spaceWarning = maxFileStoreWarning(settings.storeDir, settings.maxFileStore, fileSystemSize(settings.storeDir));
         // Every Fly server is clustered; refuse a store a standalone server left streams in (issue 5467).
         if (settings.mode === "fly") storeWarning = guardClusteredStore(settings.storeDir, settings.allowStandaloneStore);
       },
@@ -120,6 +123,7 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
     );
     reportLaunch(launch);
     if (storeWarning) log.warn(`starting anyway (NATS_ALLOW_STANDALONE_STORE): ${storeWarning}`);
+    if (spaceWarning) log.warn(spaceWarning);
     const { settings, config, natsServer } = launch;
     await writeConfigFiles(settings.configFile, configFiles(settings, config), async (staged, describePath) => {
       if (!(await early?.accepts(config))) await checkNatsConfig(natsServer, staged, describePath);

@@ -11,8 +11,9 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { LAME_DUCK_DURATION, LAME_DUCK_GRACE_PERIOD } from "../lib/config/blocks/server.ts";
+import { DurableReader, followingClient, Publisher, verifyNoLoss } from "./support/acked-publishing.ts";
 import { FlyNetwork, PROJECT_ROOT, formatExit, type FlyMachine } from "./support/fly-net.ts";
 import { Clients, jszStream, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
 
@@ -35,7 +36,6 @@ const FLY_STOP = flyStopSettings();
 let net: FlyNetwork;
 let ord: FlyMachine[] = [];
 const clients = new Clients();
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const t0 = performance.now();
 const elapsed = () => `${((performance.now() - t0) / 1000).toFixed(1)}s`;
 
@@ -51,218 +51,14 @@ afterAll(async () => {
   await net?.close();
 });
 
-/**
- * A client that follows the servers across restarts: all three URLs, reconnecting forever (every wait in these
- * tests has its own deadline), and moving to another server as soon as its server announces lame duck mode.
- */
-async function client(name: string): Promise<NatsConnection> {
-  const nc = await connect({
-    servers: ord.map((m) => m.clientUrl),
-    name,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-    reconnectJitter: 100,
-    ignoreClusterUpdates: true,
-    timeout: 5_000,
-    pingInterval: 2_000,
-    maxPingOut: 2,
-  });
-  clients.track(nc);
-  void (async () => {
-    for await (const s of nc.status()) if (s.type === "ldm") nc.reconnect().catch(() => {});
-  })();
-  return nc;
-}
-
-/** Publishes `<prefix>-<n>` for n = 1, 2, … from `workers` concurrent loops until stopped. */
-class Publisher {
-  /** n → the stream sequence its ack named. */
-  readonly acked = new Map<number, number>();
-  /** Numbers given up on (no ack within `perMessageMs`); they may or may not be in the stream. */
-  readonly unacked: number[] = [];
-  readonly errors = new Map<string, number>();
-  duplicateAcks = 0;
-  retries = 0;
-  #next = 0;
-  #stopping = false;
-  #loops: Promise<void>[] = [];
-
-  constructor(
-    private readonly js: JetStreamClient,
-    private readonly subject: string,
-    readonly prefix: string,
-    private readonly opts: { workers?: number; pauseMs?: number; perMessageMs?: number } = {},
-  ) {}
-
-  /** Distinct messages sent at least once. */
-  get published(): number {
-    return this.#next;
-  }
-
-  start(): this {
-    this.#loops = Array.from({ length: this.opts.workers ?? 4 }, () => this.#loop());
-    return this;
-  }
-
-  /** Stops taking new numbers; waits (bounded by perMessageMs) for every number in flight to be acked or given up. */
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    await Promise.all(this.#loops);
-  }
-
-  async #loop(): Promise<void> {
-    while (!this.#stopping) {
-      await this.#send(++this.#next);
-      await sleep(this.opts.pauseMs ?? 10);
-    }
-  }
-
-  async #send(n: number): Promise<void> {
-    const id = `${this.prefix}-${n}`;
-    const giveUp = Date.now() + (this.opts.perMessageMs ?? 60_000);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const ack = await this.js.publish(this.subject, id, { msgID: id, timeout: 2_000 });
-        if (ack.duplicate) this.duplicateAcks++;
-        this.acked.set(n, ack.seq);
-        return;
-      } catch (err) {
-        const e = err as Error & { code?: string };
-        const kind = `${e.name}: ${e.message}`.slice(0, 80);
-        this.errors.set(kind, (this.errors.get(kind) ?? 0) + 1);
-        if (Date.now() > giveUp) {
-          this.unacked.push(n);
-          return;
-        }
-        this.retries++;
-        await sleep(Math.min(100 * 2 ** attempt, 1_000));
-      }
-    }
-  }
-}
-
-/** Pulls from the durable consumer (acking each) until stopped; counts deliveries per message number. */
-class DurableReader {
-  readonly received = new Map<number, number>();
-  errors = 0;
-  #stopping = false;
-  #loop: Promise<void> | undefined;
-
-  constructor(
-    private readonly js: JetStreamClient,
-    private readonly stream: string,
-    private readonly durable: string,
-    private readonly prefix: string,
-  ) {}
-
-  get deliveries(): number {
-    let n = 0;
-    for (const c of this.received.values()) n += c;
-    return n;
-  }
-
-  start(): this {
-    this.#loop = this.#run();
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.#stopping = true;
-    await this.#loop;
-  }
-
-  /** Keeps reading until every number in `want` has been received (or the deadline passes). */
-  async drain(want: Iterable<number>, timeoutMs: number): Promise<number[]> {
-    const deadline = Date.now() + timeoutMs;
-    let missing = [...want].filter((n) => !this.received.has(n));
-    while (missing.length && Date.now() < deadline) {
-      await sleep(250);
-      missing = missing.filter((n) => !this.received.has(n));
-    }
-    return missing;
-  }
-
-  async #run(): Promise<void> {
-    while (!this.#stopping) {
-      try {
-        const consumer = await this.js.consumers.get(this.stream, this.durable);
-        while (!this.#stopping) {
-          const batch = await consumer.fetch({ max_messages: 500, expires: 1_000 });
-          for await (const m of batch) {
-            const n = Number(m.string().slice(this.prefix.length + 1));
-            this.received.set(n, (this.received.get(n) ?? 0) + 1);
-            m.ack();
-          }
-        }
-      } catch {
-        this.errors++;
-        await sleep(250);
-      }
-    }
-  }
-}
-
-/**
- * Reads the whole stream back with an ordered consumer: sequence → message number. Fails on anything that is not
- * one of ours or on a sequence seen twice.
- */
-async function readBack(js: JetStreamClient, jsm: JetStreamManager, stream: string, prefix: string): Promise<Map<number, number>> {
-  const info = await jsm.streams.info(stream);
-  const last = info.state.last_seq;
-  const bySeq = new Map<number, number>();
-  const consumer = await js.consumers.get(stream);
-  const deadline = Date.now() + 60_000;
-  let seen = 0;
-  while (seen < last && Date.now() < deadline) {
-    const batch = await consumer.fetch({ max_messages: 2_000, expires: 2_000 });
-    for await (const m of batch) {
-      const text = m.string();
-      if (!text.startsWith(`${prefix}-`)) throw new Error(`stream ${stream} seq ${m.seq}: unexpected message ${JSON.stringify(text)}`);
-      if (bySeq.has(m.seq)) throw new Error(`stream ${stream}: seq ${m.seq} read twice`);
-      bySeq.set(m.seq, Number(text.slice(prefix.length + 1)));
-      seen = m.seq;
-    }
-  }
-  expect(seen).toBe(last);
-  expect(bySeq.size).toBe(info.state.messages);
-  return bySeq;
-}
-
-/** The checks both tests share; prints the counts. */
-async function verify(label: string, pub: Publisher, reader: DurableReader, js: JetStreamClient, jsm: JetStreamManager, stream: string): Promise<void> {
-  const bySeq = await readBack(js, jsm, stream, pub.prefix);
-  // Exactly once: no message number at two sequences.
-  const seqsOf = new Map<number, number[]>();
-  for (const [seq, n] of bySeq) seqsOf.set(n, [...(seqsOf.get(n) ?? []), seq]);
-  const twice = [...seqsOf].filter(([, seqs]) => seqs.length > 1);
-  // Every acknowledged message is there, at the sequence its ack named.
-  const lost = [...pub.acked].filter(([n, seq]) => bySeq.get(seq) !== n);
-  const missing = await reader.drain(pub.acked.keys(), 30_000);
-  await reader.stop();
-  const redelivered = reader.deliveries - reader.received.size;
-  console.log(
-    `${label}: published ${pub.published}, acknowledged ${pub.acked.size}, read back ${bySeq.size}` +
-      ` (durable consumer received ${reader.received.size} distinct, ${redelivered} redelivered;` +
-      ` publish retries ${pub.retries}, duplicate acks ${pub.duplicateAcks}, given up ${pub.unacked.length})`,
-  );
-  if (pub.errors.size) console.log(`${label}: publish errors retried: ${JSON.stringify(Object.fromEntries(pub.errors))}`);
-  expect(twice).toEqual([]);
-  expect(lost).toEqual([]);
-  expect(missing).toEqual([]);
-  // Nothing in the stream that was never published.
-  for (const n of bySeq.values()) expect(n).toBeLessThanOrEqual(pub.published);
-  expect(pub.unacked).toEqual([]);
-  expect(pub.acked.size).toBe(pub.published);
-}
-
 async function setUp(stream: string, prefix: string): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; pub: Publisher; reader: DurableReader }> {
-  const nc = await client(`${prefix}-client`);
+  const nc = await followingClient(clients, ord, `${prefix}-client`);
   const js = jetstream(nc, { timeout: 5_000 });
   const jsm = await jetstreamManager(nc, { timeout: 5_000 });
   const subject = `${prefix}.msgs`;
   await jsm.streams.add({ name: stream, subjects: [subject], num_replicas: 3, duplicate_window: 5 * 60 * 1e9 });
   await jsm.consumers.add(stream, { durable_name: "worker", ack_policy: AckPolicy.Explicit, ack_wait: 5 * 1e9 });
-  const readerNc = await client(`${prefix}-reader`);
+  const readerNc = await followingClient(clients, ord, `${prefix}-reader`);
   const reader = new DurableReader(jetstream(readerNc, { timeout: 5_000 }), stream, "worker", prefix).start();
   const pub = new Publisher(js, subject, prefix).start();
   return { nc, js, jsm, pub, reader };
@@ -304,7 +100,7 @@ test("rolling restart the way Fly does it: every acknowledged message is in the 
   }
   console.log(`rolling restart of 3 machines took ${Math.round((performance.now() - started) / 1000)} s`);
   await pub.stop();
-  await verify("rolling restart", pub, reader, js, jsm, "ROLLING");
+  await verifyNoLoss("rolling restart", pub, js, jsm, "ROLLING", { reader });
 });
 
 test("crash: SIGKILL of the stream leader under load loses no acknowledged message, and it catches up after it starts again", async () => {
@@ -330,5 +126,5 @@ test("crash: SIGKILL of the stream leader under load loses no acknowledged messa
     return st?.last_seq === state.last_seq && st.messages === state.messages ? st : undefined;
   }, { timeoutMs: 30_000 });
   console.log(`crash: ${victim.id} caught up: last_seq ${mine.last_seq} = the leader's ${state.last_seq}`);
-  await verify("crash", pub, reader, js, jsm, "CRASH");
+  await verifyNoLoss("crash", pub, js, jsm, "CRASH", { reader });
 });
