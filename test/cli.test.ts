@@ -241,11 +241,21 @@ describe("run: becomes nats-server in place", () => {
   }, 30_000);
 });
 
+/** Polls the local metrics exporter until a scrape says nats-server is healthy. */
+async function metricsHealthy(port: number): Promise<string> {
+  let text = "";
+  for (let i = 0; i < 100 && !text.includes("gnatsd_healthz_status{"); i++) {
+    text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
+    if (!text) await Bun.sleep(100);
+  }
+  return /^gnatsd_healthz_status\{[^}]*\} \d/m.exec(text)?.[0] ?? `no gnatsd_healthz_status in: ${text.slice(0, 200)}`;
+}
+
 describe("run under Deno: no execve, so nats-server is a supervised child", () => {
   test("healthy, SIGHUP and SIGTERM are forwarded, the launcher exits when nats-server does", async () => {
     const p = paths("deno-run");
     const deno = join(process.cwd(), "node_modules/.bin/deno");
-    const child = spawn(deno, ["run", "-A", "--quiet", "main.ts", "--store-dir", p.storeDir, "--config-file", p.configFile, "--http-port", "18223", "--client-port", "14223"], {
+    const child = spawn(deno, ["run", "-A", "--quiet", "main.ts", "--store-dir", p.storeDir, "--config-file", p.configFile, "--http-port", "18223", "--client-port", "14223", "--metrics-port", "17223"], {
       env: { PATH: process.env.PATH, HOME: process.env.HOME },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -254,6 +264,8 @@ describe("run under Deno: no execve, so nats-server is a supervised child", () =
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
     try {
       expect(await becomesHealthy(18223)).toBe(true);
+      // The metrics exporter runs under Deno too (`deno run -A main.ts exporter ...`).
+      expect(await metricsHealthy(17223)).toMatch(/ 0$/);
       const serverPid = Number(readFileSync(join(p.configDir, "nats-server.pid"), "utf8"));
       expect(serverPid).not.toBe(child.pid);
       child.kill("SIGHUP");

@@ -140,8 +140,11 @@ test("jsz: server, account, stream and consumer labels; leaders", () => {
 });
 
 test("exporter arguments: bad ones are usage errors naming the flag", () => {
-  const ok = { "listen-host": "::", port: "7777", "monitoring-url": "http://127.0.0.1:8222", "watch-pid": "42", "server-name": "m1", region: "ord", machines: "ord=3,sjc=2" };
+  const ok = { "listen-host": "::", port: "7777", "http-port": "8222", "watch-pid": "42", "server-name": "m1", region: "ord", machines: "ord=3,sjc=2" };
   expect(parseExporterArgs(ok).boot.machines).toEqual({ ord: 3, sjc: 2 });
+  // A wildcard listener is asked on loopback, a specific address on itself.
+  expect(parseExporterArgs(ok).monitoringUrl).toBe("http://127.0.0.1:8222");
+  expect(parseExporterArgs({ ...ok, "listen-host": "fdaa::2" }).monitoringUrl).toBe("http://[fdaa::2]:8222");
   const error = (args: Record<string, string>) => {
     try {
       parseExporterArgs(args);

@@ -8,7 +8,8 @@ export default defineCommand({
   args: {
     "listen-host": text("Address to listen on"),
     port: text("Port to listen on"),
-    "monitoring-url": text("nats-server's monitoring listener, e.g. http://127.0.0.1:8222"),
+    "http-port": text("nats-server's monitoring port, on the listen host"),
+    "monitoring-url": text("nats-server's monitoring listener instead, e.g. http://127.0.0.1:8222"),
     "watch-pid": text("Exit once this process is gone (nats-server)"),
     "server-name": text("Server name: the server_id label"),
     app: text("Fly app (empty in local mode)"),

@@ -1,5 +1,6 @@
 /** The exporter's argv, as `run` writes it (lib/metrics/start.ts), back to options. */
 import { UsageError } from "../errors.ts";
+import { localMonitoringUrl } from "../monitoring/client.ts";
 import type { ExporterOptions } from "./exporter.ts";
 
 const usage = (message: string) => new UsageError(message);
@@ -24,7 +25,8 @@ export function parseExporterArgs(args: Record<string, string | undefined>): Exp
   return {
     listenHost: required("listen-host"),
     port: integer("port", 1, 65535),
-    monitoringUrl: required("monitoring-url"),
+    // The monitoring listener binds the listen host too: ask it there (loopback for a wildcard).
+    monitoringUrl: args["monitoring-url"] || localMonitoringUrl({ NATS_LISTEN_HOST: required("listen-host"), NATS_HTTP_PORT: String(integer("http-port", 1, 65535)) }),
     watchPid: integer("watch-pid", 1, 2 ** 22),
     boot: {
       serverName: required("server-name"),

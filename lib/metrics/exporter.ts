@@ -71,8 +71,10 @@ export function runExporter(opts: ExporterOptions): void {
   let gcTimer: ReturnType<typeof setTimeout> | undefined;
   const scrape = async () => {
     const text = await renderFamilies(await collectFamilies(client, opts.boot));
-    clearTimeout(gcTimer);
-    gcTimer = setTimeout(collectGarbage, GC_AFTER_SCRAPE_MS);
+    gcTimer ??= setTimeout(() => {
+      gcTimer = undefined;
+      collectGarbage();
+    }, GC_AFTER_SCRAPE_MS);
     return text;
   };
   const handler = (request: Request) => answer(request, scrape);

@@ -1,11 +1,11 @@
 /**
  * Starting the metrics exporter from `run`: the same program, `nats-cluster exporter ...`, detached, with
  * the environment nats-server gets (secrets removed) and only non-secret boot facts in its argv. It
- * watches our PID, which becomes nats-server's at the exec.
+ * watches our PID, which becomes nats-server's at the exec. Nothing here loads the exporter's own code
+ * (the monitoring client, prom-client): `run` pays only for the spawn.
  */
 import packageJson from "../../package.json" with { type: "json" };
 import type { Launch } from "../launcher.ts";
-import { localMonitoringUrl } from "../monitoring/client.ts";
 import { selfCommand, spawnDetached } from "../server/exec.ts";
 import type { Env } from "../settings/resolve.ts";
 
@@ -15,7 +15,7 @@ export function exporterArgs({ settings, topology, serverVersion }: Launch, watc
     "exporter",
     `--listen-host=${settings.listenHost}`,
     `--port=${settings.ports.metrics}`,
-    `--monitoring-url=${localMonitoringUrl({ NATS_LISTEN_HOST: settings.listenHost, NATS_HTTP_PORT: String(settings.ports.http) })}`,
+    `--http-port=${settings.ports.http}`,
     `--watch-pid=${watchPid}`,
     `--server-name=${settings.serverName}`,
     `--app=${settings.app ?? ""}`,
