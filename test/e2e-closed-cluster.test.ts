@@ -12,6 +12,7 @@ import { dirname, join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
 import { COMPILED_LAUNCHER, FlyNetwork, PORTS, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
+import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { runLauncher } from "./support/launcher.ts";
 import { Clients, connectTo, monitor, monitorJson, routedServers, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
 
@@ -24,13 +25,7 @@ const APP_USER = { user: "app", pass: "app-pw-4e1f'9" };
 const SYSTEM_USER = { user: "admin", pass: "sys-pw-77c2$HOME" };
 // As given, percent-encoded (in URLs) and quoted (in config).
 const SECRETS = [CLUSTER_SECRET, encodeURIComponent(CLUSTER_SECRET), JSON.stringify(CLUSTER_SECRET), APP_USER.pass, SYSTEM_USER.pass];
-const ENV = {
-  NATS_CLUSTER_SECRET: CLUSTER_SECRET,
-  NATS_USER: APP_USER.user,
-  NATS_PASSWORD: APP_USER.pass,
-  NATS_SYSTEM_USER: SYSTEM_USER.user,
-  NATS_SYSTEM_PASSWORD: SYSTEM_USER.pass,
-};
+const ENV = closedClusterEnv({ clusterSecret: CLUSTER_SECRET, app: APP_USER, system: SYSTEM_USER });
 // An address of this namespace that is no machine's: the intruder's, and a target for the listener test.
 const OTHER_IP = "fdaa:0:1:a7b:ff::2";
 

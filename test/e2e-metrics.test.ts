@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { COMPILED_LAUNCHER, FlyNetwork, PORTS, type FlyMachine } from "./support/fly-net.ts";
 import { Prometheus, prometheusBinary, type Series } from "./support/prometheus.ts";
 import { Clients, waitAllHealthy, waitGateways } from "./support/wait.ts";
@@ -20,13 +21,7 @@ const CLUSTER_SECRET = "metrics-r0ute-s3cret";
 const APP_USER = { user: "app", pass: "app-pw-metrics-91d" };
 const SYSTEM_USER = { user: "admin", pass: "sys-pw-metrics-c07" };
 const SECRETS = [CLUSTER_SECRET, APP_USER.pass, SYSTEM_USER.pass];
-const ENV = {
-  NATS_CLUSTER_SECRET: CLUSTER_SECRET,
-  NATS_USER: APP_USER.user,
-  NATS_PASSWORD: APP_USER.pass,
-  NATS_SYSTEM_USER: SYSTEM_USER.user,
-  NATS_SYSTEM_PASSWORD: SYSTEM_USER.pass,
-};
+const ENV = closedClusterEnv({ clusterSecret: CLUSTER_SECRET, app: APP_USER, system: SYSTEM_USER });
 const REGIONS = ["ord", "sjc", "ams"];
 const MESSAGES = 7;
 
