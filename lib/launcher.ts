@@ -29,6 +29,8 @@ export interface Launch {
   config: NatsConfig;
   /** Set when nats-server had to be asked for its version: `run` remembers it for the next boot. */
   learnedVersion?: ServerVersion;
+  /** How long discovery took, for the log (DNS trouble shows as seconds here). */
+  discoveryMs: number;
 }
 
 /** What is known while discovery still runs. */
@@ -47,13 +49,14 @@ export async function prepareLaunch(
   const settings = await resolveSettings(flags, env);
   const natsServer = locateNatsServer(settings.natsServer);
   beforeDiscovery?.(settings);
-  const discovery = discoveryProviderFor(settings).discover();
+  const discoveryStart = performance.now();
+  const discovery = discoveryProviderFor(settings).discover().then((topology) => ({ topology, ms: performance.now() - discoveryStart }));
   const { version, cached } = await natsServerVersion(natsServer, versionCachePath(settings.configFile));
   const features = featuresOf(version);
   whileDiscovering?.({ settings, natsServer, features });
-  const topology = await discovery;
+  const { topology, ms: discoveryMs } = await discovery;
   const config = buildNatsConfig({ settings, topology, features });
-  return { settings, natsServer, serverVersion: formatVersion(version), topology, config, learnedVersion: cached ? undefined : version };
+  return { settings, natsServer, serverVersion: formatVersion(version), topology, config, learnedVersion: cached ? undefined : version, discoveryMs };
 }
 
 export function configHeader({ settings }: Pick<Launch, "settings">): string {
@@ -72,7 +75,7 @@ export function reportLaunch(launch: Launch): void {
     return;
   }
   log.info(`machine ${settings.serverName} in region ${settings.region} of app ${settings.app} (6PN ${settings.privateIp}), nats-server ${launch.serverVersion}`);
-  log.info(`discovered ${describeTopology(launch)}`);
+  log.info(`discovered ${describeTopology(launch)} in ${Math.round(launch.discoveryMs)} ms`);
   if (topology.problems.length) {
     // The counts below would be a guess: advice to add machines is wrong when DNS is only down.
     log.warn(`DNS discovery incomplete (${topology.problems.join("; ")}); starting with what is known, nats-server keeps resolving the regions' .internal names`);

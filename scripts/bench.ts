@@ -11,7 +11,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
-import { benchConvergence, type ConvergenceResult } from "./bench/convergence.ts";
+import { benchConvergence, type ConvergenceResult, SCENARIO_12x3, SCENARIO_35x1 } from "./bench/convergence.ts";
 import { benchDiscovery, PER_REGION, SCALE_SIZES, scaleApp, type DiscoveryResult } from "./bench/discovery.ts";
 import { makeApp, startDnsProcess } from "./bench/dns.ts";
 import { benchExec, type ExecResult } from "./bench/exec.ts";
@@ -23,7 +23,7 @@ import { BUN, COMPILED_LAUNCHER, DENO, PROJECT_ROOT, commandOutput, killAllSync,
 
 /** The simulated round trip to Fly's resolver in the second discovery run. */
 const DNS_DELAY_MS = 2;
-const SECTIONS = ["exec", "discovery", "serving", "memory", "metrics", "convergence"] as const;
+const SECTIONS = ["exec", "discovery", "serving", "memory", "metrics", "convergence", "scale"] as const;
 type Section = (typeof SECTIONS)[number];
 
 if (process.env.NATS_CLUSTER_NETNS !== "1") {
@@ -73,6 +73,7 @@ const results: {
   memory?: MemoryResult;
   metrics?: MetricsResult;
   convergence?: ConvergenceResult;
+  scale?: { wide: ConvergenceResult; regional: ConvergenceResult };
 } = {};
 
 const section = async <T>(name: Section, body: () => Promise<T>): Promise<T | undefined> => {
@@ -105,7 +106,11 @@ try {
   results.serving = await section("serving", () => benchServing(natsServer));
   results.memory = await section("memory", () => benchMemory(natsServer));
   results.metrics = await section("metrics", () => benchMetrics(natsServer, versionLine));
-  results.convergence = await section("convergence", () => benchConvergence(natsServer));
+  results.convergence = await section("convergence", () => benchConvergence(natsServer, undefined, 3));
+  results.scale = await section("scale", async () => ({
+    wide: await benchConvergence(natsServer, SCENARIO_35x1, 2),
+    regional: await benchConvergence(natsServer, SCENARIO_12x3, 2),
+  }));
 } finally {
   cleanup();
 }
@@ -169,6 +174,18 @@ if (results.convergence) {
   const r = results.convergence;
   row("4. convergence 3×3", "launcher (FlyNetwork)", r.launcher, "ms", `ratio = ${r.ratio.toFixed(2)}`, `≤ 1.2: ${verdict(r.met)}`);
   row("", "nats-server, static configs", r.static, "ms");
+}
+if (results.scale) {
+  for (const [label, r] of [
+    ["4b. convergence 35×1: gateway mesh of 35, /healthz ok", results.scale.wide],
+    ["4c. convergence 12×3: routes, gateway mesh, meta group of 36, R3 stream in 3 regions", results.scale.regional],
+  ] as const) {
+    row(label, "launcher (FlyNetwork)", r.launcher, "ms", `ratio = ${r.ratio.toFixed(2)}`, `≤ 1.2: ${verdict(r.met)}`);
+    row("", "nats-server, static configs", r.static, "ms");
+    row("", "RSS of all servers once converged, launcher", r.rssMiB.launcher, "MiB");
+    row("", "RSS of all servers once converged, static", r.rssMiB.static, "MiB");
+    if (r.discoveryMs) row("", "the launcher's discovery, per machine (its log)", r.discoveryMs, "ms");
+  }
 }
 if (results.exec) {
   const p = results.exec.peakRss;

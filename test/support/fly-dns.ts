@@ -66,6 +66,7 @@ export class FlyDnsServer {
   #faults: FaultRule[] = [];
   #timers = new Set<ReturnType<typeof setTimeout>>();
   #closed = false;
+  #txtStringBytes = 255;
 
   private constructor(
     private readonly socket: dgram.Socket,
@@ -79,7 +80,10 @@ export class FlyDnsServer {
 
   static start(opts: { host: string; port?: number }): Promise<FlyDnsServer> {
     const host = opts.host.replace(/^\[(.*)\]$/, "$1");
-    const socket = dgram.createSocket(isIPv6(host) ? "udp6" : "udp4");
+    // A large receive buffer: dozens of machines booting at once send their queries in one burst, and with the
+    // default (~200 KiB, ~200 datagrams) the kernel drops the rest, which the launchers then retry after a 1 s
+    // timeout. Fly's resolver does not drop a burst like that; the simulation should not either.
+    const socket = dgram.createSocket({ type: isIPv6(host) ? "udp6" : "udp4", recvBufferSize: 4 << 20 });
     return new Promise((resolve, reject) => {
       socket.once("error", reject);
       socket.bind(opts.port ?? 0, host, () => {
@@ -128,6 +132,15 @@ export class FlyDnsServer {
   setTxt(name: string, strings: string[] | null): void {
     if (strings === null) this.#txt.delete(normalize(name));
     else this.#txt.set(normalize(name), [...strings]);
+  }
+
+  /**
+   * The longest character-string of a computed TXT answer (Fly: 255). Fly's 35 regions make a 139-byte
+   * regions value, one string; a smaller limit makes the launcher join several, cut mid-name, at any scale.
+   */
+  setTxtStringBytes(bytes: number): void {
+    if (!Number.isInteger(bytes) || bytes < 1 || bytes > 255) throw new Error(`TXT strings hold 1 to 255 bytes, not ${bytes}`);
+    this.#txtStringBytes = bytes;
   }
 
   /** Override the AAAA answer for a name (null removes the override). */
@@ -233,7 +246,7 @@ export class FlyDnsServer {
     if (labels.length < 2 || labels.at(-1) !== "internal") return null;
     const app = labels.at(-2)!;
     const sub = labels.slice(0, -2);
-    const vmsTxt = (list: FlyMachine[]) => (list.length ? { txt: splitTxt(list.map((m) => `${m.id} ${m.region}`).join(",")) } : null);
+    const vmsTxt = (list: FlyMachine[]) => (list.length ? { txt: splitTxt(list.map((m) => `${m.id} ${m.region}`).join(","), this.#txtStringBytes) } : null);
     if (sub.length === 2 && sub[0] === "all" && sub[1] === "vms") return vmsTxt(this.allMachines(app));
     const ms = this.machines(app);
     if (ms.length === 0) return null; // an app without started machines has no other names
@@ -244,7 +257,7 @@ export class FlyDnsServer {
     if (sub.length !== 1) return null;
     if (sub[0] === "regions") {
       const regions = [...new Set(ms.map((m) => m.region))].sort();
-      return { txt: splitTxt(regions.join(",")) };
+      return { txt: splitTxt(regions.join(","), this.#txtStringBytes) };
     }
     if (sub[0] === "vms") return vmsTxt(ms);
     return ips(ms.filter((m) => m.region.toLowerCase() === sub[0]));
@@ -259,10 +272,10 @@ function normalize(name: string): string {
  * Fly puts a long TXT value into several character-strings of at most 255 bytes, cut at the byte
  * limit rather than at a comma, so a client must concatenate them before splitting on commas.
  */
-function splitTxt(value: string): string[] {
+function splitTxt(value: string, max = 255): string[] {
   const bytes = Buffer.from(value, "utf8");
   const out: string[] = [];
-  for (let i = 0; i < bytes.length; i += 255) out.push(bytes.subarray(i, i + 255).toString("latin1"));
+  for (let i = 0; i < bytes.length; i += max) out.push(bytes.subarray(i, i + max).toString("latin1"));
   return out.length ? out : [""];
 }
 
