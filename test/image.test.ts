@@ -247,7 +247,7 @@ describe("the image's file system (scripts/image-rootfs)", () => {
 
     // `fly ssh console -C "nats-cluster status"`: run directly in the shell-less tree with a machine's env. Async,
     // so that the DNS server in this process keeps answering.
-    const status = spawn(["chroot", tree, BIN, "status"], { env: fly[0]!.env, stdout: "pipe", stderr: "pipe" });
+    const status = spawn(["chroot", tree, entrypoint()[0]!, "status"], { env: fly[0]!.env, stdout: "pipe", stderr: "pipe" });
     const [statusCode, statusOut] = await Promise.all([status.exited, new Response(status.stdout).text()]);
     expect({ code: statusCode, problems: statusOut.includes("No problems found.") }).toEqual({ code: 0, problems: true });
     for (const { id } of specs) expect(statusOut).toMatch(new RegExp(`\\s${id}\\s+running\\s`));
