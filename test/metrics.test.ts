@@ -139,6 +139,32 @@ test("jsz: server, account, stream and consumer labels; leaders", () => {
   expect(samples.jetstream_consumer_last_delivery_seconds).toBeUndefined();
 });
 
+test("rendering: every sample of a shared label object carries its labels; values escaped; bad names refused", async () => {
+  const families = new Families();
+  const stream = { stream_name: "ORDERS", consumer_desc: 'says "hi"\\ and\nmore' };
+  families.add("jetstream_stream_total_messages", "Messages", stream, 3);
+  families.add("jetstream_stream_last_seq", "Last", stream, 9);
+  families.add("nats_cluster_boot_discovery_problems", "Problems", {}, 0);
+  expect(await renderFamilies(families.list())).toBe(
+    [
+      "# HELP jetstream_stream_total_messages Messages",
+      "# TYPE jetstream_stream_total_messages gauge",
+      'jetstream_stream_total_messages{stream_name="ORDERS",consumer_desc="says \\"hi\\"\\\\ and\\nmore"} 3',
+      "",
+      "# HELP jetstream_stream_last_seq Last",
+      "# TYPE jetstream_stream_last_seq gauge",
+      'jetstream_stream_last_seq{stream_name="ORDERS",consumer_desc="says \\"hi\\"\\\\ and\\nmore"} 9',
+      "",
+      "# HELP nats_cluster_boot_discovery_problems Problems",
+      "# TYPE nats_cluster_boot_discovery_problems gauge",
+      "nats_cluster_boot_discovery_problems 0",
+      "",
+    ].join("\n"),
+  );
+  expect(() => new Families().add("bad-name", "x", {}, 1)).toThrow('"bad-name" is not a valid metric name');
+  expect(() => new Families().add("ok", "x", { "bad-label": "v" }, 1)).toThrow('"bad-label" is not a valid label name');
+});
+
 test("exporter arguments: bad ones are usage errors naming the flag", () => {
   const ok = { "listen-host": "::", port: "7777", "http-port": "8222", "watch-pid": "42", "server-name": "m1", region: "ord", machines: "ord=3,sjc=2" };
   expect(parseExporterArgs(ok).boot.machines).toEqual({ ord: 3, sjc: 2 });

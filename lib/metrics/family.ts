@@ -24,7 +24,14 @@ export interface Family {
   samples: Sample[];
 }
 
-/** Collects samples by metric name, keeping the order names first appear in. */
+const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+
+/**
+ * Collects samples by metric name, keeping the order names first appear in. Names are checked once per family
+ * (a bad one is a bug here, not bad input). A sample's labels object may be shared by many samples (one stream's
+ * series): it must not change after it is added.
+ */
 export class Families {
   #byName = new Map<string, Family>();
 
@@ -32,6 +39,8 @@ export class Families {
     if (!Number.isFinite(value)) return;
     let family = this.#byName.get(name);
     if (!family) {
+      const bad = [name, ...Object.keys(labels)].find((n, i) => !(i === 0 ? METRIC_NAME : LABEL_NAME).test(n) || (i > 0 && n.startsWith("__")));
+      if (bad !== undefined) throw new Error(`metrics: "${bad}" is not a valid ${bad === name ? "metric" : "label"} name`);
       family = { name, type: name.endsWith("_total") ? "counter" : "gauge", help, labelNames: Object.keys(labels), samples: [] };
       this.#byName.set(name, family);
     }

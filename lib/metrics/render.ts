@@ -1,39 +1,44 @@
 /**
- * Prometheus text exposition of the families, by prom-client (the de facto Node client): a fresh
- * registry per scrape, so series of streams, consumers or gateways that went away vanish with them.
+ * Prometheus text exposition of the families by prom-client's Registry (the de facto Node client): it writes
+ * the HELP/TYPE lines, escapes label values and formats numbers. A fresh registry per scrape, so series of
+ * streams, consumers or gateways that went away vanish with them.
  *
- * Only its registry, gauge and counter modules are loaded: prom-client's index also loads its default
- * process metrics (node:cluster, perf_hooks, v8, OpenTelemetry's API), which cost the compiled exporter
- * 10 MiB of RSS (measured 43 vs 33 MiB idle) for metrics this exporter does not serve.
+ * Each family is registered as a metric that only hands over its samples (prom-client's Registry asks a metric
+ * for `get()`), not as a Gauge fed with `set(labels, value)`: for 100 streams with a consumer each that is
+ * 1.8 ms instead of 23 ms per scrape (measured), since a Gauge hashes and validates every sample's 13-20 labels.
+ * The samples' labels go in as `sharedLabels`, which the Registry formats once per label object (the labels of
+ * one stream are one object shared by its ten series); test/metrics.test.ts checks the text it writes. Only the
+ * registry module is loaded: prom-client's index also loads its default process metrics (node:cluster,
+ * perf_hooks, OpenTelemetry's API), 10 MiB more RSS in the compiled exporter for metrics not served here.
  */
-import type { Counter as CounterType, Gauge as GaugeType, Registry as RegistryType } from "prom-client";
-// @ts-ignore: these files have no declarations of their own (JSDoc at most); the package's types describe them.
+// @ts-ignore: the file has no declarations of its own (JSDoc at most); its shape is typed below.
 import RegistryModule from "prom-client/lib/registry.js";
-// @ts-ignore: as above
-import GaugeModule from "prom-client/lib/gauge.js";
-// @ts-ignore: as above
-import CounterModule from "prom-client/lib/counter.js";
-import type { Family } from "./family.ts";
+import type { Family, Labels } from "./family.ts";
 
-const Registry = RegistryModule as unknown as typeof RegistryType;
-const Gauge = GaugeModule as unknown as typeof GaugeType;
-const Counter = CounterModule as unknown as typeof CounterType;
+interface Snapshot {
+  name: string;
+  help: string;
+  type: Family["type"];
+  values: { labels: Labels; sharedLabels: Labels; value: number }[];
+}
+
+interface ExpositionRegistry {
+  registerMetric(metric: { name: string; get(): Snapshot }): void;
+  metrics(): Promise<string>;
+}
+
+const Registry = RegistryModule as unknown as { new (): ExpositionRegistry; PROMETHEUS_CONTENT_TYPE: string };
 
 export const CONTENT_TYPE: string = Registry.PROMETHEUS_CONTENT_TYPE;
 
+const NO_LABELS: Labels = {};
+
 export function renderFamilies(families: Family[]): Promise<string> {
   const registry = new Registry();
-  for (const family of families) {
-    if (!family.samples.length) continue;
-    const options = { name: family.name, help: family.help, labelNames: family.labelNames, registers: [registry] };
-    if (family.type === "counter") {
-      // A fresh counter starts at 0: incrementing it once by the value nats-server reports sets it.
-      const counter = new Counter(options);
-      for (const { labels, value } of family.samples) if (value >= 0) counter.inc(labels, value);
-    } else {
-      const gauge = new Gauge(options);
-      for (const { labels, value } of family.samples) gauge.set(labels, value);
-    }
+  for (const { name, help, type, samples } of families) {
+    if (!samples.length) continue;
+    const values = samples.map(({ labels, value }) => ({ labels: NO_LABELS, sharedLabels: labels, value }));
+    registry.registerMetric({ name, get: () => ({ name, help, type, values }) });
   }
   return registry.metrics();
 }

@@ -27,8 +27,16 @@ export function exporterArgs({ settings, topology, serverVersion }: Launch, watc
   ];
 }
 
+/**
+ * The exporter runs without JavaScriptCore's JIT compilers (Bun reads BUN_JSC_* options at start; other
+ * runtimes ignore it). A scrape is mostly waiting for nats-server's JSON, so it is as fast without them
+ * (measured 15-16 ms either way for 100 streams with a consumer each), and the process stays ~10 MiB smaller
+ * (39 vs 50 MiB RSS after 30 scrapes): no compiled code, none of the compilers' own code paged in.
+ */
+const EXPORTER_RUNTIME_ENV = { BUN_JSC_useJIT: "0" };
+
 /** Starts the exporter unless the metrics port is 0. */
 export async function startExporter(launch: Launch, env: Env): Promise<void> {
   if (!launch.settings.ports.metrics) return;
-  await spawnDetached([...selfCommand(), ...exporterArgs(launch, process.pid)], env);
+  await spawnDetached([...selfCommand(), ...exporterArgs(launch, process.pid)], { ...env, ...EXPORTER_RUNTIME_ENV });
 }

@@ -3,7 +3,8 @@
  * holding `streams` streams with one consumer each:
  *  - one scrape of /metrics (HTTP GET to the last byte; the exporter reads /varz, /routez, /gatewayz, /jsz with
  *    consumers and /healthz and renders them), timed after a few warm-up scrapes;
- *  - the exporter's RSS right after start (no scrape yet) and after the timed scrapes, next to nats-server's;
+ *  - the exporter's RSS right after start (no scrape yet) and after the timed scrapes, next to nats-server's, and
+ *    the private part of it (RssAnon; the rest is the compiled binary's code and data pages, file-backed);
  *  - time to exec with the exporter (the default) and without (NATS_METRICS_PORT=0), alternating, with the sh
  *    stand-in of ./exec.ts as nats-server; after each run with the exporter we wait until it is gone (it exits once
  *    the stand-in has), so no run pays for the previous one's exporter.
@@ -26,6 +27,8 @@ export interface MetricsResult {
   samples: number;
   exporterRssStartMiB: number;
   exporterRssMiB: Stats;
+  /** The private part of it (RssAnon); the rest is the binary's file-backed pages (RssFile), clean and reclaimable. */
+  exporterAnonMiB: Stats;
   natsServerRssMiB: Stats;
   execWithMs: Stats;
   execWithoutMs: Stats;
@@ -84,6 +87,7 @@ async function scrapeAndRss(natsServer: string, streams: number, scrapes: number
     await fillStreams(streams);
     const times: number[] = [];
     const exporterRss: number[] = [];
+    const exporterAnon: number[] = [];
     const natsServerRss: number[] = [];
     let text = "";
     // Spaced a little, as a scraper does (Fly's every 15 s): the exporter collects garbage after a scrape.
@@ -96,12 +100,13 @@ async function scrapeAndRss(natsServer: string, streams: number, scrapes: number
       if (i >= 5) times.push(now() - t0);
       if (i >= 5 && (i - 5) % 10 === 9) {
         exporterRss.push(status(exporter, "VmRSS"));
+        exporterAnon.push(status(exporter, "RssAnon"));
         natsServerRss.push(status(proc.pid, "VmRSS"));
       }
     }
     if (!text.includes(`stream_name="BENCH_${streams - 1}"`)) throw new Error("metrics: the scrape lacks the last stream");
     const samples = text.split("\n").filter((l) => l && !l.startsWith("#")).length;
-    return { exporterRssStartMiB, scrapeMs: stats(times), scrapeBytes: text.length, samples, exporterRssMiB: stats(exporterRss), natsServerRssMiB: stats(natsServerRss) };
+    return { exporterRssStartMiB, scrapeMs: stats(times), scrapeBytes: text.length, samples, exporterRssMiB: stats(exporterRss), exporterAnonMiB: stats(exporterAnon), natsServerRssMiB: stats(natsServerRss) };
   } finally {
     await stopProcess(proc);
     await waitNone(`--watch-pid=${proc.pid}`);
