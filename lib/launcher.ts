@@ -19,7 +19,7 @@ import { fileSystemSize, maxFileStoreWarning } from "./store/space.ts";
 import { basename } from "node:path";
 import { type ConfigFile, writeConfigFiles } from "./server/write-config.ts";
 import { type EarlyCheck, startEarlyCheck } from "./server/early-check.ts";
-import { versionCachePath, writeCachedVersion } from "./server/version-cache.ts";
+import { readCachedVersion, versionCachePath, writeCachedVersion } from "./server/version-cache.ts";
 
 export interface Launch {
   settings: Settings;
@@ -49,14 +49,20 @@ export async function prepareLaunch(
   const settings = await resolveSettings(flags, env);
   const natsServer = locateNatsServer(settings.natsServer);
   beforeDiscovery?.(settings);
-  const discoveryStart = performance.now();
-  const discovery = discoveryProviderFor(settings).discover().then((topology) => ({ topology, ms: performance.now() - discoveryStart }));
-  const { version, cached } = await natsServerVersion(natsServer, versionCachePath(settings.configFile));
+  const discover = () => {
+    const started = performance.now();
+    return discoveryProviderFor(settings).discover().then((topology) => ({ topology, ms: performance.now() - started }));
+  };
+  const remembered = readCachedVersion(versionCachePath(settings.configFile), natsServer);
+  // Without a remembered version, discovery overlaps the --version spawn; with one, whileDiscovering (run's
+  // nats-server -t, the longest step) starts first and discovery right after.
+  const discovering = remembered ? undefined : discover();
+  const version = remembered ?? (await natsServerVersion(natsServer));
   const features = featuresOf(version);
   whileDiscovering?.({ settings, natsServer, features });
-  const { topology, ms: discoveryMs } = await discovery;
+  const { topology, ms: discoveryMs } = await (discovering ?? discover());
   const config = buildNatsConfig({ settings, topology, features });
-  return { settings, natsServer, serverVersion: formatVersion(version), topology, config, learnedVersion: cached ? undefined : version, discoveryMs };
+  return { settings, natsServer, serverVersion: formatVersion(version), topology, config, learnedVersion: remembered ? undefined : version, discoveryMs };
 }
 
 export function configHeader({ settings }: Pick<Launch, "settings">): string {

@@ -5,7 +5,6 @@ import { type ServerVersion, parseServerVersion } from "../config/features.ts";
 import { RuntimeError, UsageError } from "../errors.ts";
 import { runProgram } from "./exec.ts";
 import { settingLabel } from "../settings/schema.ts";
-import { readCachedVersion } from "./version-cache.ts";
 
 function isExecutableFile(path: string): boolean {
   try {
@@ -27,17 +26,12 @@ export function locateNatsServer(bin: string, path = process.env.PATH ?? ""): st
   );
 }
 
-/**
- * `nats-server --version`, or the version remembered in `cacheFile` (./version-cache.ts) while the binary is
- * unchanged. `cached` says which: the caller remembers a version it had to ask for once its config is in place.
- */
-export async function natsServerVersion(bin: string, cacheFile?: string): Promise<{ version: ServerVersion; cached: boolean }> {
-  const remembered = cacheFile === undefined ? undefined : readCachedVersion(cacheFile, bin);
-  if (remembered) return { version: remembered, cached: true };
+/** `nats-server --version` (a boot asks only when lib/server/version-cache.ts has no answer for this binary). */
+export async function natsServerVersion(bin: string): Promise<ServerVersion> {
   const { output } = await runProgram(bin, ["--version"]);
   const version = parseServerVersion(output);
   if (!version) throw new RuntimeError(`${bin} --version did not print a version: ${output.slice(0, 200)}`);
-  return { version, cached: false };
+  return version;
 }
 
 /**

@@ -55,12 +55,14 @@ export async function benchExecFloor(nameserver: string, natsServer: string, run
   const [self] = makeApp("bench-exec", 0, 3, 3);
   const flyConfig = join(root, "etc", "nats-server.conf");
   const localConfig = join(root, "etc-local", "nats-server.conf");
+  // The metrics exporter is off: its spawn (and its own start competing for the CPU) is measured in section 6.
   const flyEnv = flyMachineEnv(self, nameserver, {
+    NATS_METRICS_PORT: "0",
     NATS_STORE_DIR: join(root, "store"),
     NATS_CONFIG_FILE: flyConfig,
     NATS_SERVER_BIN: wrapper,
   });
-  const localEnv = cleanEnv({ NATS_STORE_DIR: join(root, "store-local"), NATS_CONFIG_FILE: localConfig, NATS_SERVER_BIN: wrapper });
+  const localEnv = cleanEnv({ NATS_STORE_DIR: join(root, "store-local"), NATS_CONFIG_FILE: localConfig, NATS_SERVER_BIN: wrapper, NATS_METRICS_PORT: "0" });
   const coldCacheOf = join(root, "etc-cold", "nats-server.conf");
   const flyColdEnv = { ...flyEnv, NATS_CONFIG_FILE: coldCacheOf, NATS_STORE_DIR: join(root, "store-cold") };
 
@@ -119,7 +121,7 @@ export async function benchExecFloor(nameserver: string, natsServer: string, run
     runs,
     how:
       `${natsServer} for \`--version\` and \`-t\` behind an sh wrapper that also stands in for the final exec; launcher = its wall time − the stand-in's own start and exit; ` +
-      "floor = empty compiled Bun program + `nats-server -t -c` (through the same wrapper) of the config the launcher wrote, summed per round; Fly mode: 3 regions × 3 machines in the simulated DNS (another process)",
+      "floor = empty compiled Bun program + `nats-server -t -c` (through the same wrapper) of the config the launcher wrote, summed per round; Fly mode: 3 regions × 3 machines in the simulated DNS (another process); NATS_METRICS_PORT=0 (the exporter's spawn is measured in section 6)",
     natsServer,
     variants: Object.fromEntries(names.map((v) => [v, { what: variants[v].what, wall: stats(wall[v]) }])) as ExecFloorResult["variants"],
     floor,

@@ -11,7 +11,7 @@ import { renderNatsConfig } from "../../lib/config/render.ts";
 import { discoveryProviderFor } from "../../lib/discovery/index.ts";
 import { checkNatsConfig, locateNatsServer, natsServerVersion } from "../../lib/server/binary.ts";
 import { resolveSettings } from "../../lib/settings/resolve.ts";
-import { versionCachePath, writeCachedVersion } from "../../lib/server/version-cache.ts";
+import { readCachedVersion, versionCachePath, writeCachedVersion } from "../../lib/server/version-cache.ts";
 import { writeConfigFiles } from "../../lib/server/write-config.ts";
 
 const steps: Array<[string, number]> = [["runtime start + evaluating the bundle → first line", performance.now()]];
@@ -28,8 +28,9 @@ async function main(): Promise<void> {
   const bin = locateNatsServer(settings.natsServer);
   mark("step: locate nats-server");
   const cacheFile = versionCachePath(settings.configFile);
-  const { version, cached } = await natsServerVersion(bin, cacheFile);
-  if (!cached) writeCachedVersion(cacheFile, bin, version);
+  const remembered = readCachedVersion(cacheFile, bin);
+  const version = remembered ?? (await natsServerVersion(bin));
+  if (!remembered) writeCachedVersion(cacheFile, bin, version);
   mark("step: nats-server version (from the cache next to the config after the first run)");
   const topology = await discoveryProviderFor(settings).discover();
   mark(`step: discovery (${settings.mode} mode)`);
