@@ -12,6 +12,8 @@ import { Clients, monitorJson, publishInOrder, waitAllHealthy, waitGateways, wai
 
 setDefaultTimeout(90_000);
 
+/** The metrics exporter is not what these cases are about; 24 more Bun processes would only slow a 2-core machine. */
+const env = { NATS_METRICS_PORT: "0" };
 const REGIONS = ["ams", "arn", "atl", "bog", "bom", "bos", "cdg", "den", "dfw", "ewr", "eze", "fra"];
 let net: FlyNetwork | undefined;
 const clients = new Clients();
@@ -29,7 +31,7 @@ const waitMetaGroup = (ms: FlyMachine[], size: number) =>
 test("12 regions × 1 machine: each finds all 12 regions (regions TXT in several strings), gateways to all 11 others, /healthz ok", async () => {
   net = await FlyNetwork.start();
   net.dns.setTxtStringBytes(10); // "ams,arn,atl,bog,bom,bos,cdg,den,dfw,ewr,eze,fra" = 47 bytes: 5 strings, 3 cut mid-name
-  const all = REGIONS.flatMap((region) => net!.startMachines(1, { app: "wide", region }));
+  const all = REGIONS.flatMap((region) => net!.startMachines(1, { app: "wide", region, env }));
   const resolver = new Resolver();
   resolver.setServers([net.dns.nameserver]);
   expect((await resolver.resolveTxt("regions.wide.internal")).flat()).toEqual(["ams,arn,at", "l,bog,bom,", "bos,cdg,de", "n,dfw,ewr,", "eze,fra"]);
@@ -47,7 +49,7 @@ test("12 regions × 1 machine: each finds all 12 regions (regions TXT in several
 test("4 regions × 3 machines: routes in every region, the gateway mesh, a meta group of 12, an R3 stream in each of three regions", async () => {
   net = await FlyNetwork.start();
   const regions = REGIONS.slice(0, 4);
-  const byRegion = new Map(regions.map((region) => [region, net!.startMachines(3, { app: "regional", region })]));
+  const byRegion = new Map(regions.map((region) => [region, net!.startMachines(3, { app: "regional", region, env })]));
   const all = [...byRegion.values()].flat();
   await Promise.all(all.map((m) => waitRoutes(m, byRegion.get(m.region)!, { exact: true, timeoutMs: 60_000 })));
   await Promise.all(all.map((m) => waitGateways(m, regions, { timeoutMs: 60_000 })));

@@ -16,7 +16,8 @@
  *
  * Rounds alternate; each round starts from nothing (fresh network, addresses, store dirs) and stops everything.
  * Also per round: the summed RSS of every server once converged, and (launcher) how long each machine's
- * discovery took, from its log line `discovered … in N ms`.
+ * discovery took, from its log line `discovered … in N ms`. The launchers run without the metrics exporter
+ * (NATS_METRICS_PORT=0): the static servers have none, and its cost is measured in section 6.
  */
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -168,7 +169,8 @@ async function launcherRound(s: Scenario, regions: string[]): Promise<Round> {
   try {
     const app = appOf(s);
     if (s.txtChunk) net.dns.setTxtStringBytes(s.txtChunk);
-    const env = { NATS_MAX_MEM_STORE: String(MAX_MEM), NATS_MAX_FILE_STORE: String(MAX_FILE) };
+    // No metrics exporter: the static servers have none, and its cost has its own rows (section 6).
+    const env = { NATS_MAX_MEM_STORE: String(MAX_MEM), NATS_MAX_FILE_STORE: String(MAX_FILE), NATS_METRICS_PORT: "0" };
     const t0 = now();
     const machines = regions.flatMap((region) => net.startMachines(s.perRegion, { app, region, env }));
     const t1 = await waitConverged(

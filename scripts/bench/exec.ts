@@ -81,7 +81,10 @@ export async function benchExec(nameserver: string, realVersionLine: string, run
   const floor = buildFloor(root);
   const standIn = writeStandIn(root, realVersionLine);
   const [self] = makeApp("bench-exec", 0, 3, 3);
+  // The metrics exporter is off here: its spawn has its own rows (section 6), and an exporter starting after every run
+  // would compete for the CPU with the next one.
   const flyEnv = flyMachineEnv(self, nameserver, {
+    NATS_METRICS_PORT: "0",
     NATS_STORE_DIR: join(root, "store"),
     NATS_CONFIG_FILE: join(root, "etc", "nats-server.conf"),
     NATS_SERVER_BIN: standIn,
@@ -90,6 +93,7 @@ export async function benchExec(nameserver: string, realVersionLine: string, run
     NATS_STORE_DIR: join(root, "store-local"),
     NATS_CONFIG_FILE: join(root, "etc-local", "nats-server.conf"),
     NATS_SERVER_BIN: standIn,
+    NATS_METRICS_PORT: "0",
   });
   mkdirSync(join(root, "store"));
   const variants: Record<ExecVariant, { what: string; cmd: string[]; env: Record<string, string> }> = {
