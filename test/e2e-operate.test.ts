@@ -166,6 +166,31 @@ test("prune: refuses without all.vms or a system user, plans without --yes, then
   for (const secret of [AUTH.NATS_PASSWORD, AUTH.NATS_SYSTEM_PASSWORD]) expect(pruned.stdout + pruned.stderr).not.toContain(secret);
 });
 
+test("prune where the region has no machine to spare: the stream keeps two replicas until one is added, then gets its third by itself", async () => {
+  const on = ord.find((m) => m.running && m.id !== stream.leader)!;
+  const nc = await clients.to(on, { user: AUTH.NATS_USER, pass: AUTH.NATS_PASSWORD });
+  const jsm = await jetstreamManager(nc);
+  const before = await jsm.streams.info("ORDERS");
+  const victim = ord.find((m) => m.running && m !== on && [before.cluster!.leader, ...before.cluster!.replicas!.map((r) => r.name)].includes(m.id))!;
+  await victim.destroy(); // ord keeps two machines, both with a replica of ORDERS
+  await waitOffline(victim.id);
+  const pruned = await operate(on, ["prune", "--yes"]);
+  expect(pruned.code).toBe(0);
+  expect(pruned.stdout).toContain(`done: removed ${victim.id} from the meta group`);
+  expect(pruned.stdout).toMatch(/stream APP > ORDERS: 2 of 3 replicas current \([0-9a-f, ]+\); only 2 placed: region ord has no machine to spare for it; add one \(fly scale count 3 --region ord\)/);
+  const short = await operate(on, ["status"]);
+  expect(short.code).toBe(1);
+  expect(short.stdout).toContain("stream APP > ORDERS has only 2 of its 3 replicas placed");
+
+  const added = net.startMachine({ app: APP, region: "ord", env: AUTH });
+  await waitUntil(added, "ORDERS to place its third replica on the new machine", async () => {
+    const si = await jsm.streams.info("ORDERS");
+    const peers = [si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)];
+    return peers.includes(added.id) && si.cluster!.replicas!.every((r) => r.current) ? { done: true, value: si } : { done: false, saw: JSON.stringify(si.cluster) };
+  }, { timeoutMs: 30_000 });
+  expect((await jsm.streams.info("ORDERS")).state.messages).toBe(50);
+});
+
 test("local mode: one standalone server, status exits 0 while it runs and 1 with what to do once it is gone", async () => {
   const dir = mkdtempSync(join(tmpdir(), "operate-local-"));
   const local = { PATH: process.env.PATH ?? "/usr/bin:/bin", NATS_HTTP_PORT: "18232", NATS_CLIENT_PORT: "14232" };

@@ -117,6 +117,7 @@ describe("assess", () => {
       {
         account: "APP",
         name: "ORDERS",
+        cluster: "ord",
         replicas: 3,
         current: 2,
         leader: "a1",
@@ -128,6 +129,15 @@ describe("assess", () => {
       },
     ]);
   });
+});
+
+test("a stream whose replica set shrank (no machine to spare in its region) says to add one", () => {
+  const ms = healthy();
+  ms[0] = { ...ms[0]!, streams: [{ name: "ORDERS", leader: "a1", replicas: [peer("a2")], num_replicas: 3 }] };
+  const report = assess(survey(ms, { started: STARTED, all: STARTED }));
+  expect(report.problems.map((p) => p.message)).toEqual([
+    "stream APP > ORDERS has only 2 of its 3 replicas placed: region ord has no machine to spare for it; add one (fly scale count 3 --region ord) and JetStream places the missing replica by itself",
+  ]);
 });
 
 describe("planPrune", () => {

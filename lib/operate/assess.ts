@@ -42,6 +42,8 @@ export interface PeerStatus {
 export interface StreamStatus {
   account: string;
   name: string;
+  /** The cluster (region) its replicas are in. */
+  cluster?: string;
   /** Configured replicas. */
   replicas: number;
   /** Replicas that are up to date, the leader included. */
@@ -266,6 +268,10 @@ export function assess(survey: Survey): StatusReport {
   const streams = streamViews(survey).map((v) => streamStatus(v, exists));
   for (const s of streams) {
     if (s.current >= s.replicas) continue;
+    if (s.leader && s.peers.length < s.replicas && s.current >= s.peers.length && s.peers.length >= runningIn(machines, s.cluster)) {
+      problems.push({ kind: "stream-replicas", stream: `${s.account} > ${s.name}`, message: `stream ${s.account} > ${s.name} has only ${s.peers.length} of its ${s.replicas} replicas placed: ${tooFewMachines(s)}` });
+      continue;
+    }
     const down = s.peers.filter((p) => !p.current || p.offline);
     const gone = down.filter((p) => p.machine === "destroyed");
     const what = !s.leader
@@ -298,14 +304,29 @@ function roleOf(s: ServerProbe, metaLeader: string | undefined, offlineInMeta: S
   return "follower";
 }
 
+/** Machines of a region that answer. */
+export function runningIn(machines: MachineStatus[], region: string | undefined): number {
+  return machines.filter((m) => m.region === region && m.state === "running").length;
+}
+
+/**
+ * When a removed peer's region has no other machine, nats-server shrinks the stream's replica set instead of moving
+ * the replica; a machine added to the region later gets the missing replica by itself (seen with 2.15.1).
+ */
+export function tooFewMachines(s: StreamStatus): string {
+  const where = s.cluster ? `region ${s.cluster}` : "its region";
+  const scale = s.cluster ? `fly scale count ${s.replicas} --region ${s.cluster}` : "fly scale count";
+  return `${where} has no machine to spare for it; add one (${scale}) and JetStream places the missing replica by itself`;
+}
+
 function streamStatus(v: StreamView, exists: (name: string) => Existence): StreamStatus {
   const replicas = v.detail.config?.num_replicas ?? 1;
-  const name = v.detail.name;
+  const base = { account: v.account, name: v.detail.name, cluster: v.detail.cluster?.name, replicas };
   if (!v.leader) {
     const peers = (v.detail.cluster?.replicas ?? []).map((p) => ({ name: p.name, current: false, offline: p.offline === true, machine: exists(p.name) }));
-    return { account: v.account, name, replicas, current: 0, peers };
+    return { ...base, current: 0, peers };
   }
   const others = (v.detail.cluster?.replicas ?? []).map((p) => ({ name: p.name, current: p.current && !isOffline(p), offline: isOffline(p), machine: exists(p.name) }));
   const peers = [{ name: v.leader, current: true, offline: false, machine: exists(v.leader) }, ...others];
-  return { account: v.account, name, replicas, current: peers.filter((p) => p.current).length, leader: v.leader, peers };
+  return { ...base, current: peers.filter((p) => p.current).length, leader: v.leader, peers };
 }

@@ -13,8 +13,7 @@ import { APP_ACCOUNT } from "../config/blocks/auth.ts";
 import { UsageError } from "../errors.ts";
 import { natsUrl } from "../net.ts";
 import type { Credentials, Settings } from "../settings/resolve.ts";
-import { settingLabel } from "../settings/schema.ts";
-import { assess, type StreamStatus } from "./assess.ts";
+import { assess, runningIn, type StreamStatus, tooFewMachines } from "./assess.ts";
 import { planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
 import { type Survey, surveyCluster } from "./survey.ts";
 
@@ -33,9 +32,10 @@ const REQUEST_TIMEOUT_MS = 5000;
 /** The system account user, which `$JS.API.SERVER.REMOVE` needs; missing is bad input (exit 2). */
 export function systemCredentials(settings: Settings): Credentials {
   if (settings.clientAuth.kind === "user" && settings.clientAuth.system) return settings.clientAuth.system;
+  // Env var names only: prune takes no secret flags, so the password never has to be in argv.
   throw new UsageError(
-    `prune --yes needs the system account user: set ${settingLabel("systemUser")} and ${settingLabel("systemPassword")} ` +
-      `(they need ${settingLabel("user")}/${settingLabel("password")} too), as on the machines; on Fly: fly secrets set`,
+    "prune --yes needs the system account user: set NATS_SYSTEM_USER and NATS_SYSTEM_PASSWORD (with NATS_USER and NATS_PASSWORD), " +
+      "as the machines have them (fly secrets set; fly ssh console passes them on)",
   );
 }
 
@@ -109,8 +109,14 @@ async function carryOut(
   const touched = new Set(plan.streamPeers.map((p) => `${p.account}\u0000${p.stream}`));
   const isTouched = (s: StreamStatus) => touched.has(`${s.account}\u0000${s.name}`);
   let status = assess(await survey());
+  // A stream whose region has no machine to spare keeps fewer replicas (nats-server shrinks its replica set):
+  // settled once as many as the region's machines are current.
+  const machines = () => status.regions.flatMap((r) => r.machines);
   const settled = () =>
-    !status.jetstream.peers.some((p) => gone.has(p.name)) && status.jetstream.streams.filter(isTouched).every((s) => s.current >= s.replicas);
+    !status.jetstream.peers.some((p) => gone.has(p.name)) &&
+    status.jetstream.streams
+      .filter(isTouched)
+      .every((s) => !s.peers.some((p) => gone.has(p.name)) && s.current >= Math.min(s.replicas, runningIn(machines(), s.cluster)));
   while (!settled() && Date.now() < deadline) {
     await sleep(500);
     status = assess(await survey());
@@ -118,7 +124,8 @@ async function carryOut(
   const peers = status.jetstream.peers.map((p) => `${p.name}${p.offline ? " (offline)" : ""}`);
   write(`meta group: ${peers.length} peers: ${peers.join(", ")}\n`);
   for (const s of status.jetstream.streams.filter(isTouched)) {
-    write(`stream ${s.account} > ${s.name}: ${s.current} of ${s.replicas} replicas current (${s.peers.map((p) => p.name).join(", ")})\n`);
+    const short = s.peers.length < s.replicas ? `; only ${s.peers.length} placed: ${tooFewMachines(s)}` : "";
+    write(`stream ${s.account} > ${s.name}: ${s.current} of ${s.replicas} replicas current (${s.peers.map((p) => p.name).join(", ")})${short}\n`);
   }
   if (!settled()) write("not settled yet: run nats-cluster status --wait 1m to follow it\n");
   return failed || !settled() ? 1 : 0;
