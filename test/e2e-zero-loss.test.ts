@@ -8,29 +8,18 @@
 // durable consumer. The launcher's generated lame-duck settings (30s / 10s grace) are the ones in use.
 // Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { LAME_DUCK_DURATION, LAME_DUCK_GRACE_PERIOD } from "../lib/config/blocks/server.ts";
 import { DurableReader, followingClient, Publisher, verifyNoLoss } from "./support/acked-publishing.ts";
-import { FlyNetwork, PROJECT_ROOT, formatExit, type FlyMachine } from "./support/fly-net.ts";
+import { FlyNetwork, formatExit, type FlyMachine } from "./support/fly-net.ts";
+import { flyStopSettings } from "./support/rolling-deploy.ts";
 import { Clients, jszStream, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(240_000);
 
 const APP = "e2e-zero-loss";
 
-/** fly.toml's kill_signal and kill_timeout (seconds as a number, or a duration string such as "45s"). */
-function flyStopSettings(): { signal: NodeJS.Signals; timeoutMs: number } {
-  const toml = Bun.TOML.parse(readFileSync(join(PROJECT_ROOT, "fly.toml"), "utf8")) as { kill_signal?: string; kill_timeout?: string | number };
-  const signal = (toml.kill_signal ?? "SIGINT") as NodeJS.Signals;
-  const raw = toml.kill_timeout ?? 5;
-  if (typeof raw === "number") return { signal, timeoutMs: raw * 1000 };
-  const m = /^(\d+)(s|m)?$/.exec(raw.trim());
-  if (!m) throw new Error(`fly.toml: kill_timeout ${JSON.stringify(raw)} is not a duration`);
-  return { signal, timeoutMs: Number(m[1]) * (m[2] === "m" ? 60_000 : 1000) };
-}
 const FLY_STOP = flyStopSettings();
 
 let net: FlyNetwork;

@@ -393,9 +393,13 @@ export class FlyMachine {
     return info;
   }
 
-  /** Stops the machine if it runs, then starts it again with the same id, address and volume. */
-  async restart(opts: StopOptions = {}): Promise<this> {
+  /**
+   * Stops the machine if it runs, then starts it again with the same id, address and volume. `env` changes its env
+   * for this and every later run (undefined deletes a variable), as `fly deploy` with changed env or secrets does.
+   */
+  async restart(opts: StopOptions & { env?: Record<string, string | undefined> } = {}): Promise<this> {
     if (this.running) await this.stop(opts);
+    if (opts.env) this.#extraEnv = { ...this.#extraEnv, ...opts.env };
     this._start();
     return this;
   }
