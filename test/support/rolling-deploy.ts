@@ -46,10 +46,13 @@ export interface RollingDeployOptions {
   after?: (step: DeployStep) => Promise<void>;
 }
 
-/** Deploys `env(machine)` to every machine, one at a time; returns what each step took. */
+/**
+ * Deploys to every machine, one at a time; returns what each step took. `change` runs while the machine is stopped
+ * (a new image can be put in place there) and returns its env changes.
+ */
 export async function rollingDeploy(
   machines: FlyMachine[],
-  env: (m: FlyMachine) => Record<string, string | undefined>,
+  change: (m: FlyMachine) => Record<string, string | undefined>,
   opts: RollingDeployOptions = {},
 ): Promise<DeployStep[]> {
   const steps: DeployStep[] = [];
@@ -58,7 +61,7 @@ export async function rollingDeploy(
     const exit = await machine.stop();
     const stopMs = Math.round(performance.now() - stopAt);
     const startAt = performance.now();
-    await machine.restart({ env: env(machine) });
+    await machine.restart({ env: change(machine) });
     let healthy = true;
     try {
       await waitHealthy(machine, { timeoutMs: opts.healthTimeoutMs ?? 60_000 });

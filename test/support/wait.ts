@@ -287,3 +287,23 @@ export class Clients {
     this.#open.clear();
   }
 }
+
+/**
+ * Waits until the supercluster of `machines` is whole again: each has a route to every other machine of its region
+ * (and no others), an outbound gateway to every other region, and /healthz ok. Resolves to the ms it took.
+ */
+export async function waitSupercluster(machines: FlyMachine[], opts: WaitOptions = {}): Promise<number> {
+  const started = performance.now();
+  const regions = [...new Set(machines.map((m) => m.region))];
+  await Promise.all(
+    machines.map(async (m) => {
+      const peers = machines.filter((p) => p.region === m.region);
+      await Promise.all([
+        peers.length > 1 ? waitRoutes(m, peers, { ...opts, exact: true }) : undefined,
+        regions.length > 1 ? waitGateways(m, regions, opts) : undefined,
+        waitHealthy(m, opts),
+      ]);
+    }),
+  );
+  return Math.round(performance.now() - started);
+}
