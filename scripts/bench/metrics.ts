@@ -3,7 +3,8 @@
  * holding `streams` streams with one consumer each:
  *  - one scrape of /metrics (HTTP GET to the last byte; the exporter reads /varz, /routez, /gatewayz, /jsz with
  *    consumers and /healthz and renders them), timed after a few warm-up scrapes;
- *  - the exporter's RSS right after start (no scrape yet) and after the timed scrapes, next to nats-server's, and
+ *  - the exporter's RSS right after start (no scrape yet), between the timed scrapes (its peak too), next to
+ *    nats-server's, and
  *    the private part of it (RssAnon; the rest is the compiled binary's code and data pages, file-backed);
  *  - time to exec with the exporter (the default) and without (NATS_METRICS_PORT=0), alternating, with the sh
  *    stand-in of ./exec.ts as nats-server; after each run with the exporter we wait until it is gone (it exits once
@@ -26,6 +27,8 @@ export interface MetricsResult {
   scrapeBytes: number;
   samples: number;
   exporterRssStartMiB: number;
+  /** VmHWM: the most it ever held, during a scrape. */
+  exporterPeakMiB: number;
   exporterRssMiB: Stats;
   /** The private part of it (RssAnon); the rest is the binary's file-backed pages (RssFile), clean and reclaimable. */
   exporterAnonMiB: Stats;
@@ -99,6 +102,8 @@ async function scrapeAndRss(natsServer: string, streams: number, scrapes: number
       if (res.status !== 200) throw new Error(`metrics: ${METRICS_URL} answered ${res.status}`);
       if (i >= 5) times.push(now() - t0);
       if (i >= 5 && (i - 5) % 10 === 9) {
+        // Between scrapes, as the exporter spends nearly all its time (its collection after a scrape has run).
+        await sleep(300);
         exporterRss.push(status(exporter, "VmRSS"));
         exporterAnon.push(status(exporter, "RssAnon"));
         natsServerRss.push(status(proc.pid, "VmRSS"));
@@ -106,7 +111,8 @@ async function scrapeAndRss(natsServer: string, streams: number, scrapes: number
     }
     if (!text.includes(`stream_name="BENCH_${streams - 1}"`)) throw new Error("metrics: the scrape lacks the last stream");
     const samples = text.split("\n").filter((l) => l && !l.startsWith("#")).length;
-    return { exporterRssStartMiB, scrapeMs: stats(times), scrapeBytes: text.length, samples, exporterRssMiB: stats(exporterRss), exporterAnonMiB: stats(exporterAnon), natsServerRssMiB: stats(natsServerRss) };
+    const exporterPeakMiB = round(status(exporter, "VmHWM"), 1);
+    return { exporterRssStartMiB, exporterPeakMiB, scrapeMs: stats(times), scrapeBytes: text.length, samples, exporterRssMiB: stats(exporterRss), exporterAnonMiB: stats(exporterAnon), natsServerRssMiB: stats(natsServerRss) };
   } finally {
     await stopProcess(proc);
     await waitNone(`--watch-pid=${proc.pid}`);
@@ -136,7 +142,7 @@ async function execDelta(version: string, runs: number) {
   return { execWithMs: stats(withExporter), execWithoutMs: stats(without), execDeltaMs: round(stats(withExporter).median - stats(without).median) };
 }
 
-export async function benchMetrics(natsServer: string, versionLine: string, streams = 100, scrapes = 30, execRuns = 20): Promise<MetricsResult> {
+export async function benchMetrics(natsServer: string, versionLine: string, streams = 100, scrapes = 30, execRuns = 40): Promise<MetricsResult> {
   const scrape = await scrapeAndRss(natsServer, streams, scrapes);
   const exec = await execDelta(versionLine, execRuns);
   return { streams, ...scrape, ...exec };
