@@ -14,6 +14,15 @@ export function isIPv6(host: string): boolean {
   return /^[0-9a-f:.]+$/i.test(host) && host.includes(":") && URL.canParse(`http://[${host}]/`);
 }
 
+/**
+ * One spelling per address (RFC 5952, as DNS answers print it: `fdaa:0:1::2`, not `fdaa:0:1:0:0:0:0:2`), so
+ * an address from FLY_PRIVATE_IP and the same one from DNS are one peer, not two: a duplicate would be one
+ * more route and, to nats-server, one more expected member of the JetStream meta group.
+ */
+export function canonicalIp(host: string): string {
+  return isIPv6(host) ? new URL(`http://[${host}]/`).hostname.slice(1, -1) : host;
+}
+
 export function isIP(host: string): boolean {
   return isIPv4(host) || isIPv6(host);
 }

@@ -68,6 +68,12 @@ describe("discoverFlyTopology against a Fly-shaped DNS server", () => {
     expect(topology).toEqual({ regions: [{ region: "ord", addresses: [ip(1)] }], problems: [] });
   });
 
+  test("the machine's own address in another spelling is still one machine", async () => {
+    addMachines("ord", [1, 2]);
+    const topology = await discoverFlyTopology(options({ privateIp: "FDAA:0:1:A7B:1:0:0:2" }));
+    expect(topology.regions).toEqual([{ region: "ord", addresses: [ip(1), ip(2)] }]);
+  });
+
   test("the own region is always there, even when the TXT record lacks it", async () => {
     addMachines("sjc", [4]);
     const topology = await discoverFlyTopology(options());

@@ -1,7 +1,7 @@
 /** lib/net.ts checks IP addresses without node:net (start-up cost); node:net's isIP is the reference here. */
 import { describe, expect, test } from "bun:test";
 import { isIP as nodeIsIP } from "node:net";
-import { formatHostPort, isIP, isIPv4, isIPv6 } from "../lib/net.ts";
+import { canonicalIp, formatHostPort, isIP, isIPv4, isIPv6 } from "../lib/net.ts";
 
 const CASES = [
   "127.0.0.1", "0.0.0.0", "255.255.255.255", "10.0.0.1", "256.1.1.1", "1.2.3", "1.2.3.4.5", "01.2.3.4", "1.2.3.04", "0x7f.0.0.1",
@@ -27,4 +27,12 @@ test("formatHostPort brackets IPv6 only", () => {
   expect(formatHostPort("fdaa::3", 53)).toBe("[fdaa::3]:53");
   expect(formatHostPort("127.0.0.1", 4222)).toBe("127.0.0.1:4222");
   expect(formatHostPort("ord.app.internal", 4248)).toBe("ord.app.internal:4248");
+});
+
+test("canonicalIp: one spelling per IPv6 address (RFC 5952), IPv4 as it is", () => {
+  expect(canonicalIp("FDAA:0:1:0:0:0:0:2")).toBe("fdaa:0:1::2");
+  expect(canonicalIp("fdaa:0:1:1:0:0:0:2")).toBe("fdaa:0:1:1::2");
+  expect(canonicalIp("fdaa:0:0:1:0:0:0:2")).toBe("fdaa:0:0:1::2");
+  expect(canonicalIp("fdaa::3")).toBe("fdaa::3");
+  expect(canonicalIp("10.0.0.1")).toBe("10.0.0.1");
 });

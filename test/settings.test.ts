@@ -158,6 +158,8 @@ describe("other values", () => {
     expect(await usageError({ serverName: "two words" })).toStartWith('--server-name: "two words" is not a server name');
     expect(await usageError({}, { FLY_PRIVATE_IP: "fly-local-6pn" })).toStartWith('FLY_PRIVATE_IP: "fly-local-6pn" is not an IP address');
     expect((await resolve({ privateIp: "[fdaa::2]" })).privateIp).toBe("fdaa::2");
+    // One spelling per address (RFC 5952, as DNS prints it), so the machine is not its own peer twice.
+    expect((await resolve({}, { FLY_PRIVATE_IP: "FDAA:0:1:0:0:0:0:2" })).privateIp).toBe("fdaa:0:1::2");
   });
 });
 

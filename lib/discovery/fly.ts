@@ -10,7 +10,7 @@
 import type { Resolver } from "node:dns/promises";
 import type { HostPort } from "../settings/parse.ts";
 import { isDnsLabel } from "../settings/parse.ts";
-import { formatHostPort, isIPv6 } from "../net.ts";
+import { canonicalIp, formatHostPort, isIPv6 } from "../net.ts";
 import type { DiscoveryProvider, RegionMembers, Topology } from "./topology.ts";
 
 export interface FlyDiscoveryOptions {
@@ -48,7 +48,7 @@ export function parseRegionsTxt(records: string[][]): string[] {
 }
 
 function sortedAddresses(addresses: string[]): string[] {
-  return [...new Set(addresses.filter((a) => isIPv6(a)))].sort();
+  return [...new Set(addresses.filter((a) => isIPv6(a)).map(canonicalIp))].sort();
 }
 
 export async function withRetry<T>(name: string, query: () => Promise<T>, empty: T, deadline: number): Promise<Lookup<T>> {

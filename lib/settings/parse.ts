@@ -3,7 +3,7 @@
  * `InvalidValue` with what is wrong; the resolver adds which flag or env var the value came from.
  */
 import { Buffer } from "node:buffer";
-import { isIP } from "../net.ts";
+import { canonicalIp, isIP } from "../net.ts";
 
 export class InvalidValue extends Error {}
 
@@ -73,7 +73,7 @@ export function parseServerName(raw: string): string {
 export function parseIp(raw: string): string {
   const value = raw.trim().replace(/^\[(.*)\]$/, "$1");
   if (!isIP(value)) throw new InvalidValue(`"${raw}" is not an IP address`);
-  return value;
+  return canonicalIp(value);
 }
 
 export interface HostPort {
