@@ -120,7 +120,7 @@ test("real defaults: no FLY_PRIVATE_IP, so the 6PN address comes from fly-local-
   // Neither default was given to it: nothing in its environment sets them.
   const environ = readFileSync(`/proc/${m.pid}/environ`, "utf8").split("\0");
   expect(environ.filter((e) => /^(FLY_PRIVATE_IP|NATS_MAX_MEM_STORE)=/.test(e))).toEqual([]);
-  expect(m.logs().filter((l) => l.includes("6PN"))).toEqual([expect.stringContaining(`(6PN ${m.ip})`)]);
+  expect(m.logs().filter((l) => l.includes("(6PN "))).toEqual([expect.stringContaining(`(6PN ${m.ip})`)]);
   const varz = await monitorJson(m, "/varz");
   expect([varz.cluster?.addr, varz.cluster?.cluster_port]).toEqual([m.ip, PORTS.cluster]);
   for (const machine of ord) {
