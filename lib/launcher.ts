@@ -82,6 +82,11 @@ export function reportLaunch(launch: Launch): void {
   }
   log.info(`machine ${settings.serverName} in region ${settings.region} of app ${settings.app} (6PN ${settings.privateIp}), nats-server ${launch.serverVersion}`);
   log.info(`discovered ${describeTopology(launch)} in ${Math.round(launch.discoveryMs)} ms`);
+  if (settings.clusterDialSecret) {
+    log.info(
+      "cluster secret rotation: routes and gateways are dialed with NATS_CLUSTER_SECRET and NATS_CLUSTER_DIAL_SECRET, and accept NATS_CLUSTER_SECRET only; unset NATS_CLUSTER_DIAL_SECRET once every machine runs the same NATS_CLUSTER_SECRET",
+    );
+  }
   if (topology.problems.length) {
     // The counts below would be a guess: advice to add machines is wrong when DNS is only down.
     log.warn(`DNS discovery incomplete (${topology.problems.join("; ")}); starting with what is known, nats-server keeps resolving the regions' .internal names`);

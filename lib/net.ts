@@ -35,3 +35,16 @@ export function formatHostPort(host: string, port: number): string {
 export function natsUrl(host: string, port: number): string {
   return `nats://${formatHostPort(host, port)}`;
 }
+
+/**
+ * The same address or DNS name spelled differently, for a second URL to the same host that a map keyed by the
+ * host string must not merge with the first: upper case (DNS names and IPv6 hex digits are case-insensitive);
+ * an IPv6 address without hex letters gets its groups zero-padded; an IPv4 address becomes IPv4-mapped IPv6.
+ * Returns the host unchanged when no other spelling exists (a fully written IPv6 address of digits only).
+ */
+export function respelledHost(host: string): string {
+  if (isIPv4(host)) return `::ffff:${host}`;
+  const upper = host.toUpperCase();
+  if (upper !== host || !isIPv6(host)) return upper;
+  return host.split(":").map((group) => (group === "" || group.includes(".") ? group : group.padStart(4, "0"))).join(":");
+}

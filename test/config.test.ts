@@ -9,7 +9,7 @@ import { quoteNatsString, renderNatsConfig } from "../lib/config/render.ts";
 import { Secret } from "../lib/config/types.ts";
 import type { Topology } from "../lib/discovery/index.ts";
 import { parseRegionsTxt } from "../lib/discovery/fly.ts";
-import { formatHostPort, natsUrl } from "../lib/net.ts";
+import { formatHostPort, natsUrl, respelledHost } from "../lib/net.ts";
 import { resolveSettings } from "../lib/settings/resolve.ts";
 import { fixedProbes } from "./support/probes.ts";
 
@@ -141,6 +141,45 @@ describe("closed cluster: cluster secret and client auth", () => {
     const text = renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 }));
     expectGolden("fly-closed-2.9", text);
     for (const secret of secrets) expect(text).not.toContain(secret);
+  });
+
+  test("golden: a cluster secret rotation (NATS_CLUSTER_DIAL_SECRET): every route and gateway URL once per secret, the listeners accept NATS_CLUSTER_SECRET only", async () => {
+    const settings = await resolveSettings({}, { ...closedEnv, NATS_CLUSTER_DIAL_SECRET: "old-secret" }, fixedProbes);
+    const config = buildNatsConfig({ settings, topology: superclusterTopology, features: v2_12 });
+    const text = renderNatsConfig(config);
+    expectGolden("fly-rotation-2.12", text);
+    for (const secret of [...secrets, "old-secret"]) expect(text).not.toContain(secret);
+    const cluster = config.body.cluster as { routes: Secret[]; authorization: { password: Secret } };
+    expect(cluster.authorization.password.value).toBe("r0ute s3cret/with:@%");
+    const passwords = (urls: Secret[]) => urls.map((u) => decodeURIComponent(new URL(u.value).password));
+    // The host as written (the WHATWG URL parser would normalize its spelling).
+    const hosts = (urls: Secret[]) => urls.map((u) => /@(.*)$/.exec(u.value)![1]!);
+    // Each peer (and the region's DNS name) twice: with the cluster secret, then with the dial secret.
+    expect(passwords(cluster.routes)).toEqual(cluster.routes.map((_, i) => (i % 2 === 0 ? "r0ute s3cret/with:@%" : "old-secret")));
+    expect(hosts(cluster.routes).filter((_, i) => i % 2 === 0)).toEqual(hosts(cluster.routes).filter((_, i) => i % 2 === 1));
+    // Gateways: the second URL to each host spells it differently (nats-server keys a gateway's URLs by host).
+    for (const g of (config.body.gateway as { gateways: { urls: Secret[] }[] }).gateways) {
+      expect(new Set(passwords(g.urls))).toEqual(new Set(["r0ute s3cret/with:@%", "old-secret"]));
+      const spelled = hosts(g.urls);
+      expect(new Set(spelled).size).toBe(spelled.length);
+      expect(new Set(spelled.map((h) => h.toLowerCase())).size).toBe(spelled.length / 2);
+    }
+    expect(["fdaa:0:1:a7b:81:d115:2f01:2", "1::2", "10.0.0.1", "ord.myapp.internal", "1111:2222:3333:4444:5555:6666:7777:8888"].map(respelledHost)).toEqual([
+      "FDAA:0:1:A7B:81:D115:2F01:2",
+      "0001::0002",
+      "::ffff:10.0.0.1",
+      "ORD.MYAPP.INTERNAL",
+      "1111:2222:3333:4444:5555:6666:7777:8888",
+    ]);
+    // The same secret twice is one URL per peer; a dial secret without a cluster secret dials with it alone.
+    const same = await resolveSettings({}, { ...closedEnv, NATS_CLUSTER_DIAL_SECRET: closedEnv.NATS_CLUSTER_SECRET }, fixedProbes);
+    const sameConfig = buildNatsConfig({ settings: same, topology: superclusterTopology, features: v2_12 });
+    expect((sameConfig.body.cluster as { routes: unknown[] }).routes.length).toBe(cluster.routes.length / 2);
+    const { NATS_CLUSTER_SECRET: _, ...withoutSecret } = closedEnv;
+    const dialOnly = buildNatsConfig({ settings: await resolveSettings({}, { ...withoutSecret, NATS_CLUSTER_DIAL_SECRET: "new-secret" }, fixedProbes), topology: superclusterTopology, features: v2_12 });
+    const dialOnlyCluster = dialOnly.body.cluster as { routes: Secret[]; authorization?: unknown };
+    expect(dialOnlyCluster.authorization).toBeUndefined();
+    expect(passwords(dialOnlyCluster.routes).every((p) => p === "new-secret")).toBe(true);
   });
 
   test("golden: local mode with a token", async () => {

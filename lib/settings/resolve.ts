@@ -31,6 +31,8 @@ export interface Settings {
   ports: { client: number; cluster: number; gateway: number; http: number; metrics: number };
   /** Routes and gateways must present it (user `route` / `gateway`); none: open within the 6PN. */
   clusterSecret?: string;
+  /** During a rotation: routes and gateways are also dialed with this secret (never accepted with it). */
+  clusterDialSecret?: string;
   clientAuth: ClientAuth;
   /** Start clustered even though the store holds streams of a standalone server (lib/store/guard.ts). */
   allowStandaloneStore: boolean;
@@ -145,6 +147,7 @@ export async function resolveSettings(flags: RawSettings, env: Env, probes: Prob
       metrics: field("metricsPort", parse.parsePortOrOff),
     },
     clusterSecret: field("clusterSecret", parse.parseClusterSecret, () => undefined) || undefined,
+    clusterDialSecret: field("clusterDialSecret", parse.parseClusterSecret, () => undefined) || undefined,
     clientAuth: clientAuthOf(raw, field, source),
     allowStandaloneStore: field("allowStandaloneStore", parse.parseBoolean),
   };

@@ -103,6 +103,13 @@ export const SETTINGS = {
     description: "Shared secret every route and gateway must present (set it with fly secrets set)",
     secret: true,
   },
+  clusterDialSecret: {
+    flag: "cluster-dial-secret",
+    env: ["NATS_CLUSTER_DIAL_SECRET"],
+    describeDefault: "none",
+    description: "Only while rotating the cluster secret: a second secret routes and gateways are also dialed with, never accepted (README: Rotating the cluster secret)",
+    secret: true,
+  },
   user: {
     flag: "user",
     env: ["NATS_USER"],

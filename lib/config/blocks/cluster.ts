@@ -1,7 +1,7 @@
 import { membersOf, regionName } from "../../discovery/index.ts";
-import { formatHostPort, natsUrl } from "../../net.ts";
+import { formatHostPort } from "../../net.ts";
 import type { NatsBlock } from "../types.ts";
-import { listenerAuthorization, ROUTE_USER, withCredentials } from "./credentials.ts";
+import { dialSecrets, dialUrls, listenerAuthorization, ROUTE_USER } from "./credentials.ts";
 import type { ConfigInput } from "./input.ts";
 
 /**
@@ -13,15 +13,16 @@ import type { ConfigInput } from "./input.ts";
  * use the `authorization` credentials.
  */
 export function clusterBlock({ settings, topology, features }: ConfigInput): NatsBlock {
-  const { region, app, privateIp, ports, clusterSecret } = settings;
+  const { region, app, privateIp, ports, clusterSecret, clusterDialSecret } = settings;
+  const secrets = dialSecrets(clusterSecret, clusterDialSecret);
   const peers = membersOf(topology, region).filter((address) => address !== privateIp);
-  const urls = [...peers.map((address) => natsUrl(address, ports.cluster)), natsUrl(regionName(region, app!), ports.cluster)];
+  const hosts = [...peers, regionName(region, app!)];
   return {
     cluster: {
       name: region,
       listen: formatHostPort(privateIp, ports.cluster),
       ...listenerAuthorization(ROUTE_USER, clusterSecret),
-      routes: urls.map((url) => withCredentials(url, ROUTE_USER, clusterSecret)),
+      routes: hosts.flatMap((host) => dialUrls(host, ports.cluster, ROUTE_USER, secrets)),
       ...(features.routeCompression ? { compression: "s2_auto" } : {}),
     },
   };

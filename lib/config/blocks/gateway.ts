@@ -1,7 +1,7 @@
 import { regionName } from "../../discovery/index.ts";
-import { formatHostPort, natsUrl } from "../../net.ts";
+import { formatHostPort } from "../../net.ts";
 import type { NatsBlock } from "../types.ts";
-import { GATEWAY_USER, listenerAuthorization, withCredentials } from "./credentials.ts";
+import { dialSecrets, dialUrls, GATEWAY_USER, listenerAuthorization } from "./credentials.ts";
 import type { ConfigInput } from "./input.ts";
 
 /**
@@ -16,7 +16,8 @@ import type { ConfigInput } from "./input.ts";
  * the listed ones are found without the name.
  */
 export function gatewayBlock({ settings, topology }: ConfigInput): NatsBlock {
-  const { region, app, privateIp, ports, clusterSecret } = settings;
+  const { region, app, privateIp, ports, clusterSecret, clusterDialSecret } = settings;
+  const secrets = dialSecrets(clusterSecret, clusterDialSecret);
   return {
     gateway: {
       name: region,
@@ -25,8 +26,7 @@ export function gatewayBlock({ settings, topology }: ConfigInput): NatsBlock {
       gateways: topology.regions.map((members) => ({
         name: members.region,
         urls: (members.addresses.length > 0 ? members.addresses : [regionName(members.region, app!)])
-          .map((host) => natsUrl(host, ports.gateway))
-          .map((url) => withCredentials(url, GATEWAY_USER, clusterSecret)),
+          .flatMap((host) => dialUrls(host, ports.gateway, GATEWAY_USER, secrets, { respell: true })),
       })),
     },
   };
