@@ -4,10 +4,9 @@
  * This file only parses arguments; each command lives in lib/commands and is loaded when used,
  * so `healthcheck` does not pay for discovery code and `run` reaches exec quickly. With no arguments at
  * all, which is how the image starts it (ENTRYPOINT alone), it is `run` with its settings from env and
- * the argument parser is not even loaded (citty loads node:util: ~2 ms of a ~20 ms boot).
+ * the argument parser is not even loaded (citty loads node:util: ~2 ms of a ~20 ms boot), nor the argument
+ * definitions.
  */
-import { settingsArgs } from "./lib/commands/args.ts";
-import { launcherVersion } from "./lib/version.ts";
 
 const subCommands = {
   run: () => import("./lib/commands/run.ts").then((m) => m.default),
@@ -18,18 +17,10 @@ const subCommands = {
   exporter: () => import("./lib/commands/exporter.ts").then((m) => m.default),
 };
 
-const main = {
-  meta: { name: "nats-cluster", version: launcherVersion, description: "Launch nats-server as one node of a global NATS supercluster on Fly.io" },
-  // Declared here too so that `nats-cluster --app x` runs `run` with its flags.
-  args: settingsArgs,
-  subCommands,
-  default: "run",
-};
-
 // citty reports an unknown command with exit code 1; a typo is bad input, which is exit code 2 here.
 const first = process.argv[2];
 if (first === undefined) {
-  void Promise.all([import("./lib/launcher.ts"), import("./lib/commands/args.ts")]).then(([{ runLauncher }, { withExitCode }]) =>
+  void Promise.all([import("./lib/launcher.ts"), import("./lib/errors.ts")]).then(([{ runLauncher }, { withExitCode }]) =>
     withExitCode(() => runLauncher({}, process.env)),
   );
 } else if (!first.startsWith("-") && !(first in subCommands)) {
@@ -39,5 +30,16 @@ if (first === undefined) {
   // The usage module is loaded only for --help or a usage error.
   const showUsage = async (...args: Parameters<typeof import("./lib/commands/usage.ts").showUsage>) =>
     (await import("./lib/commands/usage.ts")).showUsage(...args);
-  void import("citty").then(({ defineCommand, runMain }) => runMain(defineCommand(main), { showUsage }));
+  void Promise.all([import("citty"), import("./lib/commands/args.ts"), import("./lib/version.ts")]).then(
+    ([{ defineCommand, runMain }, { settingsArgs }, { launcherVersion }]) => {
+      const main = defineCommand({
+        meta: { name: "nats-cluster", version: launcherVersion, description: "Launch nats-server as one node of a global NATS supercluster on Fly.io" },
+        // Declared here too so that `nats-cluster --app x` runs `run` with its flags.
+        args: settingsArgs,
+        subCommands,
+        default: "run",
+      });
+      return runMain(main, { showUsage });
+    },
+  );
 }

@@ -16,3 +16,17 @@ export class RuntimeError extends Error {
 export function exitCodeOf(error: unknown): number {
   return error instanceof UsageError || error instanceof RuntimeError ? error.exitCode : 1;
 }
+
+/**
+ * Runs a command body; a failure is one line on stderr and the error's exit code (2: bad input, 1: runtime).
+ * Here rather than with the argument definitions: `run` without arguments (as the image starts it) loads no more.
+ */
+export async function withExitCode(body: () => Promise<unknown>): Promise<void> {
+  try {
+    await body();
+  } catch (error) {
+    const { log } = await import("./log.ts");
+    log.error(error instanceof Error ? error.message : String(error));
+    process.exit(exitCodeOf(error));
+  }
+}

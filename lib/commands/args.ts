@@ -44,14 +44,3 @@ export function flagsFromArgs(args: Record<string, unknown>): RawSettings {
   }
   return flags;
 }
-
-/** Runs a command body; a failure is one line on stderr and the error's exit code (2: bad input, 1: runtime). */
-export async function withExitCode(body: () => Promise<unknown>): Promise<void> {
-  try {
-    await body();
-  } catch (error) {
-    const [{ log }, { exitCodeOf }] = await Promise.all([import("../log.ts"), import("../errors.ts")]);
-    log.error(error instanceof Error ? error.message : String(error));
-    process.exit(exitCodeOf(error));
-  }
-}

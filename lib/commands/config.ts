@@ -1,7 +1,9 @@
 import { defineCommand } from "citty";
 import { renderNatsConfig } from "../config/render.ts";
-import { configHeader, prepareLaunch, reportLaunch } from "../launcher.ts";
-import { flagsFromArgs, settingsArgs, withExitCode } from "./args.ts";
+import { configHeader, prepareLaunch } from "../launcher.ts";
+import { reportLaunch } from "../launch-report.ts";
+import { flagsFromArgs, settingsArgs } from "./args.ts";
+import { withExitCode } from "../errors.ts";
 
 export default defineCommand({
   meta: { name: "config", description: "Print the NATS config `run` would start with; writes and starts nothing" },

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { withExitCode } from "./args.ts";
+import { withExitCode } from "../errors.ts";
 
 const text = (description: string) => ({ type: "string" as const, description, valueHint: "value" });
 

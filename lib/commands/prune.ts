@@ -2,7 +2,8 @@ import { defineCommand } from "citty";
 import { runPrune } from "../operate/prune.ts";
 import { parseDuration } from "../settings/parse.ts";
 import { resolveSettings } from "../settings/resolve.ts";
-import { durationArg, flagsFromArgs, operateArgs, withExitCode } from "./args.ts";
+import { durationArg, flagsFromArgs, operateArgs } from "./args.ts";
+import { withExitCode } from "../errors.ts";
 
 export default defineCommand({
   meta: {

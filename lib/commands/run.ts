@@ -1,6 +1,7 @@
 import { defineCommand } from "citty";
 import { runLauncher } from "../launcher.ts";
-import { flagsFromArgs, settingsArgs, withExitCode } from "./args.ts";
+import { flagsFromArgs, settingsArgs } from "./args.ts";
+import { withExitCode } from "../errors.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Discover peers, write the NATS config and become nats-server (the default)" },

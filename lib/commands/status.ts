@@ -1,9 +1,9 @@
 import { defineCommand } from "citty";
-import { UsageError } from "../errors.ts";
+import { UsageError, withExitCode } from "../errors.ts";
 import { resolveSettings } from "../settings/resolve.ts";
 import { parseDuration } from "../settings/parse.ts";
 import { runStatus } from "../operate/status.ts";
-import { durationArg, flagsFromArgs, operateArgs, withExitCode } from "./args.ts";
+import { durationArg, flagsFromArgs, operateArgs } from "./args.ts";
 
 export default defineCommand({
   meta: { name: "status", description: "Ask every machine of the app how it is; print a table by region and what to do about each problem (exit 1 if any)" },
