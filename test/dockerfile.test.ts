@@ -28,6 +28,16 @@ test("the build stage runs on the builder's platform; the nats-server and final 
   expect(df.stages.filter((s) => s !== build).map((s) => s.platform)).toEqual([undefined, undefined]);
 });
 
+test("the build stage copies in every file package.json's build script reads", () => {
+  const copied = build.instructions
+    .filter((i) => i.getKeyword() === "COPY" && !/--from/.test(i.getArgumentsContent() ?? ""))
+    .flatMap((i) => (i.getArgumentsContent() ?? "").split(/\s+/).slice(0, -1));
+  const script: string[] = pkg.scripts.build.split(" ");
+  const inputs = [script.find((a) => a.endsWith(".ts"))!, script[script.indexOf("--bytecode-order") + 1]!];
+  expect(inputs).toEqual(["main.ts", "build/run.order"]);
+  for (const input of inputs) expect(copied.some((source) => input === source || input.startsWith(`${source}/`))).toBe(true);
+});
+
 // Stand-ins on PATH: `bun` and `mkdir` record their arguments (one line each, tab-separated) instead of acting.
 const stubs = join(work, "bin");
 const calls = join(work, "calls");
