@@ -92,8 +92,10 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
   try {
     const launch = await prepareLaunch(flags, env, {
       onDraft: ({ settings, natsServer, features }) => {
-        const shape = buildNatsConfig({ settings, features, topology: shapeTopology(settings.region, settings.privateIp) });
-        early = startEarlyCheck(natsServer, settings.configFile, shape, configFiles(settings, shape));
+        early = startEarlyCheck(natsServer, settings.configFile, () => {
+          const shape = buildNatsConfig({ settings, features, topology: shapeTopology(settings.region, settings.privateIp) });
+          return { config: shape, files: configFiles(settings, shape) };
+        });
       },
       whileDiscovering: (settings) => {
         ensureStoreDir(settings.storeDir);
@@ -112,6 +114,7 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
     });
     // Only once the config is in place: a refused start leaves nothing behind, not even this.
     if (launch.learnedVersion) writeCachedVersion(versionCachePath(settings.configFile), natsServer, launch.learnedVersion);
+    early?.remember();
     log.info(`wrote ${settings.configFile}; starting nats-server`);
     await early?.settled;
     const childEnv = withoutSecrets(process.env);

@@ -5,7 +5,7 @@
  * config; a Fly-mode boot checks once; nothing is left behind.
  */
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildNatsConfig } from "../lib/config/build.ts";
@@ -14,7 +14,7 @@ import { differOnlyInPeers, shapeTopology } from "../lib/config/peer-shape.ts";
 import { renderNatsConfig } from "../lib/config/render.ts";
 import type { NatsConfig } from "../lib/config/types.ts";
 import type { Topology } from "../lib/discovery/index.ts";
-import { startEarlyCheck } from "../lib/server/early-check.ts";
+import { REMEMBERED_SHAPE_NAME, startEarlyCheck } from "../lib/server/early-check.ts";
 import { resolveSettings, type Settings } from "../lib/settings/resolve.ts";
 import { FlyDnsServer } from "./support/fly-dns.ts";
 import { runLauncher } from "./support/launcher.ts";
@@ -88,7 +88,7 @@ describe("startEarlyCheck", () => {
     const settings = await settingsOf();
     const configDir = join(dir, "accepted");
     const shape = build(settings, shapeTopology(settings.region, settings.privateIp));
-    const early = startEarlyCheck(standIn(), join(configDir, "nats-server.conf"), shape, file(shape));
+    const early = startEarlyCheck(standIn(), join(configDir, "nats-server.conf"), () => ({ config: shape, files: file(shape) }));
     expect(await early.accepts(build(settings, topologies["a supercluster"]))).toBe(true);
     expect(await early.accepts(build(await settingsOf({ NATS_CLIENT_PORT: "4333" }), topologies["a supercluster"]))).toBe(false);
     await early.settled;
@@ -100,10 +100,61 @@ describe("startEarlyCheck", () => {
     const configDir = join(dir, "rejected");
     const shape = build(settings, shapeTopology(settings.region, settings.privateIp));
     const text = `${renderNatsConfig(shape, { showSecrets: true })}# reject-me\n`;
-    const early = startEarlyCheck(standIn(), join(configDir, "nats-server.conf"), shape, [{ name: "nats-server.conf", text }]);
+    const early = startEarlyCheck(standIn(), join(configDir, "nats-server.conf"), () => ({ config: shape, files: [{ name: "nats-server.conf", text }] }));
     expect(await early.accepts(shape)).toBe(false);
     await early.settled;
     expect(readdirSync(configDir)).toEqual([]);
+  });
+});
+
+describe("the stand-in files remembered from the previous boot", () => {
+  const standIn = (calls: string) => {
+    const bin = join(dir, "nats-server-counting");
+    writeFileSync(bin, `#!/bin/sh\n[ "$1" = -t ] && { cat "$3" >>'${calls}'; grep -q reject-me "$3" && exit 1; }\nexit 0\n`, { mode: 0o755 });
+    return bin;
+  };
+  const shapeOf = (settings: Settings, extra = "") => () => {
+    const config = build(settings, shapeTopology(settings.region, settings.privateIp));
+    return { config, files: [{ name: "nats-server.conf", text: `${renderNatsConfig(config, { showSecrets: true })}${extra}` }] };
+  };
+
+  test("are what the check runs on; its verdict counts only when this boot's stand-in is the same files, byte for byte", async () => {
+    const settings = await settingsOf();
+    const configDir = join(dir, "remembered");
+    const configFile = join(configDir, "nats-server.conf");
+    const calls = join(dir, "remembered-calls");
+    const real = build(settings, topologies["a supercluster"]);
+
+    // First boot: nothing remembered, the check runs on this boot's stand-in, which is then remembered (0600: secrets).
+    const first = startEarlyCheck(standIn(calls), configFile, shapeOf(settings));
+    expect(await first.accepts(real)).toBe(true);
+    await first.settled;
+    first.remember();
+    const memory = join(configDir, REMEMBERED_SHAPE_NAME);
+    expect(statSync(memory).mode & 0o777).toBe(0o600);
+
+    // Same settings: the remembered files are checked and the verdict stands.
+    const second = startEarlyCheck(standIn(calls), configFile, shapeOf(settings));
+    expect(await second.accepts(real)).toBe(true);
+    await second.settled;
+
+    // Settings whose stand-in nats-server rejects: the remembered (accepted) files stand for nothing, the check's
+    // input was the remembered files, and remember() replaces them with this boot's.
+    writeFileSync(calls, "");
+    const changed = startEarlyCheck(standIn(calls), configFile, shapeOf(settings, "# reject-me\n"));
+    expect(await changed.accepts(real)).toBe(false);
+    await changed.settled;
+    expect(readFileSync(calls, "utf8")).not.toContain("reject-me");
+    changed.remember();
+    expect(readFileSync(memory, "utf8")).toContain("reject-me");
+
+    // A damaged file is no memory at all: the check runs on this boot's stand-in.
+    writeFileSync(memory, "{ not json");
+    writeFileSync(calls, "");
+    const damaged = startEarlyCheck(standIn(calls), configFile, shapeOf(settings));
+    expect(await damaged.accepts(real)).toBe(true);
+    await damaged.settled;
+    expect(readdirSync(configDir)).toEqual([REMEMBERED_SHAPE_NAME]);
   });
 });
 
@@ -130,6 +181,19 @@ describe("run in Fly mode against the simulated DNS", () => {
     expect(existsSync(p.configDir) ? readdirSync(p.configDir) : []).toEqual([]);
   });
 
+  test("a config nats-server rejects is refused even though the previous boot's stand-in was accepted", async () => {
+    const p = paths("fly-rejected-after-good-boot");
+    const standIn = join(p.root, "nats-server");
+    writeFileSync(standIn, `#!/bin/sh\n[ "$1" = --version ] && echo 'nats-server: v2.9.10'\nexit 0\n`, { mode: 0o755 });
+    expect((await runLauncher([], { ...p.env, NATS_SERVER_BIN: standIn })).code).toBe(0);
+    const good = readFileSync(join(p.configDir, "nats-server.conf"), "utf8");
+    expect(existsSync(join(p.configDir, REMEMBERED_SHAPE_NAME))).toBe(true);
+    const r = await runLauncher([], { ...p.env, NATS_APPEND_CONFIG: btoa("this is { not valid\n") });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("nats-server rejects the config: error parsing include file 'nats-server.append.conf'");
+    expect(readFileSync(join(p.configDir, "nats-server.conf"), "utf8")).toBe(good);
+  });
+
   test("one `nats-server -t` per boot, of a staged config that is gone afterwards; the config holds the discovered peers", async () => {
     const p = paths("fly-once");
     const calls = join(p.root, "calls");
@@ -143,7 +207,7 @@ describe("run in Fly mode against the simulated DNS", () => {
       expect(checks).toHaveLength(1);
       expect(existsSync(checks[0].split(" ").at(-1)!)).toBe(false);
     }
-    expect(readdirSync(p.configDir).sort()).toEqual([".nats-server-version.json", "nats-server.conf"]);
+    expect(readdirSync(p.configDir).sort()).toEqual([REMEMBERED_SHAPE_NAME, ".nats-server-version.json", "nats-server.conf"]);
     const config = readFileSync(join(p.configDir, "nats-server.conf"), "utf8");
     expect(config).toContain('"nats://[fdaa:0:1:a7b:2::2]:4248"');
     expect(config).toContain('name: "sjc"');
