@@ -2,7 +2,7 @@
 // standalone JetStream server, and a three-server cluster. Run inside scripts/netns-run.
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
@@ -151,6 +151,17 @@ describe("inspectStore and the guard", () => {
       expect(layout.streams.map((s) => s.stream)).toContain("EVENTS");
       expect(guardClusteredStore(store, false)).toBeUndefined();
     }
+  });
+
+  test("a clustered store whose meta group is gone (nats-server 2.10 deletes it on a full disk) still passes: its raft groups show it", () => {
+    const copy = join(dir, "clustered-without-meta");
+    cpSync(clustered[0], copy, { recursive: true });
+    rmSync(join(jetstreamDir(copy), "$SYS/_js_/_meta_"), { recursive: true });
+    expect(inspectStore(copy).clusterMeta).toBe(true);
+    expect(guardClusteredStore(copy, false)).toBeUndefined();
+    // Without its raft groups too, nothing tells it from a standalone store: refused.
+    for (const group of readdirSync(join(jetstreamDir(copy), "$SYS/_js_"))) rmSync(join(jetstreamDir(copy), "$SYS/_js_", group), { recursive: true });
+    expect(() => guardClusteredStore(copy, false)).toThrow("written by a standalone (non-clustered) nats-server");
   });
 
   test("a missing, an empty and a fresh store pass; store_dir ending in /jetstream is read as nats-server does", () => {

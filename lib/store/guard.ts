@@ -8,7 +8,7 @@
  *   <store>/jetstream/<account>/streams/<stream>/meta.inf   every stream, standalone or clustered
  *   <store>/jetstream/<system account>/_js_/_meta_/          the meta group: only a clustered server has it
  *   <store>/jetstream/<system account>/_js_/S-R3F-…/         raft groups of replicated streams (not of R1 ones)
- * So: streams on disk and no meta group anywhere = a standalone store. A store that was once clustered
+ * So: streams on disk and no meta group (nor raft group) anywhere = a standalone store. A store that was once clustered
  * and later got streams in standalone mode is not detected (telling those apart needs the meta group's
  * snapshot, which is compressed binary state).
  */
@@ -24,9 +24,16 @@ export interface StoredStream {
 
 export interface StoreLayout {
   streams: StoredStream[];
-  /** Some account holds `_js_/_meta_`: a clustered server has used this store. */
+  /** Some account holds `_js_/_meta_` or a stream's raft group: a clustered server has used this store. */
   clusterMeta: boolean;
 }
+
+/**
+ * A replicated stream's or consumer's raft group (`S-R3F-…`, `C-R3M-…`): only a clustered server makes them. They
+ * count as evidence of a clustered store too, because nats-server 2.10 was seen deleting `_meta_` when its disk
+ * filled up, and refusing such a store at the next boot would keep a healthy cluster member down.
+ */
+const RAFT_GROUP = /^[SC]-R\d+[FM]-/;
 
 /** nats-server puts its files in `<store_dir>/jetstream` unless store_dir already ends in `jetstream`. */
 export function jetstreamDir(storeDir: string): string {
@@ -53,7 +60,10 @@ export function inspectStore(storeDir: string): StoreLayout {
       .filter((stream) => existsSync(join(root, account, "streams", stream, "meta.inf")))
       .map((stream) => ({ account, stream })),
   );
-  const clusterMeta = accounts.some((account) => existsSync(join(root, account, "_js_", "_meta_")));
+  const clusterMeta = accounts.some((account) => {
+    const raft = join(root, account, "_js_");
+    return existsSync(join(raft, "_meta_")) || subdirs(raft).some((group) => RAFT_GROUP.test(group));
+  });
   return { streams, clusterMeta };
 }
 
