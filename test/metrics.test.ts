@@ -3,13 +3,15 @@
 import { describe, expect, test } from "bun:test";
 import { UsageError } from "../lib/errors.ts";
 import type { Gatewayz, Jsz } from "../lib/monitoring/client.ts";
-import { parseExporterArgs } from "../lib/metrics/args.ts";
+import type { Launch } from "../lib/launcher.ts";
+import { argsFromArgv, parseExporterArgs } from "../lib/metrics/args.ts";
 import { goDurationSeconds, natsUptimeSeconds, unixMillis } from "../lib/metrics/durations.ts";
 import { Families } from "../lib/metrics/family.ts";
 import { flattenDocument } from "../lib/metrics/flatten.ts";
 import { gatewayzFamilies } from "../lib/metrics/gatewayz.ts";
 import { jszFamilies } from "../lib/metrics/jsz.ts";
 import { renderFamilies } from "../lib/metrics/render.ts";
+import { exporterArgs } from "../lib/metrics/start.ts";
 
 const samplesOf = (families: Families) => Object.fromEntries(families.list().map((f) => [f.name, f.samples]));
 
@@ -183,4 +185,18 @@ test("exporter arguments: bad ones are usage errors naming the flag", () => {
   expect(error({ ...ok, port: "0" })).toBe('exporter: --port "0" is not a number from 1 to 65535');
   expect(error({ ...ok, machines: "ord" })).toBe('exporter: --machines "ord" is not region=count,...');
   expect(error({ ...ok, "watch-pid": "" })).toBe("exporter: --watch-pid is required");
+});
+
+test("the exporter's argv as run writes it reads back without the argument parser (main.ts's path for it)", () => {
+  const launch = {
+    settings: { listenHost: "::", ports: { metrics: 7777, http: 8222 }, serverName: "m=1", app: "", region: "ord" },
+    topology: { regions: [{ region: "ord", addresses: ["fdaa::2", "fdaa::3"] }, { region: "sjc", addresses: ["fdaa::4"] }], problems: ["x"] },
+    serverVersion: "2.15.1",
+  } as unknown as Launch;
+  const [command, ...argv] = exporterArgs(launch, 42);
+  expect(command).toBe("exporter");
+  const opts = parseExporterArgs(argsFromArgv(argv));
+  expect(opts).toMatchObject({ listenHost: "::", port: 7777, monitoringUrl: "http://127.0.0.1:8222", watchPid: 42 });
+  // A value holding "=" stays whole; an empty one is given (and so is "", not absent).
+  expect(opts.boot).toMatchObject({ serverName: "m=1", app: "", region: "ord", natsServerVersion: "2.15.1", machines: { ord: 2, sjc: 1 }, discoveryProblems: 1 });
 });

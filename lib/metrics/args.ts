@@ -5,6 +5,16 @@ import type { ExporterOptions } from "./exporter.ts";
 
 const usage = (message: string) => new UsageError(message);
 
+/** `--name=value` arguments (as lib/metrics/start.ts writes them) by name, for parseExporterArgs. */
+export function argsFromArgv(argv: string[]): Record<string, string> {
+  const args: Record<string, string> = {};
+  for (const arg of argv) {
+    const eq = arg.indexOf("=");
+    if (arg.startsWith("--") && eq > 2) args[arg.slice(2, eq)] = arg.slice(eq + 1);
+  }
+  return args;
+}
+
 export function parseExporterArgs(args: Record<string, string | undefined>): ExporterOptions {
   const required = (name: string): string => {
     const value = args[name];

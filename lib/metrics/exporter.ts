@@ -7,8 +7,6 @@
  * answers (gnatsd_healthz_status 1). Once the watched process is gone, however it ended, the exporter
  * exits within a second or two, so nothing is left behind.
  */
-import { readFileSync } from "node:fs";
-import { log } from "../log.ts";
 import { monitoringClient } from "../monitoring/client.ts";
 import { formatHostPort } from "../net.ts";
 import { collectGarbage, serveHttp } from "../server/exec.ts";
@@ -37,9 +35,13 @@ const LISTEN_RETRY_MS = 5000;
 /** Well inside Prometheus' default scrape timeout (10 s) and Fly's 15 s interval. */
 const MONITORING_TIMEOUT_MS = 3000;
 
-/** Alive and not a zombie; and, when it was our parent, still our parent (a PID can be reused). */
-export function processAlive(pid: number, wasParent: boolean): boolean {
-  if (wasParent && process.ppid !== pid) return false;
+/**
+ * Whether the watched process is still there. Our parent (as `run` starts us: nats-server after the exec, or the
+ * launcher under Deno): the moment it ends, however, we are handed to another parent, so process.ppid says it,
+ * reaped or not. Another process (an exporter started by hand): alive and not a zombie, from /proc.
+ */
+export async function processAlive(pid: number, wasParent: boolean): Promise<boolean> {
+  if (wasParent) return process.ppid === pid;
   try {
     process.kill(pid, 0);
   } catch (error) {
@@ -47,6 +49,7 @@ export function processAlive(pid: number, wasParent: boolean): boolean {
   }
   try {
     // /proc/<pid>/stat: "pid (comm) S ..."; comm may hold spaces and parentheses, the state follows the last ")".
+    const { readFileSync } = await import("node:fs");
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
@@ -54,17 +57,25 @@ export function processAlive(pid: number, wasParent: boolean): boolean {
   }
 }
 
+/**
+ * The launcher's logger, loaded at the first warning: it loads node:fs, which the exporter as `run` starts it
+ * otherwise does without (node:fs costs the long-lived process ~1.5 MiB of RSS).
+ */
+function warn(message: string): void {
+  void import("../log.ts").then(({ log }) => log.warn(`metrics exporter: ${message}`));
+}
+
 export function runExporter(opts: ExporterOptions): void {
   // Never die while nats-server lives (see above): whatever goes wrong is logged and survived.
-  process.on("uncaughtException", (error) => log.warn(`metrics exporter: ${error instanceof Error ? error.message : String(error)}`));
-  process.on("unhandledRejection", (error) => log.warn(`metrics exporter: ${error instanceof Error ? error.message : String(error)}`));
+  process.on("uncaughtException", (error) => warn(error instanceof Error ? error.message : String(error)));
+  process.on("unhandledRejection", (error) => warn(error instanceof Error ? error.message : String(error)));
 
   const wasParent = process.ppid === opts.watchPid;
-  const watch = () => {
-    if (!processAlive(opts.watchPid, wasParent)) process.exit(0);
+  const watch = async () => {
+    if (!(await processAlive(opts.watchPid, wasParent))) process.exit(0);
   };
   // At once too: the watched process may be gone already (a stand-in nats-server that exits at once).
-  watch();
+  void watch();
   setInterval(watch, WATCH_INTERVAL_MS);
 
   const client = monitoringClient(opts.monitoringUrl, { timeoutMs: MONITORING_TIMEOUT_MS });
@@ -81,7 +92,7 @@ export function runExporter(opts: ExporterOptions): void {
   let warned = false;
   const listen = () =>
     serveHttp(opts.listenHost, opts.port, handler).catch((error: NodeJS.ErrnoException) => {
-      if (!warned) log.warn(`metrics exporter cannot listen on ${formatHostPort(opts.listenHost, opts.port)}: ${error.code ?? error.message}; retrying every ${LISTEN_RETRY_MS / 1000} s`);
+      if (!warned) warn(`cannot listen on ${formatHostPort(opts.listenHost, opts.port)}: ${error.code ?? error.message}; retrying every ${LISTEN_RETRY_MS / 1000} s`);
       warned = true;
       setTimeout(listen, LISTEN_RETRY_MS);
     });

@@ -19,8 +19,6 @@
  * node:child_process call costs the compiled launcher ~12 ms more (measured: 16 ms vs 4 ms median);
  * node:child_process elsewhere, loaded only then.
  */
-import { constants } from "node:os";
-
 const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGUSR1", "SIGUSR2"] as const;
 
 type Execve = (file: string, args: string[], env: Record<string, string | undefined>) => never;
@@ -32,7 +30,7 @@ export function execNatsServer(bin: string, args: string[], env: Record<string, 
 }
 
 async function superviseChild(bin: string, args: string[], env: Record<string, string | undefined>): Promise<never> {
-  const { spawn } = await import("node:child_process");
+  const [{ spawn }, { constants }] = await Promise.all([import("node:child_process"), import("node:os")]);
   const child = spawn(bin, args, { stdio: "inherit", env });
   // process.kill, not child.kill: Deno's child.kill sends only the first signal (it then marks the
   // child killed), and lame duck after a reload (SIGHUP, then SIGUSR2) needs every one delivered.
