@@ -4,12 +4,15 @@
  *  - one scrape of /metrics (HTTP GET to the last byte; the exporter reads /varz, /routez, /gatewayz, /jsz with
  *    consumers and /healthz and renders them), timed after a few warm-up scrapes;
  *  - the exporter's RSS right after start (no scrape yet), between the timed scrapes (its peak too), next to
- *    nats-server's, and
- *    the private part of it (RssAnon; the rest is the compiled binary's code and data pages, file-backed);
+ *    nats-server's, and the private part of it (RssAnon; the rest is the compiled binary's code and data pages,
+ *    file-backed). Twice: with the binary's pages read from disk as they are touched, as on a machine booting its
+ *    image (the figure the target is about), and with the whole file read into the page cache first, as a build
+ *    or a copy leaves it (see binaryPages);
  *  - time to exec with the exporter (the default) and without (NATS_METRICS_PORT=0), alternating, with the sh
  *    stand-in of ./exec.ts as nats-server; after each run with the exporter we wait until it is gone (it exits once
  *    the stand-in has), so no run pays for the previous one's exporter.
  */
+import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
@@ -19,6 +22,25 @@ import { LocalPair, LOCAL_HEALTHZ } from "./local.ts";
 import { COMPILED_LAUNCHER, cleanEnv, now, pollHealthz, round, sleep, spawnTracked, stats, stopProcess, tempDir, type Stats } from "./util.ts";
 
 const METRICS_URL = "http://127.0.0.1:7777/metrics";
+
+/**
+ * How the compiled binary's pages are in the page cache when the launcher starts. A file that was just written
+ * (`npm run build`, a copy) or read whole sits there in large folios, and the kernel maps a whole folio into a process
+ * on a fault: every page the exporter touches then brings the rest of its folio (~16 pages here) into its RSS (measured: a bare compiled
+ * Bun.serve 28 MiB that way, 22 MiB on demand, the issue's reference figure). A machine reads the binary from its
+ * image on demand, page by page; "on demand" reproduces that by dropping this one file's cached pages first (GNU dd's
+ * nocache; no process maps the binary between sections).
+ */
+type BinaryPages = "on demand" | "read whole";
+
+function setBinaryPages(file: string, pages: BinaryPages): void {
+  const dd = (...args: string[]) => {
+    const r = spawnSync("dd", [`if=${file}`, ...args, "status=none"]);
+    if (r.status !== 0) throw new Error(`metrics: dd ${args.join(" ")} failed: ${r.stderr}`);
+  };
+  dd("iflag=nocache", "count=0");
+  if (pages === "read whole") dd("of=/dev/null", "bs=1M");
+}
 
 export interface MetricsResult {
   streams: number;
@@ -32,6 +54,8 @@ export interface MetricsResult {
   exporterRssMiB: Stats;
   /** The private part of it (RssAnon); the rest is the binary's file-backed pages (RssFile), clean and reclaimable. */
   exporterAnonMiB: Stats;
+  /** The same with the binary read whole into the page cache before the launcher started (as a build leaves it). */
+  exporterRssReadWholeMiB: Stats;
   natsServerRssMiB: Stats;
   execWithMs: Stats;
   execWithoutMs: Stats;
@@ -78,9 +102,10 @@ async function fillStreams(count: number): Promise<void> {
   }
 }
 
-async function scrapeAndRss(natsServer: string, streams: number, scrapes: number) {
+async function scrapeAndRss(natsServer: string, streams: number, scrapes: number, binaryPages: BinaryPages) {
   const pair = new LocalPair("metrics", natsServer);
   await pair.prepare();
+  setBinaryPages(COMPILED_LAUNCHER, binaryPages);
   const proc = pair.spawn("launcher");
   try {
     await pollHealthz(LOCAL_HEALTHZ, { proc, timeoutMs: 20_000 });
@@ -143,7 +168,8 @@ async function execDelta(version: string, runs: number) {
 }
 
 export async function benchMetrics(natsServer: string, versionLine: string, streams = 100, scrapes = 30, execRuns = 40): Promise<MetricsResult> {
-  const scrape = await scrapeAndRss(natsServer, streams, scrapes);
+  const readWhole = await scrapeAndRss(natsServer, streams, scrapes, "read whole");
+  const scrape = await scrapeAndRss(natsServer, streams, scrapes, "on demand");
   const exec = await execDelta(versionLine, execRuns);
-  return { streams, ...scrape, ...exec };
+  return { streams, ...scrape, exporterRssReadWholeMiB: readWhole.exporterRssMiB, ...exec };
 }
