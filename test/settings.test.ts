@@ -72,6 +72,7 @@ describe("precedence: flag > env > default", () => {
     httpPort: ["18222", (s) => s.ports.http, 18222],
     metricsPort: ["0", (s) => s.ports.metrics, 0],
     clusterSecret: ["s3cret route key", (s) => s.clusterSecret, "s3cret route key"],
+    clusterDialSecret: ["0ld route key", (s) => s.clusterDialSecret, "0ld route key"],
     user: ["alice", (s) => s.clientAuth, { kind: "user", app: { user: "alice", password: "pw" }, system: undefined }, { password: "pw" }],
     password: ["pa ss", (s) => s.clientAuth, { kind: "user", app: { user: "alice", password: "pa ss" }, system: undefined }, { user: "alice" }],
     token: ["t0ken", (s) => s.clientAuth, { kind: "token", token: "t0ken" }],
