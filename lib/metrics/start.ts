@@ -28,12 +28,16 @@ export function exporterArgs({ settings, topology, serverVersion }: Launch, watc
 }
 
 /**
- * The exporter runs without JavaScriptCore's JIT compilers (Bun reads BUN_JSC_* options at start; other
- * runtimes ignore it). A scrape is mostly waiting for nats-server's JSON, so it is as fast without them
- * (measured 15-16 ms either way for 100 streams with a consumer each), and the process stays ~10 MiB smaller
- * (39 vs 50 MiB RSS after 30 scrapes): no compiled code, none of the compilers' own code paged in.
+ * The exporter's runtime settings (Bun reads them at start; other runtimes ignore them):
+ * - no JavaScriptCore JIT compilers (BUN_JSC_useJIT=0). A scrape is mostly waiting for nats-server's JSON, so it is
+ *   as fast without them (measured 15-16 ms either way for 100 streams with a consumer each), and the process stays
+ *   ~10 MiB smaller: no compiled code, none of the compilers' own code paged in.
+ * - the allocator returns the free ranges inside its partly used pages to the system at once
+ *   (MIMALLOC_PURGE_HOLES_MIN_INTERVAL=0; an option of the mimalloc built into Bun, 100 by default, which
+ *   `MIMALLOC_VERBOSE=1` lists): a scrape allocates and frees ~10 MiB in a burst, and with the default ~1.5 MiB of
+ *   it stayed resident between scrapes (RssAnon 4.3-5.9 against 3.1-3.3 MiB, same scrape time).
  */
-const EXPORTER_RUNTIME_ENV = { BUN_JSC_useJIT: "0" };
+const EXPORTER_RUNTIME_ENV = { BUN_JSC_useJIT: "0", MIMALLOC_PURGE_HOLES_MIN_INTERVAL: "0" };
 
 /** Starts the exporter unless the metrics port is 0. */
 export async function startExporter(launch: Launch, env: Env): Promise<void> {
