@@ -48,7 +48,11 @@ function writeWrapper(dir: string, real: string): string {
   return path;
 }
 
-export async function benchExecFloor(nameserver: string, natsServer: string, runs = 20): Promise<ExecFloorResult> {
+/**
+ * 40 rounds: a 20-ms launcher on this shared 2-core machine moved its median by several ms from one run of 20 rounds
+ * to the next when other work started meanwhile; every round still runs all variants back to back.
+ */
+export async function benchExecFloor(nameserver: string, natsServer: string, runs = 40): Promise<ExecFloorResult> {
   const root = tempDir("exec-floor");
   const empty = buildFloor(root);
   const wrapper = writeWrapper(root, natsServer);
