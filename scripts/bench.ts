@@ -143,6 +143,8 @@ if (results.execFloor) {
   row("", "(parts) `nats-server -t`, Fly config, through the wrapper", v.check.wall, "ms");
   row("", "(parts) `nats-server -t`, Fly config, direct", v.checkDirect.wall, "ms");
   row("", "(parts) the exec stand-in alone (sh), subtracted", v.wrapper.wall, "ms");
+  row("", "floor, both binaries paged in on demand (as from an image; above: read whole, as a build leaves them)", r.onDemand.floor, "ms");
+  row("", "compiled launcher, Fly mode, version remembered, paged in on demand", r.onDemand.flyExec, "ms", `ratio = ${r.onDemand.ratioFly.toFixed(2)}`);
 }
 if (results.exec) {
   const r = results.exec;

@@ -31,9 +31,9 @@ const METRICS_URL = "http://127.0.0.1:7777/metrics";
  * image on demand, page by page; "on demand" reproduces that by dropping this one file's cached pages first (GNU dd's
  * nocache; no process maps the binary between sections).
  */
-type BinaryPages = "on demand" | "read whole";
+export type BinaryPages = "on demand" | "read whole";
 
-function setBinaryPages(file: string, pages: BinaryPages): void {
+export function setBinaryPages(file: string, pages: BinaryPages): void {
   const dd = (...args: string[]) => {
     const r = spawnSync("dd", [`if=${file}`, ...args, "status=none"]);
     if (r.status !== 0) throw new Error(`metrics: dd ${args.join(" ")} failed: ${r.stderr}`);
