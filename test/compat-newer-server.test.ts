@@ -11,7 +11,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { FlyNetwork, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
 import { FlyDnsServer } from "./support/fly-dns.ts";
 import { runLauncher } from "./support/launcher.ts";
-import { connectTo, waitAllHealthy, waitGateways, waitRoutes } from "./support/wait.ts";
+import { addStreamWhenPlaceable, connectTo, waitAllHealthy, waitGateways, waitRoutes } from "./support/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -91,7 +91,7 @@ describe(`on ${version}`, () => {
       const nc = await connectTo(ord[0], { user: AUTH.NATS_USER, pass: AUTH.NATS_PASSWORD });
       try {
         const jsm = await jetstreamManager(nc);
-        await jsm.streams.add({ name: "COMPAT", subjects: ["compat.>"], num_replicas: 3, placement: { cluster: "ord" } });
+        await addStreamWhenPlaceable(jsm, { name: "COMPAT", subjects: ["compat.>"], num_replicas: 3, placement: { cluster: "ord" } });
         const js = jetstream(nc);
         for (let i = 0; i < 100; i++) await js.publish("compat.x", `m${i}`, { msgID: `m${i}` });
         const info = await jsm.streams.info("COMPAT");
