@@ -8,7 +8,7 @@ import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { Resolver } from "node:dns/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { Clients, monitorJson, publishInOrder, waitAllHealthy, waitGateways, waitJsz, waitRoutes } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, monitorJson, publishInOrder, waitAllHealthy, waitGateways, waitJsz, waitRoutes } from "./support/wait.ts";
 
 setDefaultTimeout(90_000);
 
@@ -61,7 +61,7 @@ test("4 regions × 3 machines: routes in every region, the gateway mesh, a meta 
     const nc = await clients.to(members[0]);
     const jsm = await jetstreamManager(nc);
     const name = `R3_${region.toUpperCase()}`;
-    const si = await jsm.streams.add({ name, subjects: [`${region}.>`], num_replicas: 3, placement: { cluster: region, tags: [`region:${region}`] } });
+    const si = await addStreamWhenPlaceable(jsm, { name, subjects: [`${region}.>`], num_replicas: 3, placement: { cluster: region, tags: [`region:${region}`] } });
     expect([si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)].sort()).toEqual(members.map((m) => m.id).sort());
     await publishInOrder(jetstream(nc), `${region}.orders`, 1, 20, { prefix: region });
     expect((await jsm.streams.info(name)).state.messages).toBe(20);

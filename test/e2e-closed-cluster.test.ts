@@ -14,7 +14,7 @@ import { connect, createInbox, type NatsConnection } from "@nats-io/transport-no
 import { COMPILED_LAUNCHER, FlyNetwork, PORTS, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
 import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { runLauncher } from "./support/launcher.ts";
-import { Clients, connectTo, monitor, monitorJson, routedServers, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, connectTo, monitor, monitorJson, routedServers, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -161,7 +161,7 @@ describe("client auth", () => {
     await waitAllHealthy(ord);
     const writer = await client(ord[0], APP_USER);
     const jsm = await jetstreamManager(writer);
-    const si = await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
+    const si = await addStreamWhenPlaceable(jsm, { name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
     expect(si.config.num_replicas).toBe(3);
     const js = jetstream(writer);
     for (let i = 1; i <= 200; i++) await js.publish("orders.new", `order-${i}`);
@@ -232,7 +232,7 @@ test("token auth (local mode): the token lets a client in and JetStream works in
   await expect(connect({ servers: "127.0.0.1:4222", maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/i);
   const nc = await connect({ servers: "127.0.0.1:4222", token: "t0ken-9f", maxReconnectAttempts: 0 });
   const jsm = await jetstreamManager(nc);
-  await jsm.streams.add({ name: "TOKENS", subjects: ["tokens.>"] });
+  await addStreamWhenPlaceable(jsm, { name: "TOKENS", subjects: ["tokens.>"] });
   await jetstream(nc).publish("tokens.x", "hi");
   expect((await jsm.streams.info("TOKENS")).state.messages).toBe(1);
   await nc.close();

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { followingClient, Publisher, reportScenario, verifyNoLoss } from "./support/acked-publishing.ts";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { Clients, monitorJson, waitAllHealthy, waitRoutes } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, monitorJson, waitAllHealthy, waitRoutes } from "./support/wait.ts";
 
 setDefaultTimeout(120_000);
 
@@ -79,7 +79,7 @@ test("publishing past the space gets errors, not acks; nothing acknowledged is l
   const nc = await followingClient(clients, ord, "full-volume");
   const js = jetstream(nc, { timeout: 5_000 });
   const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-  await jsm.streams.add({ name: "FULL", subjects: ["full.msgs"], num_replicas: 3, duplicate_window: 60 * 1e9 });
+  await addStreamWhenPlaceable(jsm, { name: "FULL", subjects: ["full.msgs"], num_replicas: 3, duplicate_window: 60 * 1e9 });
   const pids = ord.map((m) => m.pid);
   // 32 KiB a message: the volumes hold a few hundred. A message is given up after 2 s without an ack.
   const pub = new Publisher(js, "full.msgs", "full", { workers: 4, pauseMs: 0, padding: 32 * 1024, perMessageMs: 2_000, attemptTimeoutMs: 1_000 }).start();

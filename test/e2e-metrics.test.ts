@@ -11,7 +11,7 @@ import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { COMPILED_LAUNCHER, FlyNetwork, PORTS, type FlyMachine } from "./support/fly-net.ts";
 import { Prometheus, prometheusBinary, type Series } from "./support/prometheus.ts";
-import { Clients, waitAllHealthy, waitGateways } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, waitAllHealthy, waitGateways } from "./support/wait.ts";
 import { DASHBOARD_METRICS } from "./data/dashboard-metrics.ts";
 
 setDefaultTimeout(60_000);
@@ -46,7 +46,7 @@ beforeAll(async () => {
   const js = jetstream(nc);
   for (const region of REGIONS) {
     const name = `EVENTS_${region.toUpperCase()}`;
-    await jsm.streams.add({ name, subjects: [`events.${region}.>`], num_replicas: 2, placement: { cluster: region } });
+    await addStreamWhenPlaceable(jsm, { name, subjects: [`events.${region}.>`], num_replicas: 2, placement: { cluster: region } });
     await jsm.consumers.add(name, { durable_name: `audit_${region}`, ack_policy: AckPolicy.Explicit, description: `reads ${region}` });
     for (let i = 0; i < MESSAGES; i++) await js.publish(`events.${region}.x`, `m${i}`);
   }

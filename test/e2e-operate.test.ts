@@ -11,7 +11,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { COMPILED_LAUNCHER, FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
 import { runLauncher } from "./support/launcher.ts";
 import { testedNatsServer } from "./support/tested-nats-server.ts";
-import { Clients, monitorJson, publishInOrder, waitUntil } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, monitorJson, publishInOrder, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(60_000);
 
@@ -88,7 +88,7 @@ test("a stopped machine and a frozen one: exit 1 within the timeout, both named 
   // An R3 stream in ord first, so that later a destroyed machine holds one of its replicas.
   const nc = await clients.to(ord[0]!, { user: AUTH.NATS_USER, pass: AUTH.NATS_PASSWORD });
   const jsm = await jetstreamManager(nc);
-  const si = await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3, placement: { cluster: "ord" } });
+  const si = await addStreamWhenPlaceable(jsm, { name: "ORDERS", subjects: ["orders.>"], num_replicas: 3, placement: { cluster: "ord" } });
   stream = { leader: si.cluster!.leader!, replicas: si.cluster!.replicas!.map((r) => r.name) };
   await publishInOrder(jetstream(nc), "orders.new", 1, 50);
 

@@ -13,7 +13,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { followingClient, Publisher, reportScenario, verifyStreamNoLoss } from "./support/acked-publishing.ts";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
 import { Partition } from "./support/partition.ts";
-import { Clients, jszStream, monitorJson, waitSupercluster } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, jszStream, monitorJson, waitSupercluster } from "./support/wait.ts";
 
 setDefaultTimeout(150_000);
 
@@ -45,7 +45,7 @@ async function freshStreams(): Promise<void> {
   for (const region of ["ord", "sjc"]) {
     const name = region.toUpperCase();
     await jsm.streams.delete(name).catch(() => false);
-    await jsm.streams.add({ name, subjects: [`${region}.msgs`], num_replicas: 3, placement: { cluster: region }, duplicate_window: 5 * 60 * 1e9 });
+    await addStreamWhenPlaceable(jsm, { name, subjects: [`${region}.msgs`], num_replicas: 3, placement: { cluster: region }, duplicate_window: 5 * 60 * 1e9 });
   }
 }
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork, PORTS, type FlyMachine } from "./support/fly-net.ts";
-import { Clients, jszStream, monitorJson, publishInOrder, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, jszStream, monitorJson, publishInOrder, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(90_000);
 
@@ -65,7 +65,7 @@ test("one region, three machines: full mesh of routes, healthy JetStream, an R3 
 
   const writer = await client(ord[0]);
   const jsm = await jetstreamManager(writer);
-  const si = await jsm.streams.add({ name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
+  const si = await addStreamWhenPlaceable(jsm, { name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
   expect(si.config.num_replicas).toBe(3);
   await publishMany(jetstream(writer), "orders.new", 1, 1_000);
 
@@ -141,7 +141,7 @@ test("restart with its volume: a stopped machine misses 500 messages, comes back
   const nc = await client(a);
   const jsm = await jetstreamManager(nc);
   const js = jetstream(nc);
-  await jsm.streams.add({ name: "EVENTS", subjects: ["events.>"], num_replicas: 3 });
+  await addStreamWhenPlaceable(jsm, { name: "EVENTS", subjects: ["events.>"], num_replicas: 3 });
   await publishMany(js, "events.x", 1, 1_000);
   // c holds all 1,000 before it goes away, in message blocks on its volume.
   await waitJsz(c, "stream EVENTS with 1,000 messages", (j) => jszStream(j, "EVENTS")?.state?.messages === 1_000 || undefined);

@@ -16,7 +16,7 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { followingClient, Publisher, reportScenario, verifyStreamNoLoss } from "./support/acked-publishing.ts";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
 import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "./support/rolling-deploy.ts";
-import { Clients, waitSupercluster } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, waitSupercluster } from "./support/wait.ts";
 
 setDefaultTimeout(240_000);
 
@@ -58,7 +58,7 @@ afterAll(async () => {
 async function startPublishing(tag: string): Promise<Record<"ORD" | "SJC", Publisher[]>> {
   for (const [name, region, replicas] of [["ORD", "ord", 3], ["SJC", "sjc", 1]] as const) {
     await jsm.streams.delete(name).catch(() => false);
-    await jsm.streams.add({ name, subjects: [`${region}.msgs`], num_replicas: replicas, placement: { cluster: region }, duplicate_window: 5 * 60 * 1e9 });
+    await addStreamWhenPlaceable(jsm, { name, subjects: [`${region}.msgs`], num_replicas: replicas, placement: { cluster: region }, duplicate_window: 5 * 60 * 1e9 });
   }
   const pub = (client: JetStreamClient, stream: string, prefix: string) =>
     new Publisher(client, `${stream.toLowerCase()}.msgs`, `${tag}-${prefix}`, { workers: 2, pauseMs: 20, perMessageMs: 120_000 }).start();

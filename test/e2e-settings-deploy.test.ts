@@ -10,7 +10,7 @@ import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { followingClient, Publisher, reportScenario, verifyNoLoss } from "./support/acked-publishing.ts";
 import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
 import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "./support/rolling-deploy.ts";
-import { Clients, monitorJson, waitAllHealthy, waitRoutes } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, monitorJson, waitAllHealthy, waitRoutes } from "./support/wait.ts";
 
 setDefaultTimeout(180_000);
 
@@ -53,8 +53,8 @@ test("NATS_APPEND_CONFIG and NATS_MAX_MEM_STORE rolled out machine by machine un
   const nc = await followingClient(clients, ord, "settings-deploy");
   const js = jetstream(nc, { timeout: 5_000 });
   const jsm = await jetstreamManager(nc, { timeout: 5_000 });
-  await jsm.streams.add({ name: "ONDISK", subjects: ["ondisk.msgs"], num_replicas: 3, duplicate_window: 5 * 60 * 1e9 });
-  await jsm.streams.add({ name: "INMEM", subjects: ["inmem.msgs"], num_replicas: 3, storage: StorageType.Memory, duplicate_window: 5 * 60 * 1e9 });
+  await addStreamWhenPlaceable(jsm, { name: "ONDISK", subjects: ["ondisk.msgs"], num_replicas: 3, duplicate_window: 5 * 60 * 1e9 });
+  await addStreamWhenPlaceable(jsm, { name: "INMEM", subjects: ["inmem.msgs"], num_replicas: 3, storage: StorageType.Memory, duplicate_window: 5 * 60 * 1e9 });
   const pubs = [new Publisher(js, "ondisk.msgs", "ondisk").start(), new Publisher(js, "inmem.msgs", "inmem").start()];
   await Promise.all(pubs.map((p) => p.moreAcks(100)));
 

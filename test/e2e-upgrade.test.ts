@@ -15,7 +15,7 @@ import { followingClient, Publisher, reportScenario, verifyStreamNoLoss } from "
 import { FlyNetwork, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
 import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "./support/rolling-deploy.ts";
 import { natsServerVersion, testedNatsServer } from "./support/tested-nats-server.ts";
-import { Clients, monitorJson, waitSupercluster } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, monitorJson, waitSupercluster } from "./support/wait.ts";
 
 setDefaultTimeout(180_000);
 
@@ -74,7 +74,7 @@ async function versions(): Promise<string[]> {
 async function upgradeTo(scenario: string, bin: string, stream: string): Promise<void> {
   const from = (await versions())[0];
   const to = natsServerVersion(bin)!;
-  await jsm.streams.add({ name: stream, subjects: [`${stream.toLowerCase()}.msgs`], num_replicas: 3, placement: { cluster: "ord" }, duplicate_window: 5 * 60 * 1e9 });
+  await addStreamWhenPlaceable(jsm, { name: stream, subjects: [`${stream.toLowerCase()}.msgs`], num_replicas: 3, placement: { cluster: "ord" }, duplicate_window: 5 * 60 * 1e9 });
   const viaOrd = new Publisher(js, `${stream.toLowerCase()}.msgs`, "via-ord", { workers: 2, pauseMs: 20 });
   const sjcNc = await followingClient(clients, sjc, `${scenario}-sjc`);
   const viaSjc = new Publisher(jetstream(sjcNc, { timeout: 5_000 }), `${stream.toLowerCase()}.msgs`, "via-sjc", { workers: 2, pauseMs: 20 });
@@ -121,7 +121,7 @@ test(`2.10.27 → ${natsServerVersion(NEWEST)}, machine by machine under acked p
 // wrote. Whatever it does, nothing acknowledged may be lost; whether it turns healthy is reported, not asserted.
 test("downgrade one machine from the newest to 2.10.27: reported; nothing acknowledged is lost", async () => {
   const stream = "DOWN";
-  await jsm.streams.add({ name: stream, subjects: ["down.msgs"], num_replicas: 3, placement: { cluster: "ord" }, duplicate_window: 5 * 60 * 1e9 });
+  await addStreamWhenPlaceable(jsm, { name: stream, subjects: ["down.msgs"], num_replicas: 3, placement: { cluster: "ord" }, duplicate_window: 5 * 60 * 1e9 });
   const pub = new Publisher(js, "down.msgs", "down", { workers: 2, pauseMs: 20 }).start();
   await pub.moreAcks(50);
   const [victim] = ord;

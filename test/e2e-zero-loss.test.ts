@@ -14,7 +14,7 @@ import { LAME_DUCK_DURATION, LAME_DUCK_GRACE_PERIOD } from "../lib/config/blocks
 import { DurableReader, followingClient, Publisher, verifyNoLoss } from "./support/acked-publishing.ts";
 import { FlyNetwork, formatExit, type FlyMachine } from "./support/fly-net.ts";
 import { flyStopSettings } from "./support/rolling-deploy.ts";
-import { Clients, jszStream, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
+import { addStreamWhenPlaceable, Clients, jszStream, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
 
 setDefaultTimeout(240_000);
 
@@ -45,7 +45,7 @@ async function setUp(stream: string, prefix: string): Promise<{ nc: NatsConnecti
   const js = jetstream(nc, { timeout: 5_000 });
   const jsm = await jetstreamManager(nc, { timeout: 5_000 });
   const subject = `${prefix}.msgs`;
-  await jsm.streams.add({ name: stream, subjects: [subject], num_replicas: 3, duplicate_window: 5 * 60 * 1e9 });
+  await addStreamWhenPlaceable(jsm, { name: stream, subjects: [subject], num_replicas: 3, duplicate_window: 5 * 60 * 1e9 });
   await jsm.consumers.add(stream, { durable_name: "worker", ack_policy: AckPolicy.Explicit, ack_wait: 5 * 1e9 });
   const readerNc = await followingClient(clients, ord, `${prefix}-reader`);
   const reader = new DurableReader(jetstream(readerNc, { timeout: 5_000 }), stream, "worker", prefix).start();
