@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { healthzUrlOf, localMonitoringUrl, monitoringClient, type MonitoringError } from "../lib/monitoring/client.ts";
+import { healthzUrlOf, localMonitoringUrl, monitoringClient, type MonitoringError, snapshotOf } from "../lib/monitoring/client.ts";
 import { checkHealth, healthzUrl } from "../lib/monitoring/healthcheck.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -217,6 +217,25 @@ describe("monitoring client", () => {
     const notFound = await err(monitoringClient(`${base(healthy)}/nope`).varz());
     expect(notFound).toMatchObject({ kind: "http", status: 404 });
     expect(await monitoringClient(refused).healthz()).toMatchObject({ ok: false, error: `connection refused to ${refused}/healthz` });
+  });
+
+  test("a snapshot asks every endpoint at once and never throws: what did not answer is absent, with why", async () => {
+    const live = await snapshotOf(monitoringClient(base(healthy)), { streams: true });
+    expect(live.varz?.server_id).toMatch(/^N/);
+    expect(live.routez?.num_routes).toBe(0);
+    expect(live.gatewayz?.server_id).toBe(live.varz?.server_id);
+    expect(live.jsz?.account_details?.length).toBeGreaterThan(0);
+    expect(live.healthz.ok).toBe(true);
+    expect(live.errors).toEqual({});
+    const refused = `http://127.0.0.1:${await freePort()}`;
+    const gone = await snapshotOf(monitoringClient(refused));
+    expect(gone).toMatchObject({ varz: undefined, routez: undefined, gatewayz: undefined, jsz: undefined, healthz: { ok: false } });
+    expect(gone.errors).toEqual({
+      varz: `connection refused to ${refused}/varz`,
+      routez: `connection refused to ${refused}/routez`,
+      gatewayz: `connection refused to ${refused}/gatewayz`,
+      jsz: `connection refused to ${refused}/jsz`,
+    });
   });
 
   test("jsz query options and the local URL", () => {

@@ -4,7 +4,7 @@
  * which); /healthz never fails, so an absent, starting or lame-duck nats-server still yields
  * gnatsd_healthz_status and this project's boot facts.
  */
-import type { MonitoringClient } from "../monitoring/client.ts";
+import { type MonitoringClient, snapshotOf } from "../monitoring/client.ts";
 import { Families, type Family } from "./family.ts";
 import { flattenDocument } from "./flatten.ts";
 import { gatewayzFamilies } from "./gatewayz.ts";
@@ -16,14 +16,7 @@ export async function collectFamilies(client: MonitoringClient, boot: BootFacts)
   // server_id is the machine's stable server name, as the exporter's -use_internal_server_name gives it:
   // nats-server's own server_id changes at every start and would split every series at each restart.
   const serverId = boot.serverName;
-  const settle = <T>(p: Promise<T>) => p.then((value) => value, () => undefined);
-  const [varz, routez, gatewayz, jsz, health] = await Promise.all([
-    settle(client.varz()),
-    settle(client.routez()),
-    settle(client.gatewayz()),
-    settle(client.jsz({ consumers: true, config: true, raft: true })),
-    client.healthz(),
-  ]);
+  const { varz, routez, gatewayz, jsz, healthz: health } = await snapshotOf(client, { consumers: true, config: true, raft: true });
   const families = new Families();
   if (varz) flattenDocument(families, "gnatsd_varz", varz, serverId);
   if (routez) flattenDocument(families, "gnatsd_routez", routez, serverId);

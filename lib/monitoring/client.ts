@@ -160,6 +160,37 @@ export interface MonitoringClient {
   healthz(query?: HealthzQuery): Promise<Healthz>;
 }
 
+/**
+ * Everything one server's monitoring API says at one moment, each endpoint asked at once: what `status` surveys
+ * and what the exporter renders. An endpoint that did not answer is absent, with why in `errors`.
+ */
+export interface ServerSnapshot {
+  varz?: Varz;
+  routez?: Routez;
+  gatewayz?: Gatewayz;
+  jsz?: Jsz;
+  healthz: Healthz;
+  errors: Partial<Record<"varz" | "routez" | "gatewayz" | "jsz", string>>;
+}
+
+/** Asks /varz, /routez, /gatewayz, /jsz (with `jszQuery`) and /healthz at once; never throws. */
+export async function snapshotOf(client: MonitoringClient, jszQuery: JszQuery = {}): Promise<ServerSnapshot> {
+  const errors: ServerSnapshot["errors"] = {};
+  const settle = <T>(name: keyof ServerSnapshot["errors"], p: Promise<T>) =>
+    p.then(
+      (value) => value,
+      (error: Error) => void (errors[name] = error.message),
+    );
+  const [varz, routez, gatewayz, jsz, healthz] = await Promise.all([
+    settle("varz", client.varz()),
+    settle("routez", client.routez()),
+    settle("gatewayz", client.gatewayz()),
+    settle("jsz", client.jsz(jszQuery)),
+    client.healthz(),
+  ]);
+  return { varz, routez, gatewayz, jsz, healthz, errors };
+}
+
 export interface MonitoringClientOptions {
   /** Per request. A probe must answer well inside Docker's and Fly's check timeouts. */
   timeoutMs?: number;

@@ -13,6 +13,7 @@ import {
   monitoringClient,
   monitoringUrlOf,
   type Routez,
+  snapshotOf,
   type Varz,
 } from "../monitoring/client.ts";
 import type { Settings } from "../settings/resolve.ts";
@@ -51,27 +52,8 @@ export interface SurveyOptions {
 }
 
 export async function probeServer(region: string, address: string, url: string, timeoutMs: number): Promise<ServerProbe> {
-  const client = monitoringClient(url, { timeoutMs });
-  const settle = <T>(p: Promise<T>) => p.then((value) => ({ value }), (error: Error) => ({ error: error.message }));
-  const [varz, routez, gatewayz, jsz, healthz] = await Promise.all([
-    settle(client.varz()),
-    settle(client.routez()),
-    settle(client.gatewayz()),
-    settle(client.jsz({ accounts: true, streams: true, config: true })),
-    client.healthz(),
-  ]);
-  const value = <T>(r: { value: T } | { error: string }) => ("value" in r ? r.value : undefined);
-  return {
-    region,
-    address,
-    url,
-    varz: value(varz),
-    routez: value(routez),
-    gatewayz: value(gatewayz),
-    jsz: value(jsz),
-    healthz,
-    error: "error" in varz ? varz.error : undefined,
-  };
+  const { varz, routez, gatewayz, jsz, healthz, errors } = await snapshotOf(monitoringClient(url, { timeoutMs }), { accounts: true, streams: true, config: true });
+  return { region, address, url, varz, routez, gatewayz, jsz, healthz, error: errors.varz };
 }
 
 export async function surveyCluster(settings: Settings, opts: SurveyOptions): Promise<Survey> {
