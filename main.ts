@@ -25,7 +25,7 @@ function isLauncherArgv(argv: string[]): boolean {
 // citty reports an unknown command with exit code 1; a typo is bad input, which is exit code 2 here.
 const first = process.argv[2];
 if (first === undefined) {
-  void Promise.all([import("./lib/launcher.ts"), import("./lib/errors.ts")]).then(([{ runLauncher }, { withExitCode }]) =>
+  void Promise.all([import("./lib/launch/launcher.ts"), import("./lib/errors.ts")]).then(([{ runLauncher }, { withExitCode }]) =>
     withExitCode(() => runLauncher({}, process.env)),
   );
 } else if (first === "exporter" && isLauncherArgv(process.argv.slice(3))) {

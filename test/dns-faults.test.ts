@@ -179,7 +179,7 @@ describe("`nats-cluster config` against faulty DNS (deadline 3 s)", () => {
   });
 
   // While DNS is down the machine counts are unknown, so advice to add machines would be wrong (the region has three):
-  // reportLaunch (lib/launch-report.ts) gives none when discovery was incomplete.
+  // reportLaunch (lib/launch/report.ts) gives none when discovery was incomplete.
   test("no answer at all: the DNS warning is the only warning (no `fly scale count` advice while DNS is down)", async () => {
     fault({ match: everything, fault: { kind: "drop" } });
     const r = await configRun();

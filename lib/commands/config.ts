@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { renderNatsConfig } from "../config/render.ts";
-import { configHeader, prepareLaunch } from "../launcher.ts";
-import { reportLaunch } from "../launch-report.ts";
+import { configHeader, prepareLaunch } from "../launch/launcher.ts";
+import { reportLaunch } from "../launch/report.ts";
 import { flagsFromArgs, settingsArgs } from "./args.ts";
 import { withExitCode } from "../errors.ts";
 

@@ -1,5 +1,5 @@
 import { defineCommand } from "citty";
-import { runLauncher } from "../launcher.ts";
+import { runLauncher } from "../launch/launcher.ts";
 import { flagsFromArgs, settingsArgs } from "./args.ts";
 import { withExitCode } from "../errors.ts";
 

@@ -5,7 +5,7 @@
  * (the monitoring client, prom-client): `run` pays only for the spawn.
  */
 import packageJson from "../../package.json" with { type: "json" };
-import type { Launch } from "../launcher.ts";
+import type { Launch } from "../launch/launcher.ts";
 import { selfCommand, spawnDetached } from "../server/exec.ts";
 import type { Env } from "../settings/resolve.ts";
 

@@ -25,7 +25,7 @@ const IMPORT_SETS: Array<[string, string[]]> = [
   ["lib/discovery/ (node:dns Resolver)", ["lib/discovery/index.ts"]],
   ["lib/config/ (blocks, render)", ["lib/config/build.ts", "lib/config/render.ts", "lib/config/features.ts"]],
   ["lib/server/ (binary, write-config, exec) (node:child_process)", ["lib/server/binary.ts", "lib/server/write-config.ts", "lib/server/exec.ts"]],
-  ["lib/log.ts, launcher.ts, launch-report.ts, commands/run.ts (the rest)", ["lib/log.ts", "lib/launcher.ts", "lib/launch-report.ts", "lib/commands/run.ts"]],
+  ["lib/log.ts, launch/ (launcher, report), commands/run.ts (the rest)", ["lib/log.ts", "lib/launch/launcher.ts", "lib/launch/report.ts", "lib/commands/run.ts"]],
 ];
 
 function build(src: string, out: string): void {

@@ -2,23 +2,23 @@
  * The launcher's flow: settings → discovery → config → (write, check, exec). `prepareLaunch` is shared by
  * `run` and `config`, so what `config` prints is exactly what `run` would start.
  */
-import { appendFileName, buildNatsConfig } from "./config/build.ts";
-import { featuresOf, formatVersion, type ServerFeatures, type ServerVersion } from "./config/features.ts";
-import { shapeTopology } from "./config/peer-shape.ts";
-import { renderNatsConfig } from "./config/render.ts";
-import type { NatsConfig } from "./config/types.ts";
-import type { Topology } from "./discovery/index.ts";
-import { execNatsServer } from "./server/exec.ts";
-import { checkNatsConfig, locateNatsServer, natsServerVersion } from "./server/binary.ts";
-import { type Env, resolveSettings, type Settings } from "./settings/resolve.ts";
-import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "./settings/schema.ts";
-import { ensureStoreDir } from "./store/dir.ts";
-import { guardClusteredStore } from "./store/guard.ts";
-import { fileSystemSize, maxFileStoreWarning } from "./store/space.ts";
+import { appendFileName, buildNatsConfig } from "../config/build.ts";
+import { featuresOf, formatVersion, type ServerFeatures, type ServerVersion } from "../config/features.ts";
+import { shapeTopology } from "../config/peer-shape.ts";
+import { renderNatsConfig } from "../config/render.ts";
+import type { NatsConfig } from "../config/types.ts";
+import type { Topology } from "../discovery/index.ts";
+import { execNatsServer } from "../server/exec.ts";
+import { checkNatsConfig, locateNatsServer, natsServerVersion } from "../server/binary.ts";
+import { type Env, resolveSettings, type Settings } from "../settings/resolve.ts";
+import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "../settings/schema.ts";
+import { ensureStoreDir } from "../store/dir.ts";
+import { guardClusteredStore } from "../store/guard.ts";
+import { fileSystemSize, maxFileStoreWarning } from "../store/space.ts";
 import { basename } from "node:path";
-import { type ConfigFile, writeConfigFiles } from "./server/write-config.ts";
-import { type EarlyCheck, startEarlyCheck } from "./server/early-check.ts";
-import { readCachedVersion, versionCachePath, writeCachedVersion } from "./server/version-cache.ts";
+import { type ConfigFile, writeConfigFiles } from "../server/write-config.ts";
+import { type EarlyCheck, startEarlyCheck } from "../server/early-check.ts";
+import { readCachedVersion, versionCachePath, writeCachedVersion } from "../server/version-cache.ts";
 
 export interface Launch {
   settings: Settings;
@@ -58,7 +58,7 @@ export async function prepareLaunch(flags: RawSettings, env: Env, hooks: LaunchH
   const remembered = readCachedVersion(versionCachePath(settings.configFile), natsServer);
   if (remembered) hooks.onDraft?.({ settings, natsServer, features: featuresOf(remembered) });
   const started = performance.now();
-  const discovering = import("./discovery/index.ts").then(({ discoveryProviderFor }) => discoveryProviderFor(settings).discover());
+  const discovering = import("../discovery/index.ts").then(({ discoveryProviderFor }) => discoveryProviderFor(settings).discover());
   discovering.catch(() => {}); // awaited below; a hook throwing first must not leave it unhandled
   hooks.whileDiscovering?.(settings);
   // Without a remembered version, discovery overlaps the --version spawn.
@@ -104,7 +104,7 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
         if (settings.mode === "fly") storeWarning = guardClusteredStore(settings.storeDir, settings.allowStandaloneStore);
       },
     });
-    const [{ log }, { reportLaunch }] = await Promise.all([import("./log.ts"), import("./launch-report.ts")]);
+    const [{ log }, { reportLaunch }] = await Promise.all([import("../log.ts"), import("./report.ts")]);
     reportLaunch(launch);
     if (storeWarning) log.warn(`starting anyway (NATS_ALLOW_STANDALONE_STORE): ${storeWarning}`);
     if (spaceWarning) log.warn(spaceWarning);
@@ -120,7 +120,7 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
     const childEnv = withoutSecrets(process.env);
     // Lazily: a machine with --metrics-port 0 loads none of it. Spawned only now, once nats-server will surely be
     // exec'd (a refused config starts no exporter), and after -t: its own start would compete with the check.
-    if (settings.ports.metrics) await import("./metrics/start.ts").then((m) => m.startExporter(launch, childEnv));
+    if (settings.ports.metrics) await import("../metrics/start.ts").then((m) => m.startExporter(launch, childEnv));
     return execNatsServer(natsServer, ["-c", settings.configFile], childEnv);
   } finally {
     await early?.settled; // its staging directory is gone before we exit, whatever happened

@@ -1,11 +1,11 @@
 /**
  * What `run` and `config` log about a launch: the machine, what discovery found, and advice when the region is
  * too small for replicated streams. Its own module so that `run` loads the logger only after `nats-server -t` has
- * started (lib/launcher.ts).
+ * started (lib/launch/launcher.ts).
  */
-import { membersOf } from "./discovery/topology.ts";
+import { membersOf } from "../discovery/topology.ts";
 import type { Launch } from "./launcher.ts";
-import { log } from "./log.ts";
+import { log } from "../log.ts";
 
 function describeTopology({ topology }: Launch): string {
   return topology.regions.map((r) => `${r.region} (${r.addresses.length} machine${r.addresses.length === 1 ? "" : "s"})`).join(", ");
