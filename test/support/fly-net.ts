@@ -620,10 +620,6 @@ export class FlyNetwork {
         if (Date.now() > deadline) throw new Error(`fly-net: namespace holder for ${ip} did not come up (comm ${comm || "?"})`);
         sleepSync(2);
       }
-      // The address must not also sit on this namespace's lo (left by a shared-mode network whose `ip addr del` did not
-      // run): a local /128 beats the bridge's /48, so the DNS server's answers and the tests' requests to this machine
-      // would go to lo and vanish (seen once: every DNS answer to a machine timed out).
-      run("ip", ["-6", "addr", "del", `${ip}/128`, "dev", "lo"], { check: false });
       run("ip", ["link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", String(pid)]);
       run("ip", ["link", "set", veth, "master", NETNS_BRIDGE, "up"]);
       const dnsRoute = isIPv6(this.dns.host) ? [`route add ${this.dns.host}/128 via ${NETNS_BRIDGE_IP} dev eth0`] : [];
