@@ -96,7 +96,9 @@ describe(`on ${version}`, () => {
       const nc = await connectTo(ord[0], { user: AUTH.NATS_USER, pass: AUTH.NATS_PASSWORD });
       try {
         const jsm = await jetstreamManager(nc);
-        await addStreamWhenPlaceable(jsm, { name: "COMPAT", subjects: ["compat.>"], num_replicas: 3, placement: { cluster: "ord" } });
+        // 2.10.27 under the full suite's load has answered "no suitable peers for placement" for over 15 s after the
+        // cluster turned healthy (cause not established: its meta leader did not yet place on ord); give it a minute.
+        await addStreamWhenPlaceable(jsm, { name: "COMPAT", subjects: ["compat.>"], num_replicas: 3, placement: { cluster: "ord" } }, 60_000);
         const js = jetstream(nc);
         for (let i = 0; i < 100; i++) await js.publish("compat.x", `m${i}`, { msgID: `m${i}` });
         const info = await jsm.streams.info("COMPAT");
