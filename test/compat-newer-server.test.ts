@@ -11,6 +11,7 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { FlyNetwork, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
 import { FlyDnsServer } from "./support/fly-dns.ts";
 import { runLauncher } from "./support/launcher.ts";
+import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { addStreamWhenPlaceable, connectTo, waitAllHealthy, waitGateways, waitRoutes } from "./support/wait.ts";
 
 setDefaultTimeout(120_000);
@@ -24,13 +25,7 @@ if (!available) {
 const version = spawnSync(NEWER, ["--version"], { encoding: "utf8" }).stdout.trim();
 
 const APP = "compat";
-const AUTH = {
-  NATS_CLUSTER_SECRET: "compat-secret/1",
-  NATS_USER: "app",
-  NATS_PASSWORD: "app-pw",
-  NATS_SYSTEM_USER: "sys",
-  NATS_SYSTEM_PASSWORD: "sys-pw",
-};
+const AUTH = closedClusterEnv({ clusterSecret: "compat-secret/1", app: { user: "app", pass: "app-pw" }, system: { user: "sys", pass: "sys-pw" } });
 
 describe(`on ${version}`, () => {
   test("it is newer than 2.9, so the 2.10+ keys are on", () => {
