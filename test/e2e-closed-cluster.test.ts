@@ -164,7 +164,9 @@ describe("client auth", () => {
     const si = await addStreamWhenPlaceable(jsm, { name: "ORDERS", subjects: ["orders.>"], num_replicas: 3 });
     expect(si.config.num_replicas).toBe(3);
     const js = jetstream(writer);
-    for (let i = 1; i <= 200; i++) await js.publish("orders.new", `order-${i}`);
+    // Right after the stream is created, the machine we write through may not yet have the stream's interest: the
+    // client's own retry on "no responders" covers that moment (seen once under the full suite's load).
+    for (let i = 1; i <= 200; i++) await js.publish("orders.new", `order-${i}`, { retries: 20 });
 
     const reader = await client(ord[2], APP_USER);
     const rjsm = await jetstreamManager(reader);
