@@ -90,6 +90,7 @@ export type Isolation = "shared" | "netns";
 /** The bridge of a "netns" network, its address, and the prefix every machine's address is in. */
 export const NETNS_BRIDGE = "fly6pn0";
 export const NETNS_BRIDGE_IP = "fdaa:0:1::1";
+export const NETNS_BRIDGE_MAC = "02:f1:70:00:00:01";
 export const NETNS_PREFIX_LEN = 48;
 
 export interface FlyNetworkOptions {
@@ -585,7 +586,10 @@ export class FlyNetwork {
   #setUpBridge(): void {
     // A bridge left by a network of this process that was never closed (only one may be open at a time).
     if (run("ip", ["link", "show", NETNS_BRIDGE], { check: false }).ok) run("ip", ["link", "del", NETNS_BRIDGE], { check: false });
-    run("ip", ["link", "add", NETNS_BRIDGE, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"]);
+    // A fixed (locally administered) MAC: without one the bridge takes the lowest MAC of its ports and changes it as
+    // machines' veths come and go, so the machines' neighbour entries for the bridge (their next hop to the DNS server)
+    // point at a MAC nobody answers to until neighbour discovery notices, seconds later.
+    run("ip", ["link", "add", NETNS_BRIDGE, "address", NETNS_BRIDGE_MAC, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"]);
     this.#bridgeUp = true;
     run("sysctl", ["-qw", `net.ipv6.conf.${NETNS_BRIDGE}.disable_ipv6=0`, `net.ipv6.conf.${NETNS_BRIDGE}.accept_dad=0`], { check: false });
     run("ip", ["-6", "addr", "add", `${NETNS_BRIDGE_IP}/${NETNS_PREFIX_LEN}`, "dev", NETNS_BRIDGE, "nodad"]);
