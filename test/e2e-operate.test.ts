@@ -44,14 +44,20 @@ async function operate(on: FlyMachine, args: string[], without: string[] = []) {
   return { ...result, ms: Date.now() - started };
 }
 
+/** The command's exit code; when it is not `code`, the failure shows everything the command printed. */
+function expectCode(result: { code: number | null; stdout: string; stderr: string }, code: number): void {
+  if (result.code !== code) throw new Error(`exit code ${result.code}, expected ${code}; it printed:\n${result.stdout}${result.stderr}`);
+  expect(result.code).toBe(code);
+}
+
 const ids = (ms: FlyMachine[]) => ms.map((m) => m.id);
 
 test("status --wait gates until the supercluster is whole, then exits 0 and lists every machine by region", async () => {
   const gate = await operate(ord[0]!, ["status", "--wait", "40s"]);
   expect(gate.stderr).toBe("");
-  expect(gate.code).toBe(0);
+  expectCode(gate, 0);
   const status = await operate(sjc[0]!, ["status"]);
-  expect(status.code).toBe(0);
+  expectCode(status, 0);
   for (const m of [...ord, ...sjc, ...ams]) {
     expect(status.stdout).toMatch(new RegExp(`^(${m.region})?\\s+${m.id}\\s+running\\s+\\d+\\.\\d+\\.\\d+\\s`, "m"));
   }
@@ -98,7 +104,7 @@ test("a stopped machine and a frozen one: exit 1 within the timeout, both named 
   process.kill(frozen.pid, "SIGSTOP");
   try {
     const status = await operate(ord[1]!, ["status", "--timeout", "1.5s"]);
-    expect(status.code).toBe(1);
+    expectCode(status, 1);
     expect(status.ms).toBeLessThan(5_000); // one 1.5 s timeout, not one per request
     expect(status.stdout).toMatch(new RegExp(`${stopped.id}\\s+stopped`));
     expect(status.stdout).toContain(`machine ${stopped.id} (region sjc) is stopped, so its JetStream peer is offline: start it (fly machine start ${stopped.id})`);
@@ -132,17 +138,17 @@ test("prune: refuses without all.vms or a system user, plans without --yes, then
   net.dns.addFault({ match: /^all\.vms\./, fault: { kind: "drop" } });
   const blind = await operate(on, ["prune", "--yes"]);
   net.dns.clearFaults();
-  expect(blind.code).toBe(1);
+  expectCode(blind, 1);
   expect(blind.stdout).toContain(`cannot read all.vms.${APP}.internal`);
   expect(blind.stdout).toContain("nothing pruned");
 
   const noSystemUser = await operate(on, ["prune", "--yes"], ["NATS_SYSTEM_USER", "NATS_SYSTEM_PASSWORD"]);
-  expect(noSystemUser.code).toBe(2);
+  expectCode(noSystemUser, 2);
   expect(noSystemUser.stderr).toContain("NATS_SYSTEM_USER");
   expect(noSystemUser.stderr).toContain("NATS_SYSTEM_PASSWORD");
 
   const plan = await operate(on, ["prune"]);
-  expect(plan.code).toBe(0);
+  expectCode(plan, 0);
   expect(plan.stdout).toContain(`remove JetStream peer ${victim.id} (offline, machine destroyed)`);
   expect(plan.stdout).toContain(`keep offline peer ${stopped.id}: its machine is stopped`);
   expect(plan.stdout).toContain("Nothing changed");
@@ -150,7 +156,7 @@ test("prune: refuses without all.vms or a system user, plans without --yes, then
 
   const pruned = await operate(on, ["prune", "--yes"]);
   expect(pruned.stderr).toBe("");
-  expect(pruned.code).toBe(0);
+  expectCode(pruned, 0);
   expect(pruned.stdout).toContain(`done: removed ${victim.id} from the meta group`);
   const peers = await metaPeers();
   expect(peers).not.toContain(victim.id);
@@ -175,11 +181,11 @@ test("prune where the region has no machine to spare: the stream keeps two repli
   await victim.destroy(); // ord keeps two machines, both with a replica of ORDERS
   await waitOffline(victim.id);
   const pruned = await operate(on, ["prune", "--yes"]);
-  expect(pruned.code).toBe(0);
+  expectCode(pruned, 0);
   expect(pruned.stdout).toContain(`done: removed ${victim.id} from the meta group`);
   expect(pruned.stdout).toMatch(/stream APP > ORDERS: 2 of 3 replicas current \([0-9a-f, ]+\); only 2 placed: region ord has no machine to spare for it; add one \(fly scale count 3 --region ord\)/);
   const short = await operate(on, ["status"]);
-  expect(short.code).toBe(1);
+  expectCode(short, 1);
   expect(short.stdout).toContain("stream APP > ORDERS has only 2 of its 3 replicas placed");
 
   const added = net.startMachine({ app: APP, region: "ord", env: AUTH });
@@ -203,7 +209,7 @@ test("local mode: one standalone server, status exits 0 while it runs and 1 with
     const healthy = () => fetch("http://127.0.0.1:18232/healthz").then((r) => r.ok, () => false);
     for (const until = Date.now() + 15_000; !(await healthy()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
     const up = await runLauncher(["status", "--json"], local);
-    expect(up.code).toBe(0);
+    expectCode(up, 0);
     const report = JSON.parse(up.stdout);
     expect(report).toMatchObject({ ok: true, mode: "local", problems: [] });
     expect(report.regions[0].machines[0]).toMatchObject({ region: "local", state: "running", jetstream: "standalone", healthz: { ok: true } });
@@ -212,6 +218,6 @@ test("local mode: one standalone server, status exits 0 while it runs and 1 with
     await gone;
   }
   const down = await runLauncher(["status"], local);
-  expect(down.code).toBe(1);
+  expectCode(down, 1);
   expect(down.stdout).toContain("nats-server does not answer at http://127.0.0.1:18232 (connection refused");
 });

@@ -13,7 +13,7 @@ import { APP_ACCOUNT } from "../config/blocks/auth.ts";
 import { UsageError } from "../errors.ts";
 import { natsUrl } from "../net.ts";
 import type { Credentials, Settings } from "../settings/resolve.ts";
-import { assess, runningIn, type StreamStatus, tooFewMachines } from "./assess.ts";
+import { assess, metaLeaderView, runningIn, type StreamStatus, tooFewMachines } from "./assess.ts";
 import { planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
 import { type Survey, surveyCluster } from "./survey.ts";
 
@@ -68,15 +68,33 @@ async function carryOut(
 ): Promise<number> {
   const { connect } = await import("@nats-io/transport-node");
   const servers = before.servers.filter((s) => s.varz).map((s) => natsUrl(s.address, settings.ports.client));
-  const request = async (credentials: Credentials, subject: string, peer: string): Promise<string | undefined> => {
+  const { RequestError, TimeoutError } = await import("@nats-io/transport-node");
+  /** Undefined when done; else what went wrong, and whether nobody answered (rather than a refusal). */
+  const request = async (credentials: Credentials, subject: string, peer: string): Promise<{ error: string; unanswered: boolean } | undefined> => {
     const nc = await connect({ servers, user: credentials.user, pass: credentials.password, name: "nats-cluster prune", timeout: REQUEST_TIMEOUT_MS });
     try {
       const reply = (await nc.request(subject, JSON.stringify({ peer }), { timeout: REQUEST_TIMEOUT_MS })).json<Reply>();
-      return reply.success ? undefined : (reply.error?.description ?? JSON.stringify(reply));
+      return reply.success ? undefined : { error: reply.error?.description ?? JSON.stringify(reply), unanswered: false };
     } catch (error) {
-      return (error as Error).message;
+      return { error: (error as Error).message, unanswered: error instanceof TimeoutError || (error instanceof RequestError && error.isNoResponders()) };
     } finally {
       await nc.close();
+    }
+  };
+  const deadline = Date.now() + settleMs;
+  // Only the meta leader answers $JS.API.SERVER.REMOVE. Right after a machine is destroyed there may be none for
+  // a while: an election, or a leader that stepped down because it lost its quorum (with a stopped machine and the
+  // destroyed one offline, every other peer is needed for it). So an unanswered request is sent again until the
+  // deadline; one that went through but whose reply was lost shows in the meta group, which is checked first.
+  const removeServer = async (peer: string): Promise<string | undefined> => {
+    for (;;) {
+      const outcome = await request(system, "$JS.API.SERVER.REMOVE", peer);
+      if (!outcome) return undefined;
+      if (!outcome.unanswered) return outcome.error;
+      const meta = metaLeaderView(await survey());
+      if (meta && meta.leader !== peer && !meta.replicas.some((p) => p.name === peer)) return undefined;
+      if (Date.now() >= deadline) return `${outcome.error} (no JetStream meta leader answered within ${Math.round(settleMs / 1000)} s)`;
+      await sleep(1000);
     }
   };
   let failed = false;
@@ -85,10 +103,9 @@ async function carryOut(
     failed ||= error !== undefined;
   };
 
-  for (const peer of plan.servers) report(`removed ${peer} from the meta group`, await request(system, "$JS.API.SERVER.REMOVE", peer));
+  for (const peer of plan.servers) report(`removed ${peer} from the meta group`, await removeServer(peer));
 
   // nats-server moves the removed peers' stream replicas itself; only what it leaves is asked for per stream.
-  const deadline = Date.now() + settleMs;
   const gone = new Set([...plan.servers, ...plan.streamPeers.map((p) => p.peer)]);
   const leftOver = (s: Survey): StreamPeer[] => planPrune(s).streamPeers.filter((p) => gone.has(p.peer));
   let after = await survey();
@@ -102,7 +119,7 @@ async function carryOut(
       report(what, `only a user of account ${p.account} can ask for it: nats stream cluster peer-remove ${p.stream} ${p.peer}`);
       continue;
     }
-    report(what, await request(settings.clientAuth.app, `$JS.API.STREAM.PEER.REMOVE.${p.stream}`, p.peer));
+    report(what, (await request(settings.clientAuth.app, `$JS.API.STREAM.PEER.REMOVE.${p.stream}`, p.peer))?.error);
   }
 
   // The result: the meta group without the removed peers, and the streams that had a replica there caught up.
