@@ -5,6 +5,7 @@ import type { FlyVm } from "../lib/discovery/machines.ts";
 import type { PeerInfo } from "../lib/monitoring/client.ts";
 import { assess } from "../lib/operate/assess.ts";
 import { planPrune } from "../lib/operate/prune-plan.ts";
+import { removeWhileUnanswered, type RequestOutcome } from "../lib/operate/prune.ts";
 import type { ServerProbe, Survey } from "../lib/operate/survey.ts";
 import { PROJECT_ROOT } from "./support/fly-net.ts";
 
@@ -199,5 +200,50 @@ describe("the NATS client is prune's alone", () => {
     for (const name of closure(["main.js", runChunk!])) expect(`${name}: ${natsImport.test(chunks.get(name)!)}`).toBe(`${name}: false`);
     expect([...chunks.values()].some((t) => /\bfrom\s*"@nats-io\//.test(t))).toBe(false);
     expect([...chunks.values()].filter((t) => t.includes('import("@nats-io/transport-node")'))).toHaveLength(1);
+  });
+});
+
+describe("prune's $JS.API.SERVER.REMOVE while no meta leader answers", () => {
+  /** A request that goes unanswered `silent` times, then gets `last`; counts the tries. */
+  function leader(silent: number, last: RequestOutcome = undefined) {
+    let tries = 0;
+    return {
+      get tries() {
+        return tries;
+      },
+      send: async (): Promise<RequestOutcome> => (++tries <= silent ? { error: "timeout", unanswered: true } : last),
+    };
+  }
+  const soon = (ms: number) => Date.now() + ms;
+
+  test("answered at once: one request", async () => {
+    const l = leader(0);
+    expect(await removeWhileUnanswered({ send: l.send, isGone: async () => false, deadline: soon(1000), settleMs: 1000, pauseMs: 1 })).toBeUndefined();
+    expect(l.tries).toBe(1);
+  });
+
+  test("unanswered during an election: asked again until the new leader answers", async () => {
+    const l = leader(3);
+    expect(await removeWhileUnanswered({ send: l.send, isGone: async () => false, deadline: soon(5000), settleMs: 5000, pauseMs: 1 })).toBeUndefined();
+    expect(l.tries).toBe(4);
+  });
+
+  test("a lost reply: the peer is already gone from the meta group, so it is not asked again", async () => {
+    const l = leader(5);
+    expect(await removeWhileUnanswered({ send: l.send, isGone: async () => true, deadline: soon(5000), settleMs: 5000, pauseMs: 1 })).toBeUndefined();
+    expect(l.tries).toBe(1);
+  });
+
+  test("a refusal is final", async () => {
+    const l = leader(0, { error: "server is not a member of the cluster", unanswered: false });
+    expect(await removeWhileUnanswered({ send: l.send, isGone: async () => false, deadline: soon(5000), settleMs: 5000, pauseMs: 1 })).toBe("server is not a member of the cluster");
+    expect(l.tries).toBe(1);
+  });
+
+  test("nobody answers until the deadline: fails, saying no meta leader answered", async () => {
+    const l = leader(Number.POSITIVE_INFINITY);
+    const error = await removeWhileUnanswered({ send: l.send, isGone: async () => false, deadline: soon(50), settleMs: 20_000, pauseMs: 5 });
+    expect(error).toBe("timeout (no JetStream meta leader answered within 20 s)");
+    expect(l.tries).toBeGreaterThan(1);
   });
 });

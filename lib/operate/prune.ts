@@ -66,11 +66,9 @@ async function carryOut(
   settleMs: number,
   write: (text: string) => void,
 ): Promise<number> {
-  const { connect } = await import("@nats-io/transport-node");
+  const { connect, RequestError, TimeoutError } = await import("@nats-io/transport-node");
   const servers = before.servers.filter((s) => s.varz).map((s) => natsUrl(s.address, settings.ports.client));
-  const { RequestError, TimeoutError } = await import("@nats-io/transport-node");
-  /** Undefined when done; else what went wrong, and whether nobody answered (rather than a refusal). */
-  const request = async (credentials: Credentials, subject: string, peer: string): Promise<{ error: string; unanswered: boolean } | undefined> => {
+  const request = async (credentials: Credentials, subject: string, peer: string): Promise<RequestOutcome> => {
     const nc = await connect({ servers, user: credentials.user, pass: credentials.password, name: "nats-cluster prune", timeout: REQUEST_TIMEOUT_MS });
     try {
       const reply = (await nc.request(subject, JSON.stringify({ peer }), { timeout: REQUEST_TIMEOUT_MS })).json<Reply>();
@@ -82,21 +80,16 @@ async function carryOut(
     }
   };
   const deadline = Date.now() + settleMs;
-  // Only the meta leader answers $JS.API.SERVER.REMOVE. Right after a machine is destroyed there may be none for
-  // a while: an election, or a leader that stepped down because it lost its quorum (with a stopped machine and the
-  // destroyed one offline, every other peer is needed for it). So an unanswered request is sent again until the
-  // deadline; one that went through but whose reply was lost shows in the meta group, which is checked first.
-  const removeServer = async (peer: string): Promise<string | undefined> => {
-    for (;;) {
-      const outcome = await request(system, "$JS.API.SERVER.REMOVE", peer);
-      if (!outcome) return undefined;
-      if (!outcome.unanswered) return outcome.error;
-      const meta = metaLeaderView(await survey());
-      if (meta && meta.leader !== peer && !meta.replicas.some((p) => p.name === peer)) return undefined;
-      if (Date.now() >= deadline) return `${outcome.error} (no JetStream meta leader answered within ${Math.round(settleMs / 1000)} s)`;
-      await sleep(1000);
-    }
-  };
+  const removeServer = (peer: string) =>
+    removeWhileUnanswered({
+      send: () => request(system, "$JS.API.SERVER.REMOVE", peer),
+      isGone: async () => {
+        const meta = metaLeaderView(await survey());
+        return meta !== undefined && meta.leader !== peer && !meta.replicas.some((p) => p.name === peer);
+      },
+      deadline,
+      settleMs,
+    });
   let failed = false;
   const report = (what: string, error: string | undefined) => {
     write(error ? `failed: ${what}: ${error}\n` : `done: ${what}\n`);
@@ -149,3 +142,30 @@ async function carryOut(
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What a request to nats-server came to: undefined when done, else the error and whether nobody answered. */
+export type RequestOutcome = { error: string; unanswered: boolean } | undefined;
+
+/**
+ * Sends `$JS.API.SERVER.REMOVE` (via `send`) until it is done; undefined when it is, else why not. Only the meta
+ * leader answers it, and right after a machine is destroyed there may be none for a while: an election, or a leader
+ * that stepped down because it lost its quorum (with a stopped machine and the destroyed one offline, every other
+ * peer may be needed). So an unanswered request is sent again, every `pauseMs`, until `deadline`; before each new
+ * try `isGone` checks whether an earlier one went through and only its reply was lost. A refusal is final.
+ */
+export async function removeWhileUnanswered(opts: {
+  send: () => Promise<RequestOutcome>;
+  isGone: () => Promise<boolean>;
+  deadline: number;
+  settleMs: number;
+  pauseMs?: number;
+}): Promise<string | undefined> {
+  for (;;) {
+    const outcome = await opts.send();
+    if (!outcome) return undefined;
+    if (!outcome.unanswered) return outcome.error;
+    if (await opts.isGone()) return undefined;
+    if (Date.now() >= opts.deadline) return `${outcome.error} (no JetStream meta leader answered within ${Math.round(opts.settleMs / 1000)} s)`;
+    await sleep(opts.pauseMs ?? 1000);
+  }
+}
