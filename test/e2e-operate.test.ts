@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { COMPILED_LAUNCHER, FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { runLauncher } from "./support/launcher.ts";
+import { expectCode, runLauncher } from "./support/launcher.ts";
 import { testedNatsServer } from "./support/tested-nats-server.ts";
 import { addStreamWhenPlaceable, Clients, monitorJson, publishInOrder, waitUntil } from "./support/wait.ts";
 
@@ -42,12 +42,6 @@ async function operate(on: FlyMachine, args: string[], without: string[] = []) {
   const result = await runLauncher(args, env);
   if (process.env.SHOW_OPERATE) console.log(`$ nats-cluster ${args.join(" ")} -> ${result.code}\n${result.stdout}${result.stderr}`);
   return { ...result, ms: Date.now() - started };
-}
-
-/** The command's exit code; when it is not `code`, the failure shows everything the command printed. */
-function expectCode(result: { code: number | null; stdout: string; stderr: string }, code: number): void {
-  if (result.code !== code) throw new Error(`exit code ${result.code}, expected ${code}; it printed:\n${result.stdout}${result.stderr}`);
-  expect(result.code).toBe(code);
 }
 
 const ids = (ms: FlyMachine[]) => ms.map((m) => m.id);

@@ -12,6 +12,14 @@ export interface LauncherResult {
   stderr: string;
 }
 
+/**
+ * Fails the test unless the launcher exited with `code`, showing everything it printed. (No bun:test import:
+ * scripts/demo.ts uses this module outside the test runner.)
+ */
+export function expectCode(result: LauncherResult, code: number): void {
+  if (result.code !== code) throw new Error(`exit code ${result.code}, expected ${code}; it printed:\n${result.stdout}${result.stderr}`);
+}
+
 function command(runtime: LauncherRuntime): string[] {
   if (runtime === "compiled") {
     if (!existsSync(COMPILED_LAUNCHER)) throw new Error(`${COMPILED_LAUNCHER} is missing; run \`npm run build\` first`);
