@@ -61,6 +61,7 @@ describe("precedence: flag > env > default", () => {
     discoveryTimeout: ["2s", (s) => s.discoveryTimeoutMs, 2000],
     storeDir: ["/data", (s) => s.storeDir, "/data"],
     maxFileStore: ["10GiB", (s) => s.maxFileStore, 10 * 1024 ** 3],
+    volumeSizeLimit: ["100GB", (s) => s.volumeSizeLimit, 100 * 1024 ** 3],
     maxMemStore: ["512MB", (s) => s.maxMemStore, 512 * 1024 ** 2],
     appendConfig: [btoa("debug: true"), (s) => s.appendConfig, "debug: true"],
     configFile: ["/tmp/n.conf", (s) => s.configFile, "/tmp/n.conf"],

@@ -35,3 +35,12 @@ test("fileSystemSize: statfs's blocks × block size; undefined for a path that d
   expect(fileSystemSize(tmpdir())).toBe(fs.blocks * fs.bsize);
   expect(fileSystemSize("/nonexistent/store")).toBeUndefined();
 });
+
+test("a volume that auto-extends: checked against --volume-size-limit, not the file system's size now", () => {
+  expect(maxFileStoreWarning("/nats-store", 90 * GiB, 10 * GiB, 100 * GiB)).toBeUndefined();
+  const over = maxFileStoreWarning("/nats-store", 1024 ** 4, 10 * GiB, 100 * GiB);
+  expect(over).toContain("is 1 TiB");
+  expect(over).toContain("grows to at most 100 GiB (--volume-size-limit (NATS_VOLUME_SIZE_LIMIT))");
+  // A volume extended by hand past the limit: its real size counts.
+  expect(maxFileStoreWarning("/nats-store", 150 * GiB, 200 * GiB, 100 * GiB)).toBeUndefined();
+});

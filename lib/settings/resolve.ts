@@ -21,6 +21,8 @@ export interface Settings {
   discoveryTimeoutMs: number;
   storeDir: string;
   maxFileStore: number;
+  /** What the store's volume may grow to (auto-extend); undefined: its file system's size now. */
+  volumeSizeLimit?: number;
   maxMemStore: number;
   /** Decoded NATS_APPEND_CONFIG text. */
   appendConfig?: string;
@@ -134,6 +136,7 @@ export async function resolveSettings(flags: RawSettings, env: Env, probes: Prob
     discoveryTimeoutMs: field("discoveryTimeout", parse.parseDuration),
     storeDir: field("storeDir", (v) => resolve(v)),
     maxFileStore: field("maxFileStore", parse.parseSize),
+    volumeSizeLimit: field("volumeSizeLimit", parse.parseSize, () => undefined),
     maxMemStore: field("maxMemStore", parse.parseSize, probes.maxMemStore),
     appendConfig: field("appendConfig", parse.decodeBase64Text, () => undefined) || undefined,
     configFile: field("configFile", (v) => resolve(v)),

@@ -54,6 +54,12 @@ export const SETTINGS = {
   },
   storeDir: { flag: "store-dir", env: ["NATS_STORE_DIR"], default: "/nats-store", description: "JetStream store directory (the volume)" },
   maxFileStore: { flag: "max-file-store", env: ["NATS_MAX_FILE_STORE"], default: "1TB", description: "JetStream file store limit" },
+  volumeSizeLimit: {
+    flag: "volume-size-limit",
+    env: ["NATS_VOLUME_SIZE_LIMIT"],
+    describeDefault: "the store's file system size",
+    description: "Size the store's volume auto-extends up to (fly.toml auto_extend_size_limit): the boot checks --max-file-store against it",
+  },
   maxMemStore: {
     flag: "max-mem-store",
     env: ["NATS_MAX_MEM_STORE"],

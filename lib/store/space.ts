@@ -31,14 +31,19 @@ export function formatBytes(bytes: number): string {
 }
 
 /**
- * The warning to log when the JetStream file store limit exceeds the file system it lives on, else
- * undefined. Fly volumes with auto_extend_size_* grow as they fill, so this is a warning, not an error.
+ * The warning to log when the JetStream file store limit exceeds what the store can hold, else undefined: the
+ * file system's size, or, for a Fly volume that auto-extends, the size it grows up to (--volume-size-limit, the
+ * mount's auto_extend_size_limit) when that is larger. A warning, not an error: the volume may still be grown.
  */
-export function maxFileStoreWarning(storeDir: string, maxFileStore: number, fsSize: number | undefined): string | undefined {
-  if (fsSize === undefined || maxFileStore <= fsSize) return undefined;
+export function maxFileStoreWarning(storeDir: string, maxFileStore: number, fsSize: number | undefined, volumeSizeLimit?: number): string | undefined {
+  const capacity = Math.max(fsSize ?? 0, volumeSizeLimit ?? 0);
+  if (capacity === 0 || maxFileStore <= capacity) return undefined;
+  const holds =
+    volumeSizeLimit !== undefined && volumeSizeLimit >= (fsSize ?? 0)
+      ? `the volume of ${storeDir} grows to at most ${formatBytes(volumeSizeLimit)} (${settingLabel("volumeSizeLimit")})`
+      : `the file system of ${storeDir} holds ${formatBytes(capacity)} (${capacity} bytes)`;
   return (
-    `${settingLabel("maxFileStore")} is ${formatBytes(maxFileStore)} (${maxFileStore} bytes) but the file system of ${storeDir} ` +
-    `holds ${formatBytes(fsSize)} (${fsSize} bytes): once it is full, JetStream writes fail with errors instead of acks. ` +
-    `Set it to at most the volume's size, unless the volume auto-extends (fly.toml [mounts] auto_extend_size_*): then up to auto_extend_size_limit`
+    `${settingLabel("maxFileStore")} is ${formatBytes(maxFileStore)} (${maxFileStore} bytes) but ${holds}: once it is full, JetStream writes fail with errors instead of acks. ` +
+    `Set it below the volume's size; for a volume that auto-extends (fly.toml [mounts] auto_extend_size_*), set ${settingLabel("volumeSizeLimit")} to auto_extend_size_limit and keep it below that`
   );
 }
