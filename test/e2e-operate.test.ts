@@ -56,6 +56,8 @@ test("status --wait gates until the supercluster is whole, then exits 0 and list
     expect(status.stdout).toMatch(new RegExp(`^(${m.region})?\\s+${m.id}\\s+running\\s+\\d+\\.\\d+\\.\\d+\\s`, "m"));
   }
   expect(status.stdout).toContain("No problems found.");
+  // Client auth is on, the cluster secret is not: one warning, which leaves the exit code at 0.
+  expect(status.stdout).toContain("1 warning:\n  - the cluster is open: routes and gateways accept any machine of the Fly organisation (no NATS_CLUSTER_SECRET)");
   // Routes 3/3 in ord, 1/1 in sjc, gateways to the two other regions everywhere.
   expect(status.stdout.match(/ 3\/3 +2\/2 /g)?.length).toBe(4);
   expect(status.stdout.match(/ 1\/1 +2\/2 /g)?.length).toBe(2);
@@ -68,7 +70,8 @@ test("--json has the documented fields", async () => {
   const { code, stdout } = await operate(ams[0]!, ["status", "--json"]);
   expect(code).toBe(0);
   const report = JSON.parse(stdout);
-  expect(Object.keys(report).sort()).toEqual(["app", "jetstream", "mode", "ok", "problems", "regions"]);
+  expect(Object.keys(report).sort()).toEqual(["app", "jetstream", "mode", "ok", "problems", "regions", "warnings"]);
+  expect(report.warnings).toEqual([expect.stringContaining("no NATS_CLUSTER_SECRET")]);
   expect(report).toMatchObject({ ok: true, mode: "fly", app: APP, problems: [] });
   expect(report.regions.map((r: any) => r.region)).toEqual(["ams", "ord", "sjc"]);
   const machine = report.regions[1].machines[0];

@@ -4,10 +4,14 @@ import { basename, join } from "node:path";
 import type { FlyVm } from "../lib/discovery/machines.ts";
 import type { PeerInfo } from "../lib/monitoring/client.ts";
 import { assess } from "../lib/operate/assess.ts";
+import { exposureWarnings } from "../lib/operate/exposure.ts";
+import { renderStatus } from "../lib/operate/render.ts";
+import { resolveSettings } from "../lib/settings/resolve.ts";
 import { planPrune } from "../lib/operate/prune-plan.ts";
 import { removeWhileUnanswered, type RequestOutcome } from "../lib/operate/prune.ts";
 import type { ServerProbe, Survey } from "../lib/operate/survey.ts";
 import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { fixedProbes } from "./support/probes.ts";
 
 const ip = (id: string) => `fdaa::${id}`;
 
@@ -245,5 +249,33 @@ describe("prune's $JS.API.SERVER.REMOVE while no meta leader answers", () => {
     const error = await removeWhileUnanswered({ send: l.send, isGone: async () => false, deadline: soon(50), settleMs: 20_000, pauseMs: 5 });
     expect(error).toBe("timeout (no JetStream meta leader answered within 20 s)");
     expect(l.tries).toBeGreaterThan(1);
+  });
+});
+
+describe("status warns when the cluster is open, and says how to close it", () => {
+  const fly = { FLY_APP_NAME: "myapp", FLY_REGION: "ord", FLY_MACHINE_ID: "a1", FLY_PRIVATE_IP: "fdaa::1" };
+  const warningsOf = async (env: Record<string, string>) => exposureWarnings(await resolveSettings({}, { ...fly, ...env }, fixedProbes));
+  const closed = { NATS_CLUSTER_SECRET: "s", NATS_USER: "app", NATS_PASSWORD: "p", NATS_SYSTEM_USER: "sys", NATS_SYSTEM_PASSWORD: "sp" };
+
+  test("no cluster secret and no client auth: two warnings, each with the commands that fix it", async () => {
+    const [cluster, clients] = await warningsOf({});
+    expect(cluster).toContain("the cluster is open: routes and gateways accept any machine of the Fly organisation (no NATS_CLUSTER_SECRET)");
+    expect(cluster).toContain("fly secrets set NATS_CLUSTER_DIAL_SECRET=$(openssl rand -hex 32)");
+    expect(clients).toContain("clients need no credentials");
+    expect(clients).toContain("NATS_SYSTEM_USER=sys NATS_SYSTEM_PASSWORD=$(openssl rand -hex 32)");
+  });
+
+  test("each warning goes with its own setting; a closed cluster and local mode have none", async () => {
+    expect(await warningsOf({ NATS_CLUSTER_SECRET: "s" })).toEqual([expect.stringContaining("clients need no credentials")]);
+    expect(await warningsOf({ NATS_TOKEN: "t" })).toEqual([expect.stringContaining("no NATS_CLUSTER_SECRET")]);
+    expect(await warningsOf(closed)).toEqual([]);
+    expect(exposureWarnings(await resolveSettings({}, {}, fixedProbes))).toEqual([]);
+  });
+
+  test("warnings are printed after the problems and leave the report ok", async () => {
+    const report = { ...assess(survey(healthy(), { started: STARTED, all: STARTED })), warnings: await warningsOf({}) };
+    expect(report.ok).toBe(true);
+    const text = renderStatus(report);
+    expect(text).toContain("No problems found.\n\n2 warnings:\n  - the cluster is open");
   });
 });

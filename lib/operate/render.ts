@@ -24,7 +24,7 @@ export function renderTable(rows: string[][]): string {
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
 }
 
-export function renderStatus(report: StatusReport): string {
+export function renderStatus(report: StatusReport & { warnings?: string[] }): string {
   const rows = [HEADER];
   for (const { region, machines } of report.regions) {
     machines.forEach((m, i) => rows.push(cells(i === 0 ? region : "", m)));
@@ -42,5 +42,7 @@ export function renderStatus(report: StatusReport): string {
     lines.push("", `${report.problems.length} problem${report.problems.length === 1 ? "" : "s"}:`);
     for (const p of report.problems) lines.push(`  - ${p.message}`);
   }
+  const warnings = report.warnings ?? [];
+  if (warnings.length) lines.push("", `${warnings.length} warning${warnings.length === 1 ? "" : "s"}:`, ...warnings.map((w) => `  - ${w}`));
   return lines.join("\n") + "\n";
 }

@@ -4,6 +4,7 @@
  */
 import type { Settings } from "../settings/resolve.ts";
 import { assess, type StatusReport } from "./assess.ts";
+import { exposureWarnings } from "./exposure.ts";
 import { renderStatus } from "./render.ts";
 import { surveyCluster } from "./survey.ts";
 
@@ -20,8 +21,12 @@ export interface StatusOptions {
 export const STATUS_DNS_TIMEOUT_MS = 1000;
 const POLL_INTERVAL_MS = 1000;
 
-export async function statusReport(settings: Settings, timeoutMs: number): Promise<StatusReport> {
-  return assess(await surveyCluster(settings, { timeoutMs, dnsTimeoutMs: STATUS_DNS_TIMEOUT_MS }));
+/** The assessment, and warnings that do not make the cluster unwell (they leave `ok` and the exit code alone). */
+export type StatusOutput = StatusReport & { warnings: string[] };
+
+export async function statusReport(settings: Settings, timeoutMs: number): Promise<StatusOutput> {
+  const report = assess(await surveyCluster(settings, { timeoutMs, dnsTimeoutMs: STATUS_DNS_TIMEOUT_MS }));
+  return { ...report, warnings: exposureWarnings(settings) };
 }
 
 /** Prints the report; resolves to the exit code: 0 when nothing is wrong, 1 otherwise. */
