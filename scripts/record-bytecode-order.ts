@@ -1,7 +1,7 @@
 /**
  * Records build/run.order, the profile `npm run build` lays the launcher's bytecode out by (bun build
  * --bytecode-order): the functions a boot runs go first in the executable, so it reads and decodes less of itself
- * before `nats-server -t` starts (README, Performance).
+ * before `nats-server -t` starts (docs/performance.md).
  *   npm run build && scripts/netns-run node_modules/.bin/bun scripts/record-bytecode-order.ts && npm run build
  *
  * The boot recorded is the one the image makes on Fly: dist/nats-cluster without arguments, in Fly mode against the

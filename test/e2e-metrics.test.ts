@@ -179,7 +179,7 @@ test("promtool accepts a scrape of a machine with streams and consumers", async 
   expect(text).toBeDefined();
   const r = spawnSync("promtool", ["check", "metrics"], { input: text, encoding: "utf8" });
   // Exit 3 is promtool's "lint problems" (parse errors are exit 1). The only ones allowed are the two names the
-  // exporter (and its users' dashboards and alerts) use, kept for compatibility; see README.
+  // exporter (and its users' dashboards and alerts) use, kept for compatibility; see docs/metrics.md.
   const problems = `${r.stdout}${r.stderr}`.trim().split("\n").filter(Boolean).sort();
   expect(problems).toEqual([
     'jetstream_stream_consumer_count non-histogram and non-summary metrics should not have "_count" suffix',

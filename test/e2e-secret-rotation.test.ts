@@ -4,7 +4,7 @@
 //      new secret and one with the old cannot connect either way: the first restarted machine is alone and never
 //      turns healthy (Fly's deploy would stop there; here it is pushed through, 2 s per machine), the cluster splits
 //      until the last machine has the new secret. Measured: loss, how long each stream refused writes per region.
-//   2. The launcher's procedure, three deploys (README, "Rotating the cluster secret"): NATS_CLUSTER_DIAL_SECRET=new;
+//   2. The launcher's procedure, three deploys (docs/closed-cluster.md, "Rotating the cluster secret"): NATS_CLUSTER_DIAL_SECRET=new;
 //      then NATS_CLUSTER_SECRET=new with NATS_CLUSTER_DIAL_SECRET=old; then NATS_CLUSTER_DIAL_SECRET unset. Every
 //      machine dials every peer with both secrets while the listeners switch, so every pair connects: every machine
 //      turns healthy (Fly's health-gated deploy goes through), after every machine of the switching deploy the

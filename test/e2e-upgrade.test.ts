@@ -117,7 +117,7 @@ test(`2.10.27 → ${natsServerVersion(NEWEST)}, machine by machine under acked p
   await upgradeTo("upgrade-2.10-to-newest", NEWEST, "UP2");
 });
 
-// What a downgrade does (for the README): one ord machine goes back to 2.10.27 on the store the newest server
+// What a downgrade does (for docs/deploying.md): one ord machine goes back to 2.10.27 on the store the newest server
 // wrote. Whatever it does, nothing acknowledged may be lost; whether it turns healthy is reported, not asserted.
 test("downgrade one machine from the newest to 2.10.27: reported; nothing acknowledged is lost", async () => {
   const stream = "DOWN";

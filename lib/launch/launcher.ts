@@ -48,7 +48,7 @@ export interface LaunchHooks {
 }
 
 /**
- * Order matters for time to exec (README, Performance): `nats-server -t` is the longest step, so with a remembered
+ * Order matters for time to exec (docs/performance.md): `nats-server -t` is the longest step, so with a remembered
  * version it starts first, then discovery (loading node:dns is CPU work that now overlaps the check), then the rest.
  * Modules only needed after that (discovery, logging) are loaded lazily so that their evaluation overlaps too.
  */

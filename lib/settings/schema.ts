@@ -113,7 +113,7 @@ export const SETTINGS = {
     flag: "cluster-dial-secret",
     env: ["NATS_CLUSTER_DIAL_SECRET"],
     describeDefault: "none",
-    description: "Only while rotating the cluster secret: a second secret routes and gateways are also dialed with, never accepted (README: Rotating the cluster secret)",
+    description: "Only while rotating the cluster secret: a second secret routes and gateways are also dialed with, never accepted (docs/closed-cluster.md)",
     secret: true,
   },
   user: {

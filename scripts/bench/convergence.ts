@@ -225,7 +225,7 @@ export function staticConfig(
     `  routes: [`,
     ...routes,
     `  ]`,
-    // As the launcher writes it for 2.10+: it costs memory (see the README), so both sides must have it or neither.
+    // As the launcher writes it for 2.10+: it costs memory (see docs/performance.md), so both sides must have it or neither.
     ...(features.routeCompression ? [`  compression: "s2_auto"`] : []),
     `}`,
     `gateway {`,

@@ -344,7 +344,7 @@ export async function verifyStreamNoLoss(label: string, pubs: Publisher[], js: J
   return outcomes;
 }
 
-/** One parseable line per scenario: `[scenario] {"scenario":"…",…}` (collected into the README's failure modes). */
+/** One parseable line per scenario: `[scenario] {"scenario":"…",…}` (collected into docs/failure-modes.md). */
 export function reportScenario(scenario: string, fields: Record<string, unknown>): void {
   console.log(`[scenario] ${JSON.stringify({ scenario, ...fields })}`);
 }
