@@ -25,13 +25,13 @@ function isLauncherArgv(argv: string[]): boolean {
 // citty reports an unknown command with exit code 1; a typo is bad input, which is exit code 2 here.
 const first = process.argv[2];
 if (first === undefined) {
-  void Promise.all([import("./lib/launch/launcher.ts"), import("./lib/errors.ts")]).then(([{ runLauncher }, { withExitCode }]) =>
+  void Promise.all([import("./lib/launch/launcher.ts"), import("./lib/commands/exit.ts")]).then(([{ runLauncher }, { withExitCode }]) =>
     withExitCode(() => runLauncher({}, process.env)),
   );
 } else if (first === "exporter" && isLauncherArgv(process.argv.slice(3))) {
   // The exporter as `run` starts it (every argument --name=value) is not given the argument parser either: citty
   // loads node:util, ~1 MiB more RSS for as long as the exporter runs. --help and anything else go through citty.
-  void Promise.all([import("./lib/metrics/exporter.ts"), import("./lib/metrics/args.ts"), import("./lib/errors.ts")]).then(
+  void Promise.all([import("./lib/metrics/exporter.ts"), import("./lib/metrics/args.ts"), import("./lib/commands/exit.ts")]).then(
     ([{ runExporter }, { argsFromArgv, parseExporterArgs }, { withExitCode }]) =>
       withExitCode(async () => runExporter(parseExporterArgs(argsFromArgv(process.argv.slice(3))))),
   );

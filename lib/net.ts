@@ -1,5 +1,5 @@
 /**
- * IP addresses and host:port strings. Addresses are checked with the runtime's URL parser (WHATWG), not
+ * IP addresses, DNS labels and host:port strings. Addresses are checked with the runtime's URL parser (WHATWG), not
  * node:net: importing node:net costs the compiled launcher ~5 ms at start-up, a third of its time to exec.
  */
 
@@ -25,6 +25,19 @@ export function canonicalIp(host: string): string {
 
 export function isIP(host: string): boolean {
   return isIPv4(host) || isIPv6(host);
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+// One DNS label: Fly app names and region codes are used in `<region>.<app>.internal` and as the
+// NATS cluster and gateway names, so they must be valid labels.
+const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+export function isDnsLabel(value: string): boolean {
+  return DNS_LABEL.test(value);
 }
 
 /** `host:port`, with IPv6 addresses in brackets as URLs and NATS listen strings need them. */

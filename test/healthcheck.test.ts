@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { healthzUrlOf, localMonitoringUrl, monitoringClient, type MonitoringError, snapshotOf } from "../lib/monitoring/client.ts";
+import { localMonitoringUrl } from "../lib/commands/healthcheck.ts";
+import { healthzUrlOf, monitoringClient, type MonitoringError, snapshotOf } from "../lib/monitoring/client.ts";
 import { checkHealth, healthzUrl } from "../lib/monitoring/healthcheck.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -95,17 +96,17 @@ afterAll(async () => {
 
 describe("healthzUrl", () => {
   test("defaults to NATS_HTTP_PORT, else 8222, on 127.0.0.1", () => {
-    expect(healthzUrl({ env: {} })).toBe("http://127.0.0.1:8222/healthz");
-    expect(healthzUrl({ env: { NATS_HTTP_PORT: "9000" } })).toBe("http://127.0.0.1:9000/healthz");
+    expect(healthzUrl({ monitoringUrl: localMonitoringUrl({}) })).toBe("http://127.0.0.1:8222/healthz");
+    expect(healthzUrl({ monitoringUrl: localMonitoringUrl({ NATS_HTTP_PORT: "9000" }) })).toBe("http://127.0.0.1:9000/healthz");
   });
   test("asks NATS_LISTEN_HOST when the listener is bound to one address, loopback for a wildcard", () => {
-    expect(healthzUrl({ env: { NATS_LISTEN_HOST: "fdaa:0:1::a" } })).toBe("http://[fdaa:0:1::a]:8222/healthz");
-    expect(healthzUrl({ env: { NATS_LISTEN_HOST: "10.0.0.1" } })).toBe("http://10.0.0.1:8222/healthz");
-    expect(healthzUrl({ env: { NATS_LISTEN_HOST: "::" } })).toBe("http://127.0.0.1:8222/healthz");
-    expect(healthzUrl({ env: { NATS_LISTEN_HOST: "0.0.0.0" } })).toBe("http://127.0.0.1:8222/healthz");
+    expect(healthzUrl({ monitoringUrl: localMonitoringUrl({ NATS_LISTEN_HOST: "fdaa:0:1::a" }) })).toBe("http://[fdaa:0:1::a]:8222/healthz");
+    expect(healthzUrl({ monitoringUrl: localMonitoringUrl({ NATS_LISTEN_HOST: "10.0.0.1" }) })).toBe("http://10.0.0.1:8222/healthz");
+    expect(healthzUrl({ monitoringUrl: localMonitoringUrl({ NATS_LISTEN_HOST: "::" }) })).toBe("http://127.0.0.1:8222/healthz");
+    expect(healthzUrl({ monitoringUrl: localMonitoringUrl({ NATS_LISTEN_HOST: "0.0.0.0" }) })).toBe("http://127.0.0.1:8222/healthz");
   });
   test("passes the JetStream options as nats-server's query parameters", () => {
-    expect(healthzUrl({ env: {}, jsEnabledOnly: true, jsServerOnly: true })).toBe(
+    expect(healthzUrl({ monitoringUrl: localMonitoringUrl({}), jsEnabledOnly: true, jsServerOnly: true })).toBe(
       "http://127.0.0.1:8222/healthz?js-enabled-only=true&js-server-only=true",
     );
     expect(healthzUrl({ url: "http://[::1]:1/healthz", jsServerOnly: true })).toBe(

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { UsageError } from "../lib/errors.ts";
 import type { Gatewayz, Jsz } from "../lib/monitoring/client.ts";
-import type { Launch } from "../lib/launch/launcher.ts";
+import type { Launch } from "../lib/launch/types.ts";
 import { argsFromArgv, parseExporterArgs } from "../lib/metrics/args.ts";
 import { goDurationSeconds, natsUptimeSeconds, unixMillis } from "../lib/metrics/durations.ts";
 import { Families } from "../lib/metrics/family.ts";

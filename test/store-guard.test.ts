@@ -7,8 +7,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { UsageError } from "../lib/errors.ts";
-import { guardClusteredStore, inspectStore, jetstreamDir, standaloneStreams } from "../lib/store/guard.ts";
+import { describeError } from "../lib/settings/describe.ts";
+import { guardClusteredStore, inspectStore, jetstreamDir, StandaloneStoreError, standaloneStreams } from "../lib/store/guard.ts";
 
 setDefaultTimeout(60_000);
 
@@ -132,15 +132,15 @@ describe("inspectStore and the guard", () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(UsageError);
-    const message = (error as UsageError).message;
-    expect((error as UsageError).exitCode).toBe(2);
+    expect(error).toBeInstanceOf(StandaloneStoreError);
+    expect(error).toMatchObject({ storeDir: standalone, streams: [{ account: "$G", stream: "ORDERS" }], exitCode: 2 });
+    const message = describeError(error);
     expect(message).toContain(`--store-dir (NATS_STORE_DIR): ${standalone} holds 1 stream written by a standalone (non-clustered) nats-server ($G > ORDERS)`);
     expect(message).toContain("nats-server issue 5467");
     expect(message).toContain("NATS_ALLOW_STANDALONE_STORE=true");
     expect(message).not.toContain("\n");
     // Forced: no error, the message comes back for a warning, and nothing on disk was touched.
-    expect(guardClusteredStore(standalone, true)).toBe(message);
+    expect(describeError(guardClusteredStore(standalone, true))).toBe(message);
     expect(existsSync(join(standalone, "jetstream/$G/streams/ORDERS/msgs"))).toBe(true);
   });
 

@@ -3,6 +3,7 @@
 import { expect, test } from "bun:test";
 import { statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
+import { describeError } from "../lib/settings/describe.ts";
 import { fileSystemSize, formatBytes, maxFileStoreWarning } from "../lib/store/space.ts";
 
 const GiB = 1024 ** 3;
@@ -16,8 +17,7 @@ test("formatBytes: binary units, one decimal only when not whole", () => {
 });
 
 test("the default 1TB on a 10 GB Fly volume: a warning with both figures, the setting's name and the auto-extend note", () => {
-  const warning = maxFileStoreWarning("/nats-store", 1024 ** 4, 10 * GiB);
-  expect(warning).toBeString();
+  const warning = describeError(maxFileStoreWarning("/nats-store", 1024 ** 4, 10 * GiB));
   expect(warning).toContain("--max-file-store (NATS_MAX_FILE_STORE) is 1 TiB (1099511627776 bytes)");
   expect(warning).toContain("/nats-store holds 10 GiB (10737418240 bytes)");
   expect(warning).toContain("auto_extend_size");
@@ -38,7 +38,7 @@ test("fileSystemSize: statfs's blocks × block size; undefined for a path that d
 
 test("a volume that auto-extends: checked against --volume-size-limit, not the file system's size now", () => {
   expect(maxFileStoreWarning("/nats-store", 90 * GiB, 10 * GiB, 100 * GiB)).toBeUndefined();
-  const over = maxFileStoreWarning("/nats-store", 1024 ** 4, 10 * GiB, 100 * GiB);
+  const over = describeError(maxFileStoreWarning("/nats-store", 1024 ** 4, 10 * GiB, 100 * GiB));
   expect(over).toContain("is 1 TiB");
   expect(over).toContain("grows to at most 100 GiB (--volume-size-limit (NATS_VOLUME_SIZE_LIMIT))");
   // A volume extended by hand past the limit: its real size counts.

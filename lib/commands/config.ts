@@ -3,7 +3,7 @@ import { renderNatsConfig } from "../config/render.ts";
 import { configHeader, prepareLaunch } from "../launch/launcher.ts";
 import { reportLaunch } from "../launch/report.ts";
 import { flagsFromArgs, settingsArgs } from "./args.ts";
-import { withExitCode } from "../errors.ts";
+import { withExitCode } from "./exit.ts";
 
 export default defineCommand({
   meta: { name: "config", description: "Print the NATS config `run` would start with; writes and starts nothing" },

@@ -1,9 +1,20 @@
 // `nats-cluster healthcheck`: exit 0 when the local nats-server's /healthz says ok, 1 otherwise.
-// Imports nothing but citty and lib/monitoring/healthcheck.ts (no consola) because Docker runs it every few
+// Imports nothing but citty, the settings table and lib/monitoring/ (no consola) because Docker runs it every few
 // seconds and start-up time is most of its cost.
 import process from "node:process";
 import { defineCommand } from "citty";
+import { monitoringUrlOf } from "../monitoring/client.ts";
 import { checkHealth } from "../monitoring/healthcheck.ts";
+import { type SettingKey, SETTINGS } from "../settings/schema.ts";
+
+/**
+ * The local server's monitoring listener, from the env `run` reads (without resolving every setting): the listen
+ * host when it is one address, else loopback (which reaches a wildcard listener), and the monitoring port.
+ */
+export function localMonitoringUrl(env: Record<string, string | undefined>): string {
+  const given = (key: SettingKey) => SETTINGS[key].env.map((name) => env[name]).find(Boolean);
+  return monitoringUrlOf(given("listenHost"), Number(given("httpPort") || SETTINGS.httpPort.default));
+}
 
 export default defineCommand({
   meta: {
@@ -26,7 +37,7 @@ export default defineCommand({
   },
   async run({ args }) {
     const { healthy, line } = await checkHealth({
-      url: args.url,
+      ...(args.url ? { url: args.url } : { monitoringUrl: localMonitoringUrl(process.env) }),
       jsEnabledOnly: args["js-enabled-only"],
       jsServerOnly: args["js-server-only"],
     });

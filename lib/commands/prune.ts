@@ -3,7 +3,7 @@ import { runPrune } from "../operate/prune.ts";
 import { parseDuration } from "../settings/parse.ts";
 import { resolveSettings } from "../settings/resolve.ts";
 import { durationArg, flagsFromArgs, operateArgs } from "./args.ts";
-import { withExitCode } from "../errors.ts";
+import { withExitCode } from "./exit.ts";
 
 export default defineCommand({
   meta: {

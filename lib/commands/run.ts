@@ -1,7 +1,7 @@
 import { defineCommand } from "citty";
 import { runLauncher } from "../launch/launcher.ts";
 import { flagsFromArgs, settingsArgs } from "./args.ts";
-import { withExitCode } from "../errors.ts";
+import { withExitCode } from "./exit.ts";
 
 export default defineCommand({
   meta: { name: "run", description: "Discover peers, write the NATS config and become nats-server (the default)" },

@@ -1,5 +1,6 @@
 import { defineCommand } from "citty";
-import { UsageError, withExitCode } from "../errors.ts";
+import { UsageError } from "../errors.ts";
+import { withExitCode } from "./exit.ts";
 import { resolveSettings } from "../settings/resolve.ts";
 import { parseDuration } from "../settings/parse.ts";
 import { runStatus } from "../operate/status.ts";

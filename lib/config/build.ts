@@ -11,6 +11,7 @@ import { jetstreamBlock } from "./blocks/jetstream.ts";
 import { monitoringBlock } from "./blocks/monitoring.ts";
 import { serverBlock } from "./blocks/server.ts";
 import type { NatsBlock, NatsConfig } from "./types.ts";
+import { BugError } from "../errors.ts";
 
 export type { ConfigInput } from "./blocks/input.ts";
 
@@ -37,7 +38,7 @@ export function buildNatsConfig(input: ConfigInput): NatsConfig {
   for (const block of blocks) {
     for (const [key, value] of Object.entries(block)) {
       // Each block owns its keys; two claiming one would silently drop settings.
-      if (key in body) throw new Error(`config key ${key} is built by two blocks`);
+      if (key in body) throw new BugError(`config key ${key} is built by two blocks`);
       body[key] = value;
     }
   }

@@ -4,6 +4,7 @@
  * a variable (`$NAME` is only expanded when unquoted).
  */
 import { type NatsBlock, type NatsConfig, type NatsValue, Secret } from "./types.ts";
+import { BugError } from "../errors.ts";
 
 export interface RenderOptions {
   /** Print secrets' values instead of `<redacted>`: only for the file nats-server reads. */
@@ -35,7 +36,7 @@ function renderValue(value: NatsValue, indent: string, options: RenderOptions): 
   if (value instanceof Secret) return quoteNatsString(options.showSecrets ? value.value : String(value));
   if (typeof value === "string") return quoteNatsString(value);
   if (typeof value === "number") {
-    if (!Number.isSafeInteger(value)) throw new Error(`not a whole number in config: ${value}`);
+    if (!Number.isSafeInteger(value)) throw new BugError(`not a whole number in config: ${value}`);
     return String(value);
   }
   if (typeof value === "boolean") return String(value);
@@ -52,7 +53,7 @@ function renderEntries(block: NatsBlock, indent: string, options: RenderOptions)
   for (const [key, value] of Object.entries(block)) {
     if (value === undefined) continue;
     // Keys come from our own code, never from input; refuse anything that would need quoting.
-    if (!KEY.test(key)) throw new Error(`invalid config key: ${key}`);
+    if (!KEY.test(key)) throw new BugError(`invalid config key: ${key}`);
     const isBlock = typeof value === "object" && !Array.isArray(value) && !(value instanceof Secret);
     text += `${indent}${renderKey(key)}${isBlock ? " " : ": "}${renderValue(value, indent, options)}\n`;
   }

@@ -8,9 +8,7 @@
  * nats-server keeps looking for peers after it starts.
  */
 import type { Resolver } from "node:dns/promises";
-import type { HostPort } from "../settings/parse.ts";
-import { isDnsLabel } from "../settings/parse.ts";
-import { canonicalIp, formatHostPort, isIPv6 } from "../net.ts";
+import { canonicalIp, formatHostPort, type HostPort, isDnsLabel, isIPv6 } from "../net.ts";
 import type { DiscoveryProvider, RegionMembers, Topology } from "./topology.ts";
 
 export interface FlyDiscoveryOptions {

@@ -4,9 +4,8 @@
  * `<machine id> <region>` entries. `status` names machines with them, and `prune` tells a destroyed
  * machine (in neither) from a stopped one (in all.vms only).
  */
-import type { HostPort } from "../settings/parse.ts";
-import { isDnsLabel } from "../settings/parse.ts";
 import { flyResolver, joinTxt, type Lookup, withRetry } from "./fly.ts";
+import { type HostPort, isDnsLabel } from "../net.ts";
 
 export interface FlyVm {
   /** The machine id: the server name of its nats-server (FLY_MACHINE_ID). */

@@ -2,15 +2,16 @@
  * The launcher's flow: settings → discovery → config → (write, check, exec). `prepareLaunch` is shared by
  * `run` and `config`, so what `config` prints is exactly what `run` would start.
  */
+import type { SettingProblem } from "../errors.ts";
 import { appendFileName, buildNatsConfig } from "../config/build.ts";
-import { featuresOf, formatVersion, type ServerFeatures, type ServerVersion } from "../config/features.ts";
+import { featuresOf, formatVersion } from "../config/features.ts";
 import { shapeTopology } from "../config/peer-shape.ts";
 import { renderNatsConfig } from "../config/render.ts";
 import type { NatsConfig } from "../config/types.ts";
-import type { Topology } from "../discovery/index.ts";
 import { execNatsServer } from "../server/exec.ts";
 import { checkNatsConfig, locateNatsServer, natsServerVersion } from "../server/binary.ts";
 import { type Env, resolveSettings, type Settings } from "../settings/resolve.ts";
+import { describeError } from "../settings/describe.ts";
 import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "../settings/schema.ts";
 import { ensureStoreDir } from "../store/dir.ts";
 import { guardClusteredStore } from "../store/guard.ts";
@@ -19,33 +20,7 @@ import { basename } from "node:path";
 import { type ConfigFile, writeConfigFiles } from "../server/write-config.ts";
 import { type EarlyCheck, startEarlyCheck } from "../server/early-check.ts";
 import { readCachedVersion, versionCachePath, writeCachedVersion } from "../server/version-cache.ts";
-
-export interface Launch {
-  settings: Settings;
-  natsServer: string;
-  serverVersion: string;
-  topology: Topology;
-  config: NatsConfig;
-  /** Set when nats-server had to be asked for its version: `run` remembers it for the next boot. */
-  learnedVersion?: ServerVersion;
-  /** How long discovery took, for the log (DNS trouble shows as seconds here). */
-  discoveryMs: number;
-}
-
-/** What is known once settings are resolved and nats-server's version is known: enough for a config of the final shape. */
-export interface LaunchDraft {
-  settings: Settings;
-  natsServer: string;
-  features: ServerFeatures;
-}
-
-/** What `run` does alongside discovery; `config` passes none. */
-export interface LaunchHooks {
-  /** Called as soon as the draft is known, before discovery starts (with a remembered version): run's `nats-server -t`. */
-  onDraft?: (draft: LaunchDraft) => void;
-  /** Called once discovery is under way: run's checks of the store, which would otherwise delay the two above. */
-  whileDiscovering?: (settings: Settings) => void;
-}
+import type { Launch, LaunchHooks } from "./types.ts";
 
 /**
  * Order matters for time to exec (docs/performance.md): `nats-server -t` is the longest step, so with a remembered
@@ -84,8 +59,8 @@ function configFiles(settings: Settings, config: NatsConfig): ConfigFile[] {
 
 /** `nats-cluster run`: prepare, write and check the config, then become nats-server. */
 export async function runLauncher(flags: RawSettings, env: Env): Promise<never> {
-  let storeWarning: string | undefined;
-  let spaceWarning: string | undefined;
+  let storeWarning: SettingProblem | undefined;
+  let spaceWarning: SettingProblem | undefined;
   // nats-server -t starts before discovery (lib/server/early-check.ts); the real config is checked again
   // whenever the early verdict cannot stand for it.
   let early: EarlyCheck | undefined;
@@ -106,8 +81,8 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
     });
     const [{ log }, { reportLaunch }] = await Promise.all([import("../log.ts"), import("./report.ts")]);
     reportLaunch(launch);
-    if (storeWarning) log.warn(`starting anyway (NATS_ALLOW_STANDALONE_STORE): ${storeWarning}`);
-    if (spaceWarning) log.warn(spaceWarning);
+    if (storeWarning) log.warn(`starting anyway (NATS_ALLOW_STANDALONE_STORE): ${describeError(storeWarning)}`);
+    if (spaceWarning) log.warn(describeError(spaceWarning));
     const { settings, config, natsServer } = launch;
     await writeConfigFiles(settings.configFile, configFiles(settings, config), async (staged, describePath) => {
       if (!(await early?.accepts(config))) await checkNatsConfig(natsServer, staged, describePath);

@@ -4,7 +4,7 @@
  * started (lib/launch/launcher.ts).
  */
 import { membersOf } from "../discovery/topology.ts";
-import type { Launch } from "./launcher.ts";
+import type { Launch } from "./types.ts";
 import { log } from "../log.ts";
 
 function describeTopology({ topology }: Launch): string {

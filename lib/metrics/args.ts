@@ -1,11 +1,12 @@
-/** The exporter's argv, as `run` writes it (lib/metrics/start.ts), back to options. */
+/** The exporter's argv, as `run` writes it (./start.ts), back to options. */
 import { UsageError } from "../errors.ts";
-import { localMonitoringUrl } from "../monitoring/client.ts";
+import { monitoringUrlOf } from "../monitoring/client.ts";
 import type { ExporterOptions } from "./exporter.ts";
+import type { ExporterArgs, ExporterFlag } from "./flags.ts";
 
 const usage = (message: string) => new UsageError(message);
 
-/** `--name=value` arguments (as lib/metrics/start.ts writes them) by name, for parseExporterArgs. */
+/** `--name=value` arguments (as ./start.ts writes them) by name, for parseExporterArgs. */
 export function argsFromArgv(argv: string[]): Record<string, string> {
   const args: Record<string, string> = {};
   for (const arg of argv) {
@@ -15,13 +16,13 @@ export function argsFromArgv(argv: string[]): Record<string, string> {
   return args;
 }
 
-export function parseExporterArgs(args: Record<string, string | undefined>): ExporterOptions {
-  const required = (name: string): string => {
+export function parseExporterArgs(args: ExporterArgs): ExporterOptions {
+  const required = (name: ExporterFlag): string => {
     const value = args[name];
     if (value === undefined || value === "") throw usage(`exporter: --${name} is required`);
     return value;
   };
-  const integer = (name: string, min: number, max: number): number => {
+  const integer = (name: ExporterFlag, min: number, max: number): number => {
     const value = Number(required(name));
     if (!Number.isInteger(value) || value < min || value > max) throw usage(`exporter: --${name} "${args[name]}" is not a number from ${min} to ${max}`);
     return value;
@@ -36,7 +37,7 @@ export function parseExporterArgs(args: Record<string, string | undefined>): Exp
     listenHost: required("listen-host"),
     port: integer("port", 1, 65535),
     // The monitoring listener binds the listen host too: ask it there (loopback for a wildcard).
-    monitoringUrl: args["monitoring-url"] || localMonitoringUrl({ NATS_LISTEN_HOST: required("listen-host"), NATS_HTTP_PORT: String(integer("http-port", 1, 65535)) }),
+    monitoringUrl: args["monitoring-url"] || monitoringUrlOf(required("listen-host"), integer("http-port", 1, 65535)),
     watchPid: integer("watch-pid", 1, 2 ** 22),
     boot: {
       serverName: required("server-name"),

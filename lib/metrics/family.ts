@@ -3,6 +3,7 @@
  * Every mapping (varz, routez, gatewayz, healthz, jsz, this project's own) is a pure function from
  * nats-server's JSON to families, so it is tested without a server and rendered in one place.
  */
+import { BugError } from "../errors.ts";
 
 export type Labels = Record<string, string>;
 
@@ -40,7 +41,7 @@ export class Families {
     let family = this.#byName.get(name);
     if (!family) {
       const bad = [name, ...Object.keys(labels)].find((n, i) => !(i === 0 ? METRIC_NAME : LABEL_NAME).test(n) || (i > 0 && n.startsWith("__")));
-      if (bad !== undefined) throw new Error(`metrics: "${bad}" is not a valid ${bad === name ? "metric" : "label"} name`);
+      if (bad !== undefined) throw new BugError(`metrics: "${bad}" is not a valid ${bad === name ? "metric" : "label"} name`);
       family = { name, type: name.endsWith("_total") ? "counter" : "gauge", help, labelNames: Object.keys(labels), samples: [] };
       this.#byName.set(name, family);
     }

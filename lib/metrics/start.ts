@@ -5,26 +5,32 @@
  * (the monitoring client, prom-client): `run` pays only for the spawn.
  */
 import packageJson from "../../package.json" with { type: "json" };
-import type { Launch } from "../launch/launcher.ts";
+import type { Topology } from "../discovery/topology.ts";
 import { selfCommand, spawnDetached } from "../server/exec.ts";
-import type { Env } from "../settings/resolve.ts";
+import type { Env, Settings } from "../settings/resolve.ts";
+import { exporterArgv } from "./flags.ts";
 
-export function exporterArgs({ settings, topology, serverVersion }: Launch, watchPid: number): string[] {
-  const machines = topology.regions.map((r) => `${r.region}=${r.addresses.length}`).join(",");
-  return [
-    "exporter",
-    `--listen-host=${settings.listenHost}`,
-    `--port=${settings.ports.metrics}`,
-    `--http-port=${settings.ports.http}`,
-    `--watch-pid=${watchPid}`,
-    `--server-name=${settings.serverName}`,
-    `--app=${settings.app ?? ""}`,
-    `--region=${settings.region}`,
-    `--launcher-version=${packageJson.version}`,
-    `--nats-server-version=${serverVersion}`,
-    `--machines=${machines}`,
-    `--discovery-problems=${topology.problems.length}`,
-  ];
+/** What the exporter is told at boot: a launch (lib/launch/types.ts) has all of it. */
+export interface ExporterSource {
+  settings: Pick<Settings, "listenHost" | "ports" | "serverName" | "app" | "region">;
+  topology: Topology;
+  serverVersion: string;
+}
+
+export function exporterArgs({ settings, topology, serverVersion }: ExporterSource, watchPid: number): string[] {
+  return exporterArgv({
+    "listen-host": settings.listenHost,
+    port: String(settings.ports.metrics),
+    "http-port": String(settings.ports.http),
+    "watch-pid": String(watchPid),
+    "server-name": settings.serverName,
+    app: settings.app ?? "",
+    region: settings.region,
+    "launcher-version": packageJson.version,
+    "nats-server-version": serverVersion,
+    machines: topology.regions.map((r) => `${r.region}=${r.addresses.length}`).join(","),
+    "discovery-problems": String(topology.problems.length),
+  });
 }
 
 /**
@@ -40,7 +46,7 @@ export function exporterArgs({ settings, topology, serverVersion }: Launch, watc
 const EXPORTER_RUNTIME_ENV = { BUN_JSC_useJIT: "0", MIMALLOC_PURGE_HOLES_MIN_INTERVAL: "0" };
 
 /** Starts the exporter unless the metrics port is 0. */
-export async function startExporter(launch: Launch, env: Env): Promise<void> {
-  if (!launch.settings.ports.metrics) return;
-  await spawnDetached([...selfCommand(), ...exporterArgs(launch, process.pid)], { ...env, ...EXPORTER_RUNTIME_ENV });
+export async function startExporter(source: ExporterSource, env: Env): Promise<void> {
+  if (!source.settings.ports.metrics) return;
+  await spawnDetached([...selfCommand(), ...exporterArgs(source, process.pid)], { ...env, ...EXPORTER_RUNTIME_ENV });
 }

@@ -7,10 +7,8 @@
  * The response types name the fields this project reads; everything else nats-server sends is kept
  * (`[field: string]: unknown`), since the exporter passes whole documents through.
  */
-import process from "node:process";
 import { ofetch } from "ofetch";
 import { formatHostPort } from "../net.ts";
-import { SETTINGS } from "../settings/schema.ts";
 
 /** What went wrong, in the words a person acting on it needs. */
 export type MonitoringErrorKind = "refused" | "timeout" | "unreachable" | "http" | "invalid";
@@ -212,14 +210,6 @@ export function monitoringClient(baseUrl: string, opts: MonitoringClientOptions 
       getJson<Jsz>("/jsz", { accounts: q.accounts, streams: q.streams, consumers: q.consumers, config: q.config, "leader-only": q.leaderOnly, raft: q.raft }),
     healthz: (q = {}) => probeHealthz(healthzUrlOf(base, q), timeoutMs),
   };
-}
-
-/**
- * The local server's monitoring listener, from the env the launcher reads: NATS_LISTEN_HOST when it is
- * one address, else loopback (which reaches a wildcard listener), and NATS_HTTP_PORT or the default.
- */
-export function localMonitoringUrl(env: Record<string, string | undefined> = process.env): string {
-  return monitoringUrlOf(env.NATS_LISTEN_HOST, Number(env.NATS_HTTP_PORT || SETTINGS.httpPort.default));
 }
 
 /** The monitoring listener of a server that listens on `host` (a wildcard is reached through loopback). */

@@ -2,20 +2,19 @@
 // It exists because the image has no shell and no curl, so Docker's HEALTHCHECK (and anyone
 // debugging with `fly ssh console -C "nats-cluster healthcheck"`) needs a probe built into the
 // launcher. The request itself goes through the monitoring client (./client.ts).
-import { DEFAULT_MONITORING_TIMEOUT_MS, healthzUrlOf, localMonitoringUrl, probeHealthz } from "./client.ts";
+import { DEFAULT_MONITORING_TIMEOUT_MS, healthzUrlOf, probeHealthz } from "./client.ts";
 
-export interface HealthcheckOptions {
-  /** Full /healthz URL; default http://<NATS_LISTEN_HOST or 127.0.0.1>:<NATS_HTTP_PORT or 8222>/healthz. */
-  url?: string;
+/** What to ask: a full /healthz URL, or the /healthz of a monitoring listener (e.g. http://127.0.0.1:8222). */
+export type HealthzTarget = { url: string; monitoringUrl?: undefined } | { monitoringUrl: string; url?: undefined };
+
+export type HealthcheckOptions = HealthzTarget & {
   /** nats-server /healthz option: only check that JetStream is enabled, not the meta leader. */
   jsEnabledOnly?: boolean;
   /** nats-server /healthz option: check the server's JetStream (meta leader), not every stream/consumer. */
   jsServerOnly?: boolean;
   /** Give up after this long; a probe must answer well inside Docker's and Fly's check timeouts. */
   timeoutMs?: number;
-  /** Where NATS_LISTEN_HOST and NATS_HTTP_PORT are read from (tests pass their own). */
-  env?: Record<string, string | undefined>;
-}
+};
 
 export interface HealthResult {
   healthy: boolean;
@@ -23,9 +22,9 @@ export interface HealthResult {
   line: string;
 }
 
-export function healthzUrl(opts: HealthcheckOptions = {}): string {
+export function healthzUrl(opts: HealthcheckOptions): string {
   const query = { jsEnabledOnly: opts.jsEnabledOnly, jsServerOnly: opts.jsServerOnly };
-  if (!opts.url) return healthzUrlOf(localMonitoringUrl(opts.env), query);
+  if (opts.url === undefined) return healthzUrlOf(opts.monitoringUrl, query);
   // A given URL keeps its own path and query; the flags add theirs.
   const url = new URL(opts.url);
   if (opts.jsEnabledOnly) url.searchParams.set("js-enabled-only", "true");
@@ -33,7 +32,7 @@ export function healthzUrl(opts: HealthcheckOptions = {}): string {
   return url.toString();
 }
 
-export async function checkHealth(opts: HealthcheckOptions = {}): Promise<HealthResult> {
+export async function checkHealth(opts: HealthcheckOptions): Promise<HealthResult> {
   const h = await probeHealthz(healthzUrl(opts), opts.timeoutMs ?? DEFAULT_MONITORING_TIMEOUT_MS);
   if (h.ok) return { healthy: true, line: `healthy: ${h.text}` };
   return { healthy: false, line: h.status === undefined ? `unhealthy: ${h.error}` : `unhealthy: ${h.status} ${h.text}`.trimEnd() };

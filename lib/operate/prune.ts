@@ -9,7 +9,7 @@
  *  3. surveys again until the streams that had a replica there are back to their replica count, and prints it.
  * Passwords come from the settings (env) and go nowhere but the client's CONNECT.
  */
-import { APP_ACCOUNT } from "../config/blocks/auth.ts";
+import { APP_ACCOUNT } from "../config/accounts.ts";
 import { UsageError } from "../errors.ts";
 import { natsUrl } from "../net.ts";
 import type { Credentials, Settings } from "../settings/resolve.ts";

@@ -2,9 +2,8 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import { type ServerVersion, parseServerVersion } from "../config/features.ts";
-import { RuntimeError, UsageError } from "../errors.ts";
+import { RuntimeError, SettingProblem } from "../errors.ts";
 import { runProgram } from "./exec.ts";
-import { settingLabel } from "../settings/schema.ts";
 
 function isExecutableFile(path: string): boolean {
   try {
@@ -21,8 +20,9 @@ export function locateNatsServer(bin: string, path = process.env.PATH ?? ""): st
   const found = candidates.find(isExecutableFile);
   if (found) return found;
   const where = bin.includes("/") ? `${bin} is missing or not executable` : `${bin} is not on PATH`;
-  throw new RuntimeError(
-    `${settingLabel("natsServer")}: ${where}; install nats-server (scripts/install-nats-server) or point NATS_SERVER_BIN at it`,
+  throw new SettingProblem(
+    (name) => `${name("natsServer")}: ${where}; install nats-server (scripts/install-nats-server) or set ${name("natsServer", "/path/to/nats-server")}`,
+    1,
   );
 }
 
@@ -36,12 +36,16 @@ export async function natsServerVersion(bin: string): Promise<ServerVersion> {
 
 /**
  * `nats-server -t -c FILE` parses the config and checks its options without starting. A rejection is
- * bad input (most likely NATS_APPEND_CONFIG), reported with nats-server's own message. `describePath`
- * maps the staging path it names back to the path the user will look at.
+ * bad input (most likely the appended config), reported with nats-server's own message and where to look.
+ * `describePath` maps the staging path it names back to the path the user will look at.
  */
 export async function checkNatsConfig(bin: string, file: string, describePath: (text: string) => string): Promise<void> {
   const { ok, output } = await runProgram(bin, ["-t", "-c", file]);
   if (ok) return;
   const message = describePath(output.split("\n").filter(Boolean).at(-1) ?? output).replace(/^nats-server:\s*/, "");
-  throw new UsageError(`nats-server rejects the config: ${message}`);
+  throw new SettingProblem(
+    (name) =>
+      `nats-server rejects the config: ${message}; the usual cause is the appended config, ${name("appendConfig")}: ` +
+      "`nats-cluster config` prints the whole config run would write",
+  );
 }

@@ -6,8 +6,7 @@
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { RuntimeError } from "../errors.ts";
-import { settingLabel } from "../settings/schema.ts";
+import { SettingProblem } from "../errors.ts";
 
 export interface ConfigFile {
   /** File name in the config's directory. */
@@ -18,12 +17,22 @@ export interface ConfigFile {
 /** Files are 0600: they may hold credentials and the appended config. */
 const FILE_MODE = 0o600;
 
+/** The config's directory cannot be written (exit code 1). */
+export class ConfigDirError extends SettingProblem {
+  constructor(
+    readonly dir: string,
+    readonly detail: string,
+  ) {
+    super((name) => `${name("configFile")}: cannot write to ${dir}: ${detail}`, 1);
+  }
+}
+
 function makeStagingDir(dir: string): string {
   try {
     mkdirSync(dir, { recursive: true });
     return mkdtempSync(join(dir, ".nats-cluster-"));
   } catch (error) {
-    throw new RuntimeError(`${settingLabel("configFile")}: cannot write to ${dir}: ${(error as Error).message}`);
+    throw new ConfigDirError(dir, (error as Error).message);
   }
 }
 
@@ -46,7 +55,7 @@ export function stageConfigFiles(configFile: string, files: ConfigFile[]): Stage
     for (const file of files) writeFileSync(join(staging, file.name), file.text, { mode: FILE_MODE });
   } catch (error) {
     remove();
-    throw new RuntimeError(`${settingLabel("configFile")}: cannot write to ${dir}: ${(error as Error).message}`);
+    throw new ConfigDirError(dir, (error as Error).message);
   }
   return {
     main: join(staging, basename(configFile)),

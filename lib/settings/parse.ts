@@ -3,7 +3,7 @@
  * `InvalidValue` with what is wrong; the resolver adds which flag or env var the value came from.
  */
 import { Buffer } from "node:buffer";
-import { canonicalIp, isIP } from "../net.ts";
+import { canonicalIp, type HostPort, isDnsLabel, isIP } from "../net.ts";
 
 export class InvalidValue extends Error {}
 
@@ -47,14 +47,6 @@ export function parsePortOrOff(raw: string): number {
   return port;
 }
 
-// One DNS label: Fly app names and region codes are used in `<region>.<app>.internal` and as the
-// NATS cluster and gateway names, so they must be valid labels.
-const DNS_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
-
-export function isDnsLabel(value: string): boolean {
-  return DNS_LABEL.test(value);
-}
-
 export function parseDnsLabel(raw: string): string {
   const value = raw.trim().toLowerCase();
   if (!isDnsLabel(value)) {
@@ -74,11 +66,6 @@ export function parseIp(raw: string): string {
   const value = raw.trim().replace(/^\[(.*)\]$/, "$1");
   if (!isIP(value)) throw new InvalidValue(`"${raw}" is not an IP address`);
   return canonicalIp(value);
-}
-
-export interface HostPort {
-  host: string;
-  port: number;
 }
 
 /** `fdaa::3`, `[fdaa::3]:53`, `127.0.0.1:5353`, `127.0.0.1` → address and port (53 when not given). */

@@ -6,6 +6,7 @@ import { defu } from "defu";
 import { hostname } from "node:os";
 import { resolve } from "node:path";
 import { UsageError } from "../errors.ts";
+import type { HostPort } from "../net.ts";
 import { defaultMaxMemStore } from "./memory.ts";
 import * as parse from "./parse.ts";
 import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingKey, type SettingSpec, settingLabel } from "./schema.ts";
@@ -17,7 +18,7 @@ export interface Settings {
   region: string;
   serverName: string;
   privateIp: string;
-  nameserver: parse.HostPort;
+  nameserver: HostPort;
   discoveryTimeoutMs: number;
   storeDir: string;
   maxFileStore: number;

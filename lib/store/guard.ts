@@ -14,8 +14,7 @@
  */
 import { existsSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
-import { UsageError } from "../errors.ts";
-import { settingLabel } from "../settings/schema.ts";
+import { SettingProblem } from "../errors.ts";
 
 export interface StoredStream {
   account: string;
@@ -77,24 +76,31 @@ export function describeStreams(streams: StoredStream[], max = 5): string {
   return names.join(", ") + (streams.length > max ? ` and ${streams.length - max} more` : "");
 }
 
-export function standaloneStoreMessage(storeDir: string, streams: StoredStream[]): string {
-  const count = `${streams.length} stream${streams.length === 1 ? "" : "s"}`;
-  return (
-    `${settingLabel("storeDir")}: ${storeDir} holds ${count} written by a standalone (non-clustered) nats-server (${describeStreams(streams)}); ` +
-    `a clustered nats-server does not adopt them and may delete them as orphans (nats-server issue 5467). ` +
-    `Back them up first (nats stream backup, or copy the directory) and restore them into the cluster once it runs, ` +
-    `or start on an empty volume; to start on this store anyway, set NATS_ALLOW_STANDALONE_STORE=true (--allow-standalone-store)`
-  );
+/** A store a clustered nats-server would orphan the streams of: refused (exit code 2) unless allowed. */
+export class StandaloneStoreError extends SettingProblem {
+  constructor(
+    readonly storeDir: string,
+    readonly streams: StoredStream[],
+  ) {
+    const count = `${streams.length} stream${streams.length === 1 ? "" : "s"}`;
+    super(
+      (name) =>
+        `${name("storeDir")}: ${storeDir} holds ${count} written by a standalone (non-clustered) nats-server (${describeStreams(streams)}); ` +
+        `a clustered nats-server does not adopt them and may delete them as orphans (nats-server issue 5467). ` +
+        `Back them up first (nats stream backup, or copy the directory) and restore them into the cluster once it runs, ` +
+        `or start on an empty volume; to start on this store anyway, set ${name("allowStandaloneStore", "true")}`,
+    );
+  }
 }
 
 /**
  * Before a clustered start: refuse (exit 2) a store with standalone streams unless allowed; when
- * allowed, return the message so the launcher can warn.
+ * allowed, return the problem so the launcher can warn.
  */
-export function guardClusteredStore(storeDir: string, allow: boolean): string | undefined {
+export function guardClusteredStore(storeDir: string, allow: boolean): StandaloneStoreError | undefined {
   const streams = standaloneStreams(inspectStore(storeDir));
   if (streams.length === 0) return undefined;
-  const message = standaloneStoreMessage(storeDir, streams);
-  if (!allow) throw new UsageError(message);
-  return message;
+  const problem = new StandaloneStoreError(storeDir, streams);
+  if (!allow) throw problem;
+  return problem;
 }

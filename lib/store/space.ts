@@ -4,7 +4,7 @@
  * default, 1TB, is far above a 10 GB Fly volume, so a boot warning names both figures.
  */
 import { statfsSync } from "node:fs";
-import { settingLabel } from "../settings/schema.ts";
+import { SettingProblem } from "../errors.ts";
 
 /** Size in bytes of the file system holding `dir`, or undefined when statfs is not possible there. */
 export function fileSystemSize(dir: string): number | undefined {
@@ -35,15 +35,17 @@ export function formatBytes(bytes: number): string {
  * file system's size, or, for a Fly volume that auto-extends, the size it grows up to (--volume-size-limit, the
  * mount's auto_extend_size_limit) when that is larger. A warning, not an error: the volume may still be grown.
  */
-export function maxFileStoreWarning(storeDir: string, maxFileStore: number, fsSize: number | undefined, volumeSizeLimit?: number): string | undefined {
+export function maxFileStoreWarning(storeDir: string, maxFileStore: number, fsSize: number | undefined, volumeSizeLimit?: number): SettingProblem | undefined {
   const capacity = Math.max(fsSize ?? 0, volumeSizeLimit ?? 0);
   if (capacity === 0 || maxFileStore <= capacity) return undefined;
-  const holds =
-    volumeSizeLimit !== undefined && volumeSizeLimit >= (fsSize ?? 0)
-      ? `the volume of ${storeDir} grows to at most ${formatBytes(volumeSizeLimit)} (${settingLabel("volumeSizeLimit")})`
-      : `the file system of ${storeDir} holds ${formatBytes(capacity)} (${capacity} bytes)`;
-  return (
-    `${settingLabel("maxFileStore")} is ${formatBytes(maxFileStore)} (${maxFileStore} bytes) but ${holds}: once it is full, JetStream writes fail with errors instead of acks. ` +
-    `Set it below the volume's size; for a volume that auto-extends (fly.toml [mounts] auto_extend_size_*), set ${settingLabel("volumeSizeLimit")} to auto_extend_size_limit and keep it below that`
-  );
+  return new SettingProblem((name) => {
+    const holds =
+      volumeSizeLimit !== undefined && volumeSizeLimit >= (fsSize ?? 0)
+        ? `the volume of ${storeDir} grows to at most ${formatBytes(volumeSizeLimit)} (${name("volumeSizeLimit")})`
+        : `the file system of ${storeDir} holds ${formatBytes(capacity)} (${capacity} bytes)`;
+    return (
+      `${name("maxFileStore")} is ${formatBytes(maxFileStore)} (${maxFileStore} bytes) but ${holds}: once it is full, JetStream writes fail with errors instead of acks. ` +
+      `Set it below the volume's size; for a volume that auto-extends (fly.toml [mounts] auto_extend_size_*), set ${name("volumeSizeLimit")} to auto_extend_size_limit and keep it below that`
+    );
+  });
 }

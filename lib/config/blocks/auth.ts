@@ -2,15 +2,8 @@ import type { NatsBlock } from "../types.ts";
 import { Secret } from "../types.ts";
 import type { ConfigInput } from "./input.ts";
 import type { Credentials } from "../../settings/resolve.ts";
+import { APP_ACCOUNT, SYSTEM_ACCOUNT } from "../accounts.ts";
 
-/** The account clients log in to with NATS_USER; JetStream is enabled for it. */
-export const APP_ACCOUNT = "APP";
-/**
- * The system account keeps nats-server's default name: the JetStream meta group is stored under
- * `<store>/jetstream/<system account>/_js_`, so another name would start an empty meta group and
- * orphan every stream of an existing cluster.
- */
-export const SYSTEM_ACCOUNT = "$SYS";
 
 const user = ({ user, password }: Credentials) => ({ user, password: new Secret(password) });
 

@@ -1,0 +1,28 @@
+/**
+ * The exporter's flags, declared once: `run` writes them (./start.ts), the exporter reads them back (./args.ts) and
+ * `nats-cluster exporter --help` lists them (lib/commands/exporter.ts). Imports nothing, so `run` pays nothing for it.
+ */
+export const EXPORTER_FLAGS = {
+  "listen-host": "Address to listen on",
+  port: "Port to listen on",
+  "http-port": "nats-server's monitoring port, on the listen host",
+  "monitoring-url": "nats-server's monitoring listener instead, e.g. http://127.0.0.1:8222",
+  "watch-pid": "Exit once this process is gone (nats-server)",
+  "server-name": "Server name: the server_id label",
+  app: "Fly app (empty in local mode)",
+  region: "Region: the cluster name",
+  "launcher-version": "nats-cluster's version",
+  "nats-server-version": "nats-server's version",
+  machines: "Machines per region seen at boot: ord=3,sjc=2",
+  "discovery-problems": "DNS lookups discovery could not complete at boot",
+} as const;
+
+export type ExporterFlag = keyof typeof EXPORTER_FLAGS;
+
+/** The exporter's arguments by flag name, as given (text). */
+export type ExporterArgs = Partial<Record<ExporterFlag, string>>;
+
+/** `exporter --name=value ...`: every value whole after its first "=", so no value can be taken for a flag. */
+export function exporterArgv(args: ExporterArgs): string[] {
+  return ["exporter", ...Object.entries(args).map(([name, value]) => `--${name}=${value}`)];
+}
