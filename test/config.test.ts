@@ -11,7 +11,9 @@ import type { Topology } from "../lib/discovery/index.ts";
 import { parseRegionsTxt } from "../lib/discovery/fly.ts";
 import { formatHostPort, natsUrl, respelledHost } from "../lib/net.ts";
 import { resolveSettings } from "../lib/settings/resolve.ts";
+import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { fixedProbes } from "./support/probes.ts";
+import { testedNatsServer } from "./support/tested-nats-server.ts";
 
 const GOLDEN = join(import.meta.dir, "golden");
 const v2_9 = featuresOf(parseServerVersion("nats-server: v2.9.10")!);
@@ -243,6 +245,56 @@ describe("closed cluster: cluster secret and client auth", () => {
         writeFileSync(file, renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features: v2_9 }), { showSecrets: true }));
         const r = spawnSync(process.env.NATS_SERVER_BIN || "nats-server", ["-t", "-c", file], { encoding: "utf8" });
         expect(`${r.status} ${r.stdout}${r.stderr}`.trim()).toEndWith("is valid");
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("listeners for clients outside Fly: WebSocket and leaf nodes", () => {
+  const outsideEnv = { ...flyEnv, ...closedClusterEnv({ clusterSecret: "r0ute", app: { user: "app", pass: "app-pw" }, system: { user: "admin", pass: "admin-pw" } }), NATS_WEBSOCKET_PORT: "8080", NATS_LEAFNODE_PORT: "7422" };
+
+  test("golden: a closed supercluster with WebSocket (any origin) and leaf nodes", async () => {
+    const settings = await resolveSettings({}, outsideEnv, fixedProbes);
+    const config = buildNatsConfig({ settings, topology: superclusterTopology, features: v2_12 });
+    expectGolden("fly-outside-2.12", renderNatsConfig(config));
+    // Plain behind Fly's TLS, compressed, clients told the public name only; leaf nodes log in as client users.
+    expect(config.body.websocket).toEqual({ listen: "[::]:8080", no_tls: true, compression: true, advertise: "myapp.fly.dev:443" });
+    expect(config.body.leafnodes).toEqual({ listen: "[::]:7422" });
+  });
+
+  test("golden: local mode with a token, WebSocket with allowed origins and an advertised custom domain", async () => {
+    const env = { NATS_TOKEN: "t0k3n", NATS_WEBSOCKET_PORT: "8080", NATS_WEBSOCKET_ALLOWED_ORIGINS: "https://app.example.com,http://localhost:5173", NATS_WEBSOCKET_ADVERTISE: "nats.example.com:443" };
+    const settings = await resolveSettings({ storeDir: "/data", configFile: "/etc/nats/nats-server.conf" }, env, fixedProbes);
+    const topology = { regions: [{ region: "local", addresses: ["127.0.0.1"] }], problems: [] };
+    const text = renderNatsConfig(buildNatsConfig({ settings, topology, features: v2_9 }));
+    expectGolden("local-websocket-origins", text);
+    expect(text).not.toContain("t0k3n");
+    expect(text).not.toContain("leafnodes");
+  });
+
+  test("off by default: no websocket or leafnodes block", async () => {
+    const { body } = buildNatsConfig({ settings: await resolveSettings({}, { ...flyEnv, NATS_USER: "a", NATS_PASSWORD: "b" }, fixedProbes), topology: superclusterTopology, features: v2_12 });
+    expect([body.websocket, body.leafnodes]).toEqual([undefined, undefined]);
+  });
+
+  test("nats-server -t accepts them on Debian's 2.9.10 and on the image's version", async () => {
+    const shapes: Record<string, string>[] = [
+      outsideEnv,
+      { ...flyEnv, NATS_TOKEN: "t0k3n", NATS_LEAFNODE_PORT: "7422" },
+      { ...flyEnv, NATS_USER: "app", NATS_PASSWORD: "pw", NATS_WEBSOCKET_PORT: "8080", NATS_WEBSOCKET_ALLOWED_ORIGINS: "https://a.example.com,http://localhost:5173" },
+    ];
+    const dir = mkdtempSync(join(tmpdir(), "outside-shapes-"));
+    try {
+      for (const [i, env] of shapes.entries()) {
+        const settings = await resolveSettings({ storeDir: join(dir, "store") }, env, fixedProbes);
+        const file = join(dir, `${i}.conf`);
+        for (const [bin, features] of [[process.env.NATS_SERVER_BIN || "nats-server", v2_9], [testedNatsServer(), v2_12]] as const) {
+          writeFileSync(file, renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features }), { showSecrets: true }));
+          const r = spawnSync(bin, ["-t", "-c", file], { encoding: "utf8" });
+          expect(`${bin} ${i}: ${r.status} ${r.stdout}${r.stderr}`.trim()).toMatch(/is valid( \(sha256:[0-9a-f]+\))?$/);
+        }
       }
     } finally {
       rmSync(dir, { recursive: true, force: true });

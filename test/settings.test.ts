@@ -80,6 +80,10 @@ describe("precedence: flag > env > default", () => {
     systemUser: ["admin", (s) => s.clientAuth, { kind: "user", app: { user: "a", password: "p" }, system: { user: "admin", password: "sp" } }, { user: "a", password: "p", systemPassword: "sp" }],
     systemPassword: ["sp", (s) => s.clientAuth, { kind: "user", app: { user: "a", password: "p" }, system: { user: "admin", password: "sp" } }, { user: "a", password: "p", systemUser: "admin" }],
     allowStandaloneStore: ["yes", (s) => s.allowStandaloneStore, true],
+    websocketPort: ["8080", (s) => s.ports.websocket, 8080, { token: "t" }],
+    websocketAllowedOrigins: ["https://app.example.com/, http://localhost:5173", (s) => s.websocket.allowedOrigins, ["https://app.example.com", "http://localhost:5173"]],
+    websocketAdvertise: ["nats.example.com:443", (s) => s.websocket.advertise, "nats.example.com:443"],
+    leafnodePort: ["7422", (s) => s.ports.leafnode, 7422, { user: "a", password: "p" }],
   };
   test("the samples cover every setting", () => expect(Object.keys(samples).sort()).toEqual([...SETTING_KEYS].sort()));
   for (const key of SETTING_KEYS) {
@@ -162,6 +166,32 @@ describe("other values", () => {
     expect((await resolve({ privateIp: "[fdaa::2]" })).privateIp).toBe("fdaa::2");
     // One spelling per address (RFC 5952, as DNS prints it), so the machine is not its own peer twice.
     expect((await resolve({}, { FLY_PRIVATE_IP: "FDAA:0:1:0:0:0:0:2" })).privateIp).toBe("fdaa:0:1::2");
+  });
+});
+
+describe("listeners for clients outside Fly", () => {
+  test("off by default; on Fly WebSocket clients are told <app>.fly.dev:443, any origin allowed", async () => {
+    expect(await resolve({})).toMatchObject({ ports: { websocket: 0, leafnode: 0 }, websocket: { allowedOrigins: [], advertise: undefined } });
+    expect((await resolve({}, { FLY_APP_NAME: "myapp" })).websocket).toEqual({ allowedOrigins: [], advertise: "myapp.fly.dev:443" });
+  });
+
+  test("an outside listener without client auth is bad input, naming what to set", async () => {
+    expect(await usageError({}, { NATS_WEBSOCKET_PORT: "8080" })).toBe(
+      "NATS_WEBSOCKET_PORT opens a listener for clients outside Fly, but clients need no credentials: set --user (NATS_USER) and --password (NATS_PASSWORD) (or --token (NATS_TOKEN)), or turn it off with 0",
+    );
+    expect(await usageError({ websocketPort: "8080", leafnodePort: "7422" })).toStartWith("--websocket-port and --leafnode-port open listeners for clients outside Fly");
+    expect((await resolve({ leafnodePort: "7422", token: "t" })).ports.leafnode).toBe(7422);
+  });
+
+  test("their ports must differ from the others; origins and the advertised address are checked", async () => {
+    const auth = { user: "a", password: "p" };
+    expect(await usageError({ ...auth, websocketPort: "8222" })).toBe("--websocket-port: port 8222 is already used by --http-port (default)");
+    expect(await usageError({ ...auth, websocketPort: "7422", leafnodePort: "7422" })).toBe("--leafnode-port: port 7422 is already used by --websocket-port");
+    for (const bad of ["app.example.com", "https://app.example.com/path", "ftp://x", "https://u:p@x.example"]) {
+      expect(await usageError({ websocketAllowedOrigins: bad })).toStartWith(`--websocket-allowed-origins: "${bad}" is not an origin`);
+    }
+    for (const bad of ["nats.example.com", "a b:443", "x:99999"]) expect(await usageError({ websocketAdvertise: bad })).toStartWith("--websocket-advertise:");
+    expect((await resolve({ websocketAdvertise: "[fdaa::2]:8080" })).websocket.advertise).toBe("[fdaa::2]:8080");
   });
 });
 

@@ -8,8 +8,10 @@ import { clusterBlock } from "./blocks/cluster.ts";
 import { gatewayBlock } from "./blocks/gateway.ts";
 import type { ConfigInput } from "./blocks/input.ts";
 import { jetstreamBlock } from "./blocks/jetstream.ts";
+import { leafnodesBlock } from "./blocks/leafnodes.ts";
 import { monitoringBlock } from "./blocks/monitoring.ts";
 import { serverBlock } from "./blocks/server.ts";
+import { websocketBlock } from "./blocks/websocket.ts";
 import type { NatsBlock, NatsConfig } from "./types.ts";
 import { BugError } from "../errors.ts";
 
@@ -24,7 +26,7 @@ type BlockBuilder = (input: ConfigInput) => NatsBlock;
  */
 function buildersFor(input: ConfigInput): BlockBuilder[] {
   const fly = input.settings.mode === "fly";
-  return [serverBlock, authBlock, monitoringBlock, ...(fly ? [clusterBlock, gatewayBlock] : []), jetstreamBlock];
+  return [serverBlock, authBlock, monitoringBlock, ...(fly ? [clusterBlock, gatewayBlock] : []), websocketBlock, leafnodesBlock, jetstreamBlock];
 }
 
 /** Name of the file NATS_APPEND_CONFIG is written to, next to the config file. */

@@ -126,3 +126,29 @@ export function parseClusterSecret(raw: string): string {
   if (BCRYPT.test(value)) throw new InvalidValue("looks like a bcrypt hash; give the plain secret, it is sent in route and gateway URLs (value not shown)");
   return value;
 }
+
+/**
+ * `https://app.example.com, http://localhost:5173` → the origins, as nats-server compares them (scheme, host
+ * and port of the browser's Origin header). A path, query or user part would never match one, so it is refused.
+ */
+export function parseOrigins(raw: string): string[] {
+  const items = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  if (items.length === 0) throw new InvalidValue(`"${raw}" names no origin (e.g. https://app.example.com)`);
+  return items.map((item) => {
+    const url = URL.canParse(item) ? new URL(item) : undefined;
+    const bare = url && /^https?:$/.test(url.protocol) && !url.username && !url.password && url.pathname === "/" && !url.search && !url.hash;
+    if (!bare) throw new InvalidValue(`"${item}" is not an origin (scheme://host[:port], e.g. https://app.example.com)`);
+    return item.replace(/\/$/, "");
+  });
+}
+
+/** `nats.example.com:443`, `[fdaa::2]:8080` → the same text, checked: a host name or address and a port. */
+export function parseAdvertise(raw: string): string {
+  const value = raw.trim();
+  const match = /^(\[[^\]]+\]|[^:\s\[\]]+):(\d+)$/.exec(value);
+  const host = match?.[1]?.replace(/^\[(.*)\]$/, "$1") ?? "";
+  const hostOk = isIP(host) || /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i.test(host);
+  if (!match || !hostOk) throw new InvalidValue(`"${raw}" is not host:port (e.g. nats.example.com:443)`);
+  parsePort(match[2]!);
+  return value;
+}

@@ -30,8 +30,10 @@ export interface Settings {
   configFile: string;
   natsServer: string;
   listenHost: string;
-  /** `metrics` 0: no metrics exporter. */
-  ports: { client: number; cluster: number; gateway: number; http: number; metrics: number };
+  /** `metrics`, `websocket`, `leafnode` 0: that listener is off. */
+  ports: { client: number; cluster: number; gateway: number; http: number; metrics: number; websocket: number; leafnode: number };
+  /** The WebSocket listener's origin policy (empty: any origin) and the one address its clients are told. */
+  websocket: { allowedOrigins: string[]; advertise?: string };
   /** Routes and gateways must present it (user `route` / `gateway`); none: open within the 6PN. */
   clusterSecret?: string;
   /** During a rotation: routes and gateways are also dialed with this secret (never accepted with it). */
@@ -149,6 +151,13 @@ export async function resolveSettings(flags: RawSettings, env: Env, probes: Prob
       gateway: field("gatewayPort", parse.parsePort),
       http: field("httpPort", parse.parsePort),
       metrics: field("metricsPort", parse.parsePortOrOff),
+      websocket: field("websocketPort", parse.parsePortOrOff),
+      leafnode: field("leafnodePort", parse.parsePortOrOff),
+    },
+    websocket: {
+      allowedOrigins: field("websocketAllowedOrigins", parse.parseOrigins, () => []),
+      // Fly's edge answers for <app>.fly.dev on 443: the only address a client outside can reconnect to.
+      advertise: field("websocketAdvertise", parse.parseAdvertise, () => (app ? `${app}.fly.dev:443` : undefined)),
     },
     clusterSecret: field("clusterSecret", parse.parseClusterSecret, () => undefined) || undefined,
     clusterDialSecret: field("clusterDialSecret", parse.parseClusterSecret, () => undefined) || undefined,
@@ -156,6 +165,7 @@ export async function resolveSettings(flags: RawSettings, env: Env, probes: Prob
     allowStandaloneStore: field("allowStandaloneStore", parse.parseBoolean),
   };
   assertDistinctPorts(settings, source);
+  assertOutsideListenersAuthenticated(settings, source);
   return settings;
 }
 
@@ -188,12 +198,28 @@ function clientAuthOf(raw: RawSettings, field: Field, source: (key: SettingKey) 
 function assertDistinctPorts(settings: Settings, source: (key: SettingKey) => string): void {
   // Local mode runs no cluster or gateway listener, so only the listeners that exist must differ.
   const listeners: SettingKey[] = settings.mode === "fly" ? ["clientPort", "clusterPort", "gatewayPort", "httpPort"] : ["clientPort", "httpPort"];
-  if (settings.ports.metrics) listeners.push("metricsPort");
+  for (const key of ["metricsPort", "websocketPort", "leafnodePort"] as const) if (settings.ports[portName(key)]) listeners.push(key);
   const byPort = new Map<number, SettingKey>();
   for (const key of listeners) {
-    const port = settings.ports[key.replace("Port", "") as keyof Settings["ports"]];
+    const port = settings.ports[portName(key)];
     const other = byPort.get(port);
     if (other) throw new UsageError(`${source(key)}: port ${port} is already used by ${source(other)}`);
     byPort.set(port, key);
   }
+}
+
+const portName = (key: SettingKey) => key.replace("Port", "") as keyof Settings["ports"];
+
+/**
+ * The WebSocket and leaf node listeners are meant for the internet (through Fly's edge or a public IP): without
+ * client auth anyone there could read and write every subject and stream, so such a boot is refused.
+ */
+function assertOutsideListenersAuthenticated(settings: Settings, source: (key: SettingKey) => string): void {
+  if (settings.clientAuth.kind !== "none") return;
+  const open = (["websocketPort", "leafnodePort"] as const).filter((key) => settings.ports[portName(key)]);
+  if (open.length === 0) return;
+  throw new UsageError(
+    `${open.map(source).join(" and ")} ${open.length > 1 ? "open listeners" : "opens a listener"} for clients outside Fly, but clients need no credentials: ` +
+      `set ${settingLabel("user")} and ${settingLabel("password")} (or ${settingLabel("token")}), or turn ${open.length > 1 ? "them" : "it"} off with 0`,
+  );
 }

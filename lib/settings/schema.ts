@@ -102,6 +102,30 @@ export const SETTINGS = {
     default: "7777",
     description: "Prometheus metrics at /metrics (a separate exporter process); 0 turns it off",
   },
+  websocketPort: {
+    flag: "websocket-port",
+    env: ["NATS_WEBSOCKET_PORT"],
+    default: "0",
+    description: "WebSocket listener for clients outside Fly, plain behind Fly's TLS ([http_service]); needs client auth; 0 turns it off",
+  },
+  websocketAllowedOrigins: {
+    flag: "websocket-allowed-origins",
+    env: ["NATS_WEBSOCKET_ALLOWED_ORIGINS"],
+    describeDefault: "any origin",
+    description: "Comma-separated origins (https://app.example.com) browsers may open the WebSocket from",
+  },
+  websocketAdvertise: {
+    flag: "websocket-advertise",
+    env: ["NATS_WEBSOCKET_ADVERTISE"],
+    describeDefault: "<app>.fly.dev:443; none in local mode",
+    description: "The one host:port WebSocket clients are told to reconnect to: the public name (a custom domain)",
+  },
+  leafnodePort: {
+    flag: "leafnode-port",
+    env: ["NATS_LEAFNODE_PORT"],
+    default: "0",
+    description: "Leaf node listener (remote leaf nodes log in as --user, into its account); needs client auth; 0 turns it off",
+  },
   clusterSecret: {
     flag: "cluster-secret",
     env: ["NATS_CLUSTER_SECRET"],
