@@ -4,7 +4,7 @@
  * This file only parses arguments; each command lives in lib/commands and is loaded when used,
  * so `healthcheck` does not pay for discovery code and `run` reaches exec quickly. With no arguments at
  * all, which is how the image starts it (ENTRYPOINT alone), it is `run` with its settings from env and
- * the argument parser is not even loaded (citty loads node:util: ~2 ms of a ~20 ms boot), nor the argument
+ * the argument parser is not even loaded (citty loads node:util, a measurable part of a boot), nor the argument
  * definitions.
  */
 
@@ -30,7 +30,8 @@ if (first === undefined) {
   );
 } else if (first === "exporter" && isLauncherArgv(process.argv.slice(3))) {
   // The exporter as `run` starts it (every argument --name=value) is not given the argument parser either: citty
-  // loads node:util, ~1 MiB more RSS for as long as the exporter runs. --help and anything else go through citty.
+  // loads node:util, which would stay in memory for as long as the exporter runs. --help and anything else go through
+  // citty.
   void Promise.all([import("./lib/metrics/exporter.ts"), import("./lib/metrics/args.ts"), import("./lib/commands/exit.ts")]).then(
     ([{ runExporter }, { argsFromArgv, parseExporterArgs }, { withExitCode }]) =>
       withExitCode(async () => runExporter(parseExporterArgs(argsFromArgv(process.argv.slice(3))))),

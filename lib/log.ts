@@ -1,6 +1,6 @@
 /**
  * Logging for the launcher. `consola/core` with a one-line reporter: the default (fancy) reporter costs
- * 35–85 ms at start-up, and on Fly every line ends up in `fly logs` anyway, where plain text reads best.
+ * more at start-up than the rest of a boot, and on Fly every line ends up in `fly logs` anyway, where plain text reads best.
  * Everything goes to stderr so that `nats-cluster config` keeps stdout for the config alone, and it is
  * written synchronously: the process is replaced by nats-server right after, and a buffered line would be lost.
  */

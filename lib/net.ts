@@ -1,6 +1,6 @@
 /**
  * IP addresses, DNS labels and host:port strings. Addresses are checked with the runtime's URL parser (WHATWG), not
- * node:net: importing node:net costs the compiled launcher ~5 ms at start-up, a third of its time to exec.
+ * node:net: importing node:net costs the compiled launcher a large part of its time to exec.
  */
 
 /** A dotted quad in canonical form (`10.0.0.1`; not `10.1`, `010.0.0.1` or `0x0a.0.0.1`). */

@@ -64,8 +64,8 @@ describe(`on ${version}`, () => {
       });
     }
   });
-  // No supercluster is started on 2.10.27 here: in clean CI runs of the full suite, fresh 2.10.27 clusters failed
-  // about half the time (no meta leader for 60 s, a member never current, R3 placement refused for 60 s), never alone
-  // or under a CPU hog, never on the image's 2.15.1; cause not established. 2.10.27 clusters run in
+  // No supercluster is started on 2.10.27 here: in clean CI runs of the full suite, fresh 2.10.27 clusters often
+  // failed (no meta leader, a member never current, R3 placement refused, each for a minute; docs/development.md),
+  // never alone or under a CPU hog, never on the image's 2.15.1; cause not established. 2.10.27 clusters run in
   // test/e2e-upgrade.test.ts (the mixed 2.9/2.10/2.15 roll).
 });

@@ -1,4 +1,4 @@
-// DNS faults at boot (issue 5, item 2). Fly's internal DNS may drop, stall, SERVFAIL, deny or garble answers while
+// DNS faults at boot. Fly's internal DNS may drop, stall, SERVFAIL, deny or garble answers while
 // a machine boots. The launcher must neither hang nor crash-loop: it retries with backoff within one deadline
 // (--discovery-timeout / NATS_DISCOVERY_TIMEOUT), then starts with what it knows (itself plus the regions' DNS
 // names) and logs one warning; nats-server keeps resolving those names and finds its peers once DNS recovers.

@@ -1,4 +1,4 @@
-// A full volume (issue 12, item 5), end to end: three ord machines whose JetStream stores are small tmpfs mounts
+// A full volume, end to end: three ord machines whose JetStream stores are small tmpfs mounts
 // (far below NATS_MAX_FILE_STORE's default 1TB), an R3 stream without limits, and a publisher with acks that keeps
 // going past the space. Publishing past the space gets errors, not acks; nothing acknowledged is lost; every
 // nats-server stays up (same process, monitoring answers). nats-server does not resume JetStream by itself when

@@ -1,4 +1,4 @@
-// Network partitions (issue 12, item 1), end to end, with every machine in its own network namespace: ord×3 and
+// Network partitions, end to end, with every machine in its own network namespace: ord×3 and
 // sjc×3, an R3 stream placed in each region, and publishers with acks (numbered messages, a msgID each, retried
 // with the same msgID) whose clients connect on either side. A cut is a blackhole route in each namespace for each
 // address on the other side (test/support/partition.ts): packets vanish silently, both directions.

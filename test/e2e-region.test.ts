@@ -222,7 +222,7 @@ test("crash: a machine killed hard (SIGKILL) leaves a working quorum, fails wait
   await publishMany(jetstream(setup), "crash.x", 1, 100);
   await closeClient(setup);
 
-  // Crash the machine that leads the fewest Raft groups: a dead leader costs nats-server 2.9 a 4-9 s election,
+  // Crash the machine that leads the fewest Raft groups: a dead leader costs nats-server 2.9 a slow election,
   // which only slows the test down (the restart-with-volume case already covers leaders moving away).
   const leads = await leaderships(ord[0], ord);
   const victim = [...ord].sort((x, y) => leads.get(x)! - leads.get(y)!)[0];

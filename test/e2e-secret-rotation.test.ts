@@ -1,4 +1,4 @@
-// Rotating NATS_CLUSTER_SECRET by rolling deploy (issue 12, item 4): ord×3 and sjc×1 (each machine in its own
+// Rotating NATS_CLUSTER_SECRET by rolling deploy: ord×3 and sjc×1 (each machine in its own
 // network namespace), an R3 stream in ord and an R1 stream in sjc, publishers with acks from clients in both regions.
 //   1. Naive: one deploy that changes the secret. A route or gateway listener accepts one user, so a machine with the
 //      new secret and one with the old cannot connect either way: the first restarted machine is alone and never
@@ -120,7 +120,7 @@ test("rotation with NATS_CLUSTER_DIAL_SECRET in three deploys: every machine tur
     // Fly's rolling deploy: the next machine goes only once this one passes its /healthz check. Deploy 2 switches
     // what the listeners accept: after each of its machines every route and gateway must be back. Deploys 1 and 3
     // only add or drop dialing with a secret that no listener accepts yet or any more; they are checked whole at
-    // their end (to save the suite ~10 s).
+    // their end (to save the suite's time).
     const switching = env.NATS_CLUSTER_SECRET !== undefined;
     await rollingDeploy(all, () => env, {
       healthTimeoutMs: 30_000,

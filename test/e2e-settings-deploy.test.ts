@@ -1,8 +1,8 @@
-// Settings changed by a rolling deploy (issue 12, item 3): three ord machines, an R3 file stream and an R3 memory
+// Settings changed by a rolling deploy: three ord machines, an R3 file stream and an R3 memory
 // stream under publishers with acks, and one `fly deploy` that changes NATS_APPEND_CONFIG (max_payload and a
 // ping interval, appended last) and NATS_MAX_MEM_STORE, rolled out machine by machine the way Fly does it
 // (fly.toml's kill_signal, then /healthz before the next). The appended config also shortens the lame duck grace
-// period, before and after, to save the suite ~25 s (see SHORT_LAME_DUCK_GRACE). During the roll the machines run different settings;
+// period, before and after, to save the suite's time (see SHORT_LAME_DUCK_GRACE). During the roll the machines run different settings;
 // each machine runs the new ones once restarted; no acknowledged message of either stream is lost (the memory
 // stream's restarted replicas start empty and catch up from the others). Run inside scripts/netns-run.
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";

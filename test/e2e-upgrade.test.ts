@@ -1,4 +1,4 @@
-// Rolling nats-server upgrades (issue 12, item 2), the way a user upgrades the image: a supercluster (ord×3, sjc×1,
+// Rolling nats-server upgrades, the way a user upgrades the image: a supercluster (ord×3, sjc×1,
 // each machine in its own network namespace) starts on Debian 12's 2.9.10 and is deployed machine by machine to
 // trixie's 2.10.27, then to the tested nats-server (the Dockerfile's, sid's 2.15.1 today). Each machine's "image"
 // is a nats-server at a fixed path that the deploy replaces while the machine is stopped (fly.toml's kill_signal,

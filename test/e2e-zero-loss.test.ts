@@ -1,4 +1,4 @@
-// Zero-loss restarts (issue 5, item 3), end to end on the simulated Fly network: three machines in `ord`, an R3
+// Zero-loss restarts, end to end on the simulated Fly network: three machines in `ord`, an R3
 // stream and a durable consumer, while publishers send numbered messages with acks (JetStream publish, a msgID per
 // message for dedupe, retried with the same msgID on timeouts, no-responders and disconnects):
 //   - rolling restart: each machine stopped the way Fly stops it (fly.toml's kill_signal, SIGKILL after its

@@ -75,7 +75,7 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
       whileDiscovering: (settings) => {
         ensureStoreDir(settings.storeDir);
         spaceWarning = maxFileStoreWarning(settings.storeDir, settings.maxFileStore, fileSystemSize(settings.storeDir), settings.volumeSizeLimit);
-        // Every Fly server is clustered; refuse a store a standalone server left streams in (issue 5467).
+        // Every Fly server is clustered; refuse a store a standalone server left streams in (nats-server issue 5467).
         if (settings.mode === "fly") storeWarning = guardClusteredStore(settings.storeDir, settings.allowStandaloneStore);
       },
     });

@@ -26,9 +26,8 @@ export interface ExporterOptions {
 
 const WATCH_INTERVAL_MS = 1000;
 /**
- * A scrape of a server with 100 streams and consumers parses ~0.4 MB of JSON and writes ~0.5 MB of text; the
- * runtime's collector lets that pile up (measured 24 MiB of heap after 30 scrapes, 9 MiB with a collection
- * shortly after each). Collected once the answer is out, so the scrape does not wait for it.
+ * A scrape of a server with many streams and consumers parses and writes large texts; the runtime's collector
+ * lets that garbage pile up between scrapes. Collected once the answer is out, so the scrape does not wait for it.
  */
 const GC_AFTER_SCRAPE_MS = 100;
 const LISTEN_RETRY_MS = 5000;
@@ -59,7 +58,7 @@ export async function processAlive(pid: number, wasParent: boolean): Promise<boo
 
 /**
  * The launcher's logger, loaded at the first warning: it loads node:fs, which the exporter as `run` starts it
- * otherwise does without (node:fs costs the long-lived process ~1.5 MiB of RSS).
+ * otherwise does without (node:fs would stay in the long-lived process's memory).
  */
 function warn(message: string): void {
   void import("../log.ts").then(({ log }) => log.warn(`metrics exporter: ${message}`));

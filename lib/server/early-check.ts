@@ -1,5 +1,5 @@
 /**
- * `nats-server -t` started before discovery. Nearly all of its ~5 ms is nats-server's own start, and the config is
+ * `nats-server -t` started before discovery. Nearly all of its time is nats-server's own start, and the config is
  * only known once discovery ends; so the check runs on the config built from a stand-in topology of the same shape
  * (lib/config/peer-shape.ts), staged next to the config like the real one. Its acceptance carries over to the real
  * config only when the two differ in nothing but the discovered peers; a rejection never does: the real config is

@@ -1,6 +1,6 @@
 /**
  * nats-server's version, remembered in a small file next to the config so that a boot does not spawn
- * `nats-server --version` (~5 ms) when the binary has not changed since the last boot. The entry is keyed by
+ * `nats-server --version` when the binary has not changed since the last boot. The entry is keyed by
  * the binary's path and what stat says about it (device, inode, size, mtime, ctime): replacing or rewriting
  * the binary changes at least one of them (ctime cannot be set back by anyone), and a stale or unreadable
  * entry just means one `--version` spawn. Writing is best effort: a read-only config dir costs the spawn

@@ -58,8 +58,7 @@ function writeWrapper(dir: string, real: string): string {
 }
 
 /**
- * 40 rounds: a 20-ms launcher on this shared 2-core machine moved its median by several ms from one run of 20 rounds
- * to the next when other work started meanwhile; every round still runs all variants back to back.
+ * 40 rounds: on a shared machine, fewer rounds moved the launcher's median noticeably from one run to the next when other work started meanwhile; every round still runs all variants back to back.
  */
 export async function benchExecFloor(nameserver: string, natsServer: string, runs = 40): Promise<ExecFloorResult> {
   const root = tempDir("exec-floor");

@@ -26,8 +26,8 @@ const METRICS_URL = "http://127.0.0.1:7777/metrics";
 /**
  * How the compiled binary's pages are in the page cache when the launcher starts. A file that was just written
  * (`npm run build`, a copy) or read whole sits there in large folios, and the kernel maps a whole folio into a process
- * on a fault: every page the exporter touches then brings the rest of its folio (~16 pages here) into its RSS (measured: a bare compiled
- * Bun.serve 28 MiB that way, 22 MiB on demand, the issue's reference figure). A machine reads the binary from its
+ * on a fault: every page the exporter touches then brings the rest of its folio into its RSS (docs/performance.md,
+ * How RSS is measured). A machine reads the binary from its
  * image on demand, page by page; "on demand" reproduces that by dropping this one file's cached pages first (GNU dd's
  * nocache; no process maps the binary between sections).
  */

@@ -41,7 +41,7 @@ async function runJson(bin: string, env: Record<string, string>): Promise<unknow
 }
 
 export async function profileLauncher(dir: string, env: Record<string, string>, runs = 15): Promise<ProfileResult> {
-  // One probe at a time (each binary is ~100 MB): build, run, delete.
+  // One probe at a time (each binary is as large as the launcher): build, run, delete.
   const importSamples = IMPORT_SETS.map(() => [] as number[]);
   const specifiers: string[] = [];
   for (const [i, [, adds]] of IMPORT_SETS.entries()) {

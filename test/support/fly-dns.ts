@@ -81,7 +81,7 @@ export class FlyDnsServer {
   static start(opts: { host: string; port?: number }): Promise<FlyDnsServer> {
     const host = opts.host.replace(/^\[(.*)\]$/, "$1");
     // A large receive buffer: dozens of machines booting at once send their queries in one burst, and with the
-    // default (~200 KiB, ~200 datagrams) the kernel drops the rest, which the launchers then retry after a 1 s
+    // default buffer the kernel drops the rest, which the launchers then retry after a 1 s
     // timeout. Fly's resolver does not drop a burst like that; the simulation should not either.
     const socket = dgram.createSocket({ type: isIPv6(host) ? "udp6" : "udp4", recvBufferSize: 4 << 20 });
     return new Promise((resolve, reject) => {
