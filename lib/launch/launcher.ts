@@ -8,7 +8,7 @@ import { featuresOf, formatVersion } from "../config/features.ts";
 import { shapeTopology } from "../config/peer-shape.ts";
 import { renderNatsConfig } from "../config/render.ts";
 import type { NatsConfig } from "../config/types.ts";
-import { execNatsServer } from "../server/exec.ts";
+import { execProgram } from "../runtime/exec.ts";
 import { checkNatsConfig, locateNatsServer, natsServerVersion } from "../server/binary.ts";
 import { type Env, resolveSettings, type Settings } from "../settings/resolve.ts";
 import { describeError } from "../settings/describe.ts";
@@ -96,7 +96,7 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
     // Lazily: a machine with --metrics-port 0 loads none of it. Spawned only now, once nats-server will surely be
     // exec'd (a refused config starts no exporter), and after -t: its own start would compete with the check.
     if (settings.ports.metrics) await import("../metrics/start.ts").then((m) => m.startExporter(launch, childEnv));
-    return execNatsServer(natsServer, ["-c", settings.configFile], childEnv);
+    return execProgram(natsServer, ["-c", settings.configFile], childEnv);
   } finally {
     await early?.settled; // its staging directory is gone before we exit, whatever happened
   }

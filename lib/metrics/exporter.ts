@@ -9,7 +9,8 @@
  */
 import { monitoringClient } from "../monitoring/client.ts";
 import { formatHostPort } from "../net.ts";
-import { collectGarbage, serveHttp } from "../server/exec.ts";
+import { collectGarbage } from "../runtime/gc.ts";
+import { serveHttp } from "../runtime/serve.ts";
 import { collectFamilies } from "./collect.ts";
 import type { BootFacts } from "./own.ts";
 import { CONTENT_TYPE, renderFamilies } from "./render.ts";

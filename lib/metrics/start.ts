@@ -6,7 +6,7 @@
  */
 import packageJson from "../../package.json" with { type: "json" };
 import type { Topology } from "../discovery/topology.ts";
-import { selfCommand, spawnDetached } from "../server/exec.ts";
+import { selfCommand, spawnDetached } from "../runtime/spawn.ts";
 import type { Env, Settings } from "../settings/resolve.ts";
 import { exporterArgv } from "./flags.ts";
 

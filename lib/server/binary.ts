@@ -3,7 +3,7 @@ import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, join, resolve } from "node:path";
 import { type ServerVersion, parseServerVersion } from "../config/features.ts";
 import { RuntimeError, SettingProblem } from "../errors.ts";
-import { runProgram } from "./exec.ts";
+import { runProgram } from "../runtime/spawn.ts";
 
 function isExecutableFile(path: string): boolean {
   try {

@@ -24,7 +24,7 @@ const IMPORT_SETS: Array<[string, string[]]> = [
   ["lib/settings/ (schema, parse, memory, resolve: node:dns, node:os)", ["lib/settings/resolve.ts", "lib/commands/args.ts"]],
   ["lib/discovery/ (node:dns Resolver)", ["lib/discovery/index.ts"]],
   ["lib/config/ (blocks, render)", ["lib/config/build.ts", "lib/config/render.ts", "lib/config/features.ts"]],
-  ["lib/server/ (binary, write-config, exec) (node:child_process)", ["lib/server/binary.ts", "lib/server/write-config.ts", "lib/server/exec.ts"]],
+  ["lib/server/ (binary, write-config), lib/runtime/ (node:child_process)", ["lib/server/binary.ts", "lib/server/write-config.ts", "lib/runtime/exec.ts", "lib/runtime/spawn.ts"]],
   ["lib/log.ts, launch/ (launcher, report), commands/run.ts (the rest)", ["lib/log.ts", "lib/launch/launcher.ts", "lib/launch/report.ts", "lib/commands/run.ts"]],
 ];
 
