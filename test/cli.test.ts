@@ -231,7 +231,7 @@ describe("run: becomes nats-server in place", () => {
       expect(readFileSync(p.configFile, "utf8").trimEnd().split("\n").at(-1)).toBe('include "nats-server.append.conf"');
       const res = await fetch("http://127.0.0.1:18224/varz");
       expect(res.status).toBe(200);
-      const varz = await res.json();
+      const varz = (await res.json()) as { max_payload: number; server_name: string };
       // max_payload is not generated (nats-server's default is 1 MB); server_name is, and the appended one wins.
       expect([varz.max_payload, varz.server_name]).toEqual([2 * 1024 ** 2, "from-append"]);
     } finally {

@@ -14,7 +14,7 @@ const DOCS = ["README.md", ...readdirSync(join(PROJECT_ROOT, "docs")).filter((f)
 const read = (file: string) => readFileSync(join(PROJECT_ROOT, file), "utf8");
 const FENCE = /^```[^\n]*\n([\s\S]*?)^```$/gm;
 const withoutCodeBlocks = (md: string) => md.replace(FENCE, "");
-const ENV_NAMES = new Set(Object.values(SETTINGS).flatMap((s) => s.env));
+const ENV_NAMES = new Set<string>(Object.values(SETTINGS).flatMap((s) => s.env));
 const COMMANDS = ["run", "config", "healthcheck", "status", "prune", "exporter"];
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */

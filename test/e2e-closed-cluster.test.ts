@@ -134,9 +134,12 @@ describe("cluster secret", () => {
     expect(routeIntruder.log()).toContain("Authorization Violation");
     expect(gatewayIntruder.log()).toContain("Authorization Violation");
 
-    const intruderRoutez = await fetch(`http://[${OTHER_IP}]:${PORTS.http}/routez`).then((r) => r.json());
+    const intruderRoutez = (await fetch(`http://[${OTHER_IP}]:${PORTS.http}/routez`).then((r) => r.json())) as { num_routes: number; server_id: string };
     expect(intruderRoutez.num_routes).toBe(0);
-    const intruderGatewayz = await fetch(`http://[${OTHER_IP}]:18222/gatewayz`).then((r) => r.json());
+    const intruderGatewayz = (await fetch(`http://[${OTHER_IP}]:18222/gatewayz`).then((r) => r.json())) as {
+      outbound_gateways?: Record<string, { connection?: unknown }>;
+      inbound_gateways?: Record<string, unknown>;
+    };
     expect(intruderGatewayz.outbound_gateways?.ord?.connection).toBeUndefined();
     expect(Object.keys(intruderGatewayz.inbound_gateways ?? {})).toEqual([]);
     for (const m of ord) {

@@ -45,7 +45,7 @@ const topologies: Record<string, Topology> = {
 
 describe("the stand-in topology differs from any discovered one only in peers", () => {
   for (const [name, topology] of Object.entries(topologies)) {
-    for (const [variant, env] of Object.entries({ open: {}, "with a cluster secret and users": { NATS_CLUSTER_SECRET: "s3cr3t", NATS_USER: "u", NATS_PASSWORD: "p" } })) {
+    for (const [variant, env] of Object.entries<Record<string, string>>({ open: {}, "with a cluster secret and users": { NATS_CLUSTER_SECRET: "s3cr3t", NATS_USER: "u", NATS_PASSWORD: "p" } })) {
       test(`${name}, ${variant}`, async () => {
         const settings = await settingsOf(env);
         expect(differOnlyInPeers(build(settings, shapeTopology(settings.region, settings.privateIp)), build(settings, topology))).toBe(true);

@@ -52,7 +52,8 @@ test("--help has colour codes only on a terminal without NO_COLOR", () => {
   const onTerminal = (extra: Record<string, string>) =>
     spawnSync("script", ["-qec", `${COMPILED_LAUNCHER} --help`, "/dev/null"], { env: { ...env, ...extra }, encoding: "utf8" }).stdout;
   expect(onTerminal({})).toContain(ESC);
-  for (const extra of [{ NO_COLOR: "1" }, { NO_COLOR: "true" }, { TERM: "dumb" }]) {
+  const colourless: Record<string, string>[] = [{ NO_COLOR: "1" }, { NO_COLOR: "true" }, { TERM: "dumb" }];
+  for (const extra of colourless) {
     const out = onTerminal(extra);
     expect(out).toContain("USAGE nats-cluster");
     expect(out).not.toContain(ESC);

@@ -239,7 +239,7 @@ describe("the image's file system (scripts/image-rootfs)", () => {
     await Promise.all(fly.map((m) => waitHealthy(m, 90_000)));
 
     for (const m of fly) {
-      const routez = await (await fetch(healthzUrl(m).replace("/healthz", "/routez"))).json();
+      const routez = (await (await fetch(healthzUrl(m).replace("/healthz", "/routez"))).json()) as { num_routes: number };
       expect(routez.num_routes).toBeGreaterThanOrEqual(2);
       const ok = healthcheckInTree(m);
       expect({ code: ok.code, out: ok.stdout.trim() }).toEqual({ code: 0, out: 'healthy: {"status":"ok"}' });

@@ -4,7 +4,7 @@
  * (id, region, ip), what was awaited, what it last saw (HTTP status + body snippet, or the connection
  * error) and the last lines of the machine's output. A machine that exits while awaited fails the wait at once.
  */
-import type { JetStreamClient, JetStreamManager, StreamInfo } from "@nats-io/jetstream";
+import type { JetStreamClient, JetStreamManager, Placement, StreamInfo } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { formatExit, type FlyMachine } from "./fly-net.ts";
 
@@ -313,11 +313,16 @@ export async function waitSupercluster(machines: FlyMachine[], opts: WaitOptions
  * cluster turns healthy, the leader may not yet have every server's statistics (cluster, tags) that placement
  * reads (seen with 2.10.27 under load). Any other error, or still no placement after the deadline, fails.
  */
-export async function addStreamWhenPlaceable(jsm: JetStreamManager, config: Parameters<JetStreamManager["streams"]["add"]>[0], timeoutMs = 15_000): Promise<StreamInfo> {
+type StreamConfigInput = Parameters<JetStreamManager["streams"]["add"]>[0];
+
+/** The client's types require placement tags, which nats-server does not: placing by cluster alone is the usual case. */
+type PlaceableStreamConfig = Omit<StreamConfigInput, "placement"> & { placement?: Partial<Placement> };
+
+export async function addStreamWhenPlaceable(jsm: JetStreamManager, config: PlaceableStreamConfig, timeoutMs = 15_000): Promise<StreamInfo> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {
-      return await jsm.streams.add(config);
+      return await jsm.streams.add(config as StreamConfigInput);
     } catch (err) {
       if (!/no suitable peers for placement/.test(String(err)) || Date.now() > deadline) throw err;
       await new Promise((ok) => setTimeout(ok, 250));
