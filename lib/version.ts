@@ -7,11 +7,13 @@
 import packageJson from "../package.json" with { type: "json" };
 
 /** The name `bun build --define` replaces; the Dockerfile defines it. */
-export const REVISION_DEFINE = "NATS_CLUSTER_REVISION";
 declare const NATS_CLUSTER_REVISION: string | undefined;
 
-export const revision: string | undefined =
+const revision: string | undefined =
   typeof NATS_CLUSTER_REVISION === "string" && NATS_CLUSTER_REVISION !== "" ? NATS_CLUSTER_REVISION : undefined;
 
-/** "0.1.0", or "0.1.0 (git 1a2b3c4d)" in a build with a revision. */
+/**
+ * "0.1.0", or "0.1.0 (git 1a2b3c4d)" in a build with a revision.
+ * @public main.ts loads it in a Promise.all of dynamic imports, which knip does not follow.
+ */
 export const launcherVersion = revision ? `${packageJson.version} (git ${revision})` : packageJson.version;

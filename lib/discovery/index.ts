@@ -3,7 +3,7 @@ import { flyProvider } from "./fly.ts";
 import { localProvider } from "./local.ts";
 import type { DiscoveryProvider } from "./topology.ts";
 
-export type { DiscoveryProvider, RegionMembers, Topology } from "./topology.ts";
+export type {   Topology } from "./topology.ts";
 export { membersOf } from "./topology.ts";
 export { regionName } from "./fly.ts";
 

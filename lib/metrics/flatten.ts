@@ -6,7 +6,7 @@
  * text in a `value` label. Route and gateway URLs (which may carry the cluster secret) are in arrays or
  * in strings outside that list, so they never become metrics.
  */
-import { Families } from "./family.ts";
+import type { Families } from "./family.ts";
 import { unixMillis } from "./durations.ts";
 
 /** String keys the exporter keeps (everything else textual is dropped). */

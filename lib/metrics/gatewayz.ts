@@ -5,7 +5,7 @@
  */
 import type { GatewayConnection, Gatewayz } from "../monitoring/client.ts";
 import { goDurationSeconds, natsUptimeSeconds, unixSeconds } from "./durations.ts";
-import { Families, numberOr } from "./family.ts";
+import { type Families, numberOr } from "./family.ts";
 
 type Connection = NonNullable<GatewayConnection["connection"]>;
 

@@ -5,7 +5,7 @@
  * carries the reason: ok, nats-server's status (unavailable, ...), or unreachable.
  */
 import type { Healthz } from "../monitoring/client.ts";
-import { Families } from "./family.ts";
+import type { Families } from "./family.ts";
 
 export function healthzFamilies(families: Families, health: Healthz, serverId: string): void {
   const status = (health.body as { status?: unknown } | undefined)?.status;

@@ -3,7 +3,7 @@
  * the labels app, region, host and instance on every series itself, so these use `cluster` (the NATS
  * cluster name, which is the region) rather than a `region` label that would come out as exported_region.
  */
-import { Families } from "./family.ts";
+import type { Families } from "./family.ts";
 
 /** What the launcher hands the exporter at boot: nothing secret, all of it in its argv. */
 export interface BootFacts {

@@ -11,6 +11,7 @@
  * registry module is loaded: prom-client's index also loads its default process metrics (node:cluster,
  * perf_hooks, OpenTelemetry's API), memory the exporter would hold for metrics not served here.
  */
+// biome-ignore lint/suspicious/noTsIgnore: tsc needs it and deno check does not, so @ts-expect-error would fail under Deno.
 // @ts-ignore: the file has no declarations of its own (JSDoc at most); its shape is typed below.
 import RegistryModule from "prom-client/lib/registry.js";
 import type { Family, Labels } from "./family.ts";

@@ -19,7 +19,7 @@ function cells(region: string, m: MachineStatus): string[] {
   ];
 }
 
-export function renderTable(rows: string[][]): string {
+function renderTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
 }
@@ -27,7 +27,9 @@ export function renderTable(rows: string[][]): string {
 export function renderStatus(report: StatusReport & { warnings?: string[] }): string {
   const rows = [HEADER];
   for (const { region, machines } of report.regions) {
-    machines.forEach((m, i) => rows.push(cells(i === 0 ? region : "", m)));
+    machines.forEach((m, i) => {
+      rows.push(cells(i === 0 ? region : "", m));
+    });
   }
   const machineCount = report.regions.reduce((n, r) => n + r.machines.length, 0);
   const where = report.mode === "local" ? "local mode" : `app ${report.app}`;

@@ -8,7 +8,7 @@ import { exposureWarnings } from "./exposure.ts";
 import { renderStatus } from "./render.ts";
 import { surveyCluster } from "./survey.ts";
 
-export interface StatusOptions {
+interface StatusOptions {
   json: boolean;
   /** Keep surveying until nothing is wrong or this much time has passed (0: once). */
   waitMs: number;
@@ -18,13 +18,13 @@ export interface StatusOptions {
 }
 
 /** Long enough for Fly's DNS on a loaded machine, short enough that the whole command answers within ~3 s. */
-export const STATUS_DNS_TIMEOUT_MS = 1000;
+const STATUS_DNS_TIMEOUT_MS = 1000;
 const POLL_INTERVAL_MS = 1000;
 
 /** The assessment, and warnings that do not make the cluster unwell (they leave `ok` and the exit code alone). */
-export type StatusOutput = StatusReport & { warnings: string[] };
+type StatusOutput = StatusReport & { warnings: string[] };
 
-export async function statusReport(settings: Settings, timeoutMs: number): Promise<StatusOutput> {
+async function statusReport(settings: Settings, timeoutMs: number): Promise<StatusOutput> {
   const report = assess(await surveyCluster(settings, { timeoutMs, dnsTimeoutMs: STATUS_DNS_TIMEOUT_MS }));
   return { ...report, warnings: exposureWarnings(settings) };
 }

@@ -44,14 +44,14 @@ export interface Survey {
   servers: ServerProbe[];
 }
 
-export interface SurveyOptions {
+interface SurveyOptions {
   /** Per monitoring request. */
   timeoutMs: number;
   /** How long DNS may take. */
   dnsTimeoutMs: number;
 }
 
-export async function probeServer(region: string, address: string, url: string, timeoutMs: number): Promise<ServerProbe> {
+async function probeServer(region: string, address: string, url: string, timeoutMs: number): Promise<ServerProbe> {
   const { varz, routez, gatewayz, jsz, healthz, errors } = await snapshotOf(monitoringClient(url, { timeoutMs }), { accounts: true, streams: true, config: true });
   return { region, address, url, varz, routez, gatewayz, jsz, healthz, error: errors.varz };
 }

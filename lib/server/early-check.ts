@@ -21,7 +21,7 @@ import { type ConfigFile, stageConfigFiles } from "./write-config.ts";
 export const REMEMBERED_SHAPE_NAME = ".nats-cluster-shape.json";
 
 /** The stand-in config and the files `run` would write for it. */
-export interface Shape {
+interface Shape {
   config: NatsConfig;
   files: ConfigFile[];
 }

@@ -28,7 +28,7 @@ function memTotal(): number | undefined {
   }
 }
 
-export function memoryLimitBytes(): number | undefined {
+function memoryLimitBytes(): number | undefined {
   const limits = [...CGROUP_LIMITS.map(readNumber), memTotal()].filter((v): v is number => v !== undefined);
   return limits.length ? Math.min(...limits) : undefined;
 }

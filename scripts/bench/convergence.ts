@@ -49,7 +49,7 @@ export interface Scenario {
   timeoutMs: number;
 }
 
-export const SCENARIO_3x3: Scenario = { name: "3×3", regions: 3, perRegion: 3, meta: false, streams: 0, pollMs: 50, timeoutMs: 60_000 };
+const SCENARIO_3x3: Scenario = { name: "3×3", regions: 3, perRegion: 3, meta: false, streams: 0, pollMs: 50, timeoutMs: 60_000 };
 
 export interface ConvergenceResult {
   scenario: Scenario;
@@ -200,7 +200,7 @@ function ipAddr(op: "add" | "del", ip: string): void {
  * every server of the region, itself included (as NATS's docs write one list for all; nats-server skips its own
  * address): a server alone in its region needs a configured route for clustered JetStream to start.
  */
-export function staticConfig(
+function staticConfig(
   self: { id: string; region: string; ip: string },
   all: Array<{ region: string; ip: string }>,
   regions: string[],

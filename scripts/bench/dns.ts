@@ -32,7 +32,7 @@ export function flyMachineEnv(machine: FlyMachine, nameserver: string, extra: Re
   });
 }
 
-export interface DnsProcess {
+interface DnsProcess {
   nameserver: string;
   stop(): Promise<void>;
 }

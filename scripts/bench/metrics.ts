@@ -31,7 +31,7 @@ const METRICS_URL = "http://127.0.0.1:7777/metrics";
  * image on demand, page by page; "on demand" reproduces that by dropping this one file's cached pages first (GNU dd's
  * nocache; no process maps the binary between sections).
  */
-export type BinaryPages = "on demand" | "read whole";
+type BinaryPages = "on demand" | "read whole";
 
 export function setBinaryPages(file: string, pages: BinaryPages): void {
   const dd = (...args: string[]) => {

@@ -41,7 +41,7 @@ export async function followingClient(
   return nc;
 }
 
-export interface PublisherOptions {
+interface PublisherOptions {
   /** Concurrent publishing loops (default 4). */
   workers?: number;
   /** Pause after each acknowledged message, per loop (default 10 ms). */
@@ -217,7 +217,7 @@ export class DurableReader {
 }
 
 /** What a stored message says it is: `<prefix>-<n>` (then, maybe, padding). */
-export interface StoredMessage {
+interface StoredMessage {
   prefix: string;
   n: number;
 }
@@ -226,7 +226,7 @@ export interface StoredMessage {
  * Reads the whole stream back with an ordered consumer: sequence → message. Fails on anything that is not one of
  * `prefixes`' messages or on a sequence seen twice.
  */
-export async function readBack(js: JetStreamClient, jsm: JetStreamManager, stream: string, prefixes: string[]): Promise<Map<number, StoredMessage>> {
+async function readBack(js: JetStreamClient, jsm: JetStreamManager, stream: string, prefixes: string[]): Promise<Map<number, StoredMessage>> {
   const deadline = Date.now() + 60_000;
   // Right after a fault the stream may still be electing a leader: retry until the deadline.
   const retrying = async <T>(what: () => Promise<T>): Promise<T> => {
@@ -269,7 +269,7 @@ export async function readBack(js: JetStreamClient, jsm: JetStreamManager, strea
   return bySeq;
 }
 
-export interface Outcome {
+interface Outcome {
   published: number;
   acknowledged: number;
   readBack: number;
@@ -280,7 +280,7 @@ export interface Outcome {
   longestRefusalMs: number;
 }
 
-export interface VerifyOptions {
+interface VerifyOptions {
   /** The durable consumer that must have received every acknowledged message (one publisher only). */
   reader?: DurableReader;
   /** Some messages may go without an ack (a fault refused them); default false: every message must be acked. */

@@ -10,7 +10,7 @@ export const GATEWAY_USER = "gateway";
  * redacted), or the URL as it is when there is no password. Both parts are percent-encoded: nats-server
  * parses the URL with Go's net/url, which decodes them.
  */
-export function withCredentials(url: string, user: string, password: string | undefined): string | Secret {
+function withCredentials(url: string, user: string, password: string | undefined): string | Secret {
   if (password === undefined) return url;
   const [scheme, rest] = url.split("://");
   const userinfo = encodeURIComponent(user);
