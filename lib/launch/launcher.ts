@@ -15,6 +15,7 @@ import { describeError } from "../settings/describe.ts";
 import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "../settings/schema.ts";
 import { ensureStoreDir } from "../store/dir.ts";
 import { guardClusteredStore } from "../store/guard.ts";
+import { claimStore } from "../store/owner.ts";
 import { fileSystemSize, maxFileStoreWarning } from "../store/space.ts";
 import { basename } from "node:path";
 import { type ConfigFile, writeConfigFiles } from "../server/write-config.ts";
@@ -90,6 +91,8 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
     // Only once the config is in place: a refused start leaves nothing behind, not even this.
     if (launch.learnedVersion) writeCachedVersion(versionCachePath(settings.configFile), natsServer, launch.learnedVersion);
     early?.remember();
+    // Fly mode only: there the server name is the machine id, stable for the machine's life; a local host name is not.
+    if (settings.mode === "fly") reportClaim(settings, log);
     log.info(`wrote ${settings.configFile}; starting nats-server`);
     await early?.settled;
     const childEnv = withoutSecrets(process.env);
@@ -99,6 +102,20 @@ export async function runLauncher(flags: RawSettings, env: Env): Promise<never> 
     return execProgram(natsServer, ["-c", settings.configFile], childEnv);
   } finally {
     await early?.settled; // its staging directory is gone before we exit, whatever happened
+  }
+}
+
+/** Makes the store this machine's (lib/store/owner.ts) and says what that moved. */
+function reportClaim(settings: Settings, log: { warn(m: string): void; info(m: string): void }): void {
+  const claim = claimStore(settings.storeDir, settings.serverName);
+  if (claim.movedTo) {
+    log.warn(
+      `${settings.storeDir} was last used by JetStream server ${claim.previous}, not this machine (${settings.serverName}): a volume of a destroyed machine, attached to a new one. ` +
+        `Its JetStream state was moved aside to ${claim.movedTo} and kept; this server starts with an empty store and gets its stream replicas from the cluster. ` +
+        "Streams whose only replica was on that machine are in that directory (docs/reattached-volume.md says how to restore them); delete it once nothing there is needed",
+    );
+  } else if (claim.previous) {
+    log.info(`${settings.storeDir} was last used by JetStream server ${claim.previous} and holds no JetStream state: it is this machine's now`);
   }
 }
 
