@@ -63,12 +63,17 @@ async function metaGroup(on: FlyMachine): Promise<string[]> {
 /** Waits until ORDERS has `replicas` placed replicas, all current, and returns them. */
 async function ordersPlaced(on: FlyMachine, replicas: number): Promise<string[]> {
   const jsm = await managerOn(on);
-  return waitUntil(on, `ORDERS to have ${replicas} current replicas`, async () => {
-    const si = await jsm.streams.info("ORDERS");
-    const peers = [si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)].filter((p): p is string => !!p);
-    const current = si.cluster?.leader && (si.cluster.replicas ?? []).every((r) => r.current && !r.offline);
-    return peers.length === replicas && current ? { done: true, value: peers.sort() } : { done: false, saw: JSON.stringify(si.cluster) };
-  }, { timeoutMs: 30_000 });
+  return waitUntil(
+    on,
+    `ORDERS to have ${replicas} current replicas`,
+    async () => {
+      const si = await jsm.streams.info("ORDERS");
+      const peers = [si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)].filter((p): p is string => !!p);
+      const current = si.cluster?.leader && (si.cluster.replicas ?? []).every((r) => r.current && !r.offline);
+      return peers.length === replicas && current ? { done: true, value: peers.sort() } : { done: false, saw: JSON.stringify(si.cluster) };
+    },
+    { timeoutMs: 30_000 },
+  );
 }
 
 /** A standalone nats-server on a copy of a JetStream directory (account APP), as docs/reattached-volume.md restores one. */
@@ -76,7 +81,10 @@ async function messagesIn(jetstreamDir: string, stream: string): Promise<number>
   const dir = mkdtempSync(join(tmpdir(), "aside-"));
   cpSync(jetstreamDir, join(dir, "jetstream"), { recursive: true });
   const conf = join(dir, "standalone.conf");
-  writeFileSync(conf, `listen: "127.0.0.1:14299"\njetstream { store_dir: "${dir}" }\naccounts { APP { jetstream: enabled, users: [ { user: app, password: pw } ] } }\n`);
+  writeFileSync(
+    conf,
+    `listen: "127.0.0.1:14299"\njetstream { store_dir: "${dir}" }\naccounts { APP { jetstream: enabled, users: [ { user: app, password: pw } ] } }\n`,
+  );
   const server = spawn(testedNatsServer(), ["-c", conf], { stdio: "ignore" });
   const exited = new Promise((r) => server.once("exit", r));
   try {
@@ -121,10 +129,15 @@ test("prune --yes removes the destroyed machine's peer; ORDERS runs on two repli
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries({ ...net._machineEnv(on), ...AUTH })) if (v !== undefined) env[k] = v;
   // Asked again until the meta leader has noticed the machine is gone (until then prune finds nothing to remove).
-  const pruned = await waitUntil(on, "prune --yes to remove the destroyed machine", async () => {
-    const r = await runLauncher(["prune", "--yes"], env);
-    return r.stdout.includes(`done: removed ${victim.id} from the meta group`) ? { done: true, value: r } : { done: false, saw: r.stdout + r.stderr };
-  }, { timeoutMs: 45_000, intervalMs: 1_000 });
+  const pruned = await waitUntil(
+    on,
+    "prune --yes to remove the destroyed machine",
+    async () => {
+      const r = await runLauncher(["prune", "--yes"], env);
+      return r.stdout.includes(`done: removed ${victim.id} from the meta group`) ? { done: true, value: r } : { done: false, saw: r.stdout + r.stderr };
+    },
+    { timeoutMs: 45_000, intervalMs: 1_000 },
+  );
   expectCode(pruned, 0);
   expect(await metaGroup(on)).not.toContain(victim.id);
   expect(await ordersPlaced(on, 2)).toEqual(survivors.map((m) => m.id).sort());
@@ -157,7 +170,12 @@ test("the pruned peer stays gone, ORDERS keeps three replicas, nothing acknowled
   expect(meta).toContain(reattached.id);
   for (const m of [...survivors, reattached]) {
     const si = await (await managerOn(m)).streams.info("ORDERS");
-    expect({ on: m.id, replicas: si.config.num_replicas, messages: si.state.messages, last: si.state.last_seq }).toEqual({ on: m.id, replicas: 3, messages: acked, last: acked });
+    expect({ on: m.id, replicas: si.config.num_replicas, messages: si.state.messages, last: si.state.last_seq }).toEqual({
+      on: m.id,
+      replicas: 3,
+      messages: acked,
+      last: acked,
+    });
   }
 });
 

@@ -88,7 +88,14 @@ describe("the volume: JetStream's limit is below what the volume grows to", () =
     rmSync(dir, { recursive: true, force: true });
   });
   const boot = (overrides: Record<string, string | undefined>) => {
-    const bootEnv = { ...env, NATS_STORE_DIR: volume, NATS_CONFIG_FILE: join(dir, "etc", "nats-server.conf"), NATS_SERVER_BIN: join(dir, "nats-server"), NATS_METRICS_PORT: "0", ...overrides };
+    const bootEnv = {
+      ...env,
+      NATS_STORE_DIR: volume,
+      NATS_CONFIG_FILE: join(dir, "etc", "nats-server.conf"),
+      NATS_SERVER_BIN: join(dir, "nats-server"),
+      NATS_METRICS_PORT: "0",
+      ...overrides,
+    };
     return runLauncher([], Object.fromEntries(Object.entries(bootEnv).filter(([, v]) => v !== undefined)) as Record<string, string>);
   };
 

@@ -33,7 +33,12 @@ export function renderStatus(report: StatusReport & { warnings?: string[] }): st
   }
   const machineCount = report.regions.reduce((n, r) => n + r.machines.length, 0);
   const where = report.mode === "local" ? "local mode" : `app ${report.app}`;
-  const lines = [`${where}: ${machineCount} machine${machineCount === 1 ? "" : "s"} in ${report.regions.length} region${report.regions.length === 1 ? "" : "s"}`, "", renderTable(rows), ""];
+  const lines = [
+    `${where}: ${machineCount} machine${machineCount === 1 ? "" : "s"} in ${report.regions.length} region${report.regions.length === 1 ? "" : "s"}`,
+    "",
+    renderTable(rows),
+    "",
+  ];
   const { metaLeader, streams } = report.jetstream;
   const healthy = streams.filter((s) => s.current >= s.replicas).length;
   const meta = report.mode === "local" ? "standalone" : `meta leader ${metaLeader ?? "none"}`;

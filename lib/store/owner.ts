@@ -14,7 +14,7 @@ import { jetstreamDir } from "./guard.ts";
 
 export const STORE_OWNER_FILE = ".nats-cluster-server";
 
-export interface StoreClaim {
+interface StoreClaim {
   /** The server the store belonged to, when another one. */
   previous?: string;
   /** Where its JetStream state now is, when there was some. */
@@ -58,7 +58,10 @@ function writeOwner(storeDir: string, serverName: string): void {
 
 /** A name for the aside directory that says whose state it is and since when: jetstream.<server>.<UTC time>. */
 export function asideName(previous: string, now: Date): string {
-  return `jetstream.${previous}.${now.toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z")}`;
+  return `jetstream.${previous}.${now
+    .toISOString()
+    .replace(/[-:]/g, "")
+    .replace(/\.\d+Z$/, "Z")}`;
 }
 
 /**
