@@ -1,8 +1,11 @@
 /** The exporter's argv, as `run` writes it (./start.ts), back to options. */
 import { UsageError } from "../errors.ts";
 import { monitoringUrlOf } from "../monitoring/client.ts";
+import { isIP } from "../net.ts";
+import { parseNameserver } from "../settings/parse.ts";
 import type { ExporterOptions } from "./exporter.ts";
 import type { ExporterArgs, ExporterFlag } from "./flags.ts";
+import type { FlyDnsOptions } from "./fly-dns.ts";
 
 const usage = (message: string) => new UsageError(message);
 
@@ -33,7 +36,22 @@ export function parseExporterArgs(args: ExporterArgs): ExporterOptions {
     if (!region || !/^\d+$/.test(count ?? "")) throw usage(`exporter: --machines "${args.machines}" is not region=count,...`);
     machines[region] = Number(count);
   }
+  const nameserver = (): FlyDnsOptions["nameserver"] => {
+    try {
+      return parseNameserver(required("nameserver"));
+    } catch {
+      throw usage(`exporter: --nameserver "${args.nameserver}" is not addr or [addr]:port`);
+    }
+  };
+  const privateIp = (): string => {
+    if (!isIP(required("private-ip"))) throw usage(`exporter: --private-ip "${args["private-ip"]}" is not an IP address`);
+    return required("private-ip");
+  };
+  // Fly's DNS only with an app and a nameserver (local mode has neither).
+  const flyDns = args.app && args.nameserver ? { app: args.app, region: required("region"), privateIp: privateIp(), nameserver: nameserver() } : undefined;
   return {
+    storeDir: args["store-dir"] || undefined,
+    flyDns,
     listenHost: required("listen-host"),
     port: integer("port", 1, 65535),
     // The monitoring listener binds the listen host too: ask it there (loopback for a wildcard).

@@ -7,22 +7,36 @@
 import { type MonitoringClient, snapshotOf } from "../monitoring/client.ts";
 import { Families, type Family } from "./family.ts";
 import { flattenDocument } from "./flatten.ts";
+import { type DnsView, flyDnsFamilies } from "./fly-dns.ts";
 import { gatewayzFamilies } from "./gatewayz.ts";
 import { healthzFamilies } from "./healthz.ts";
 import { jszFamilies } from "./jsz.ts";
 import { type BootFacts, ownFamilies } from "./own.ts";
+import { routezFamilies } from "./routez.ts";
+import { storeFamilies } from "./store.ts";
 
-export async function collectFamilies(client: MonitoringClient, boot: BootFacts): Promise<Family[]> {
+/** What a scrape reads besides nats-server: the store's file system and Fly's DNS (both absent in local mode). */
+export interface Surroundings {
+  storeDir?: string;
+  dns?: () => Promise<DnsView>;
+}
+
+export async function collectFamilies(client: MonitoringClient, boot: BootFacts, around: Surroundings = {}): Promise<Family[]> {
   // server_id is the machine's stable server name, as the exporter's -use_internal_server_name gives it:
   // nats-server's own server_id changes at every start and would split every series at each restart.
   const serverId = boot.serverName;
-  const { varz, routez, gatewayz, jsz, healthz: health } = await snapshotOf(client, { consumers: true, config: true, raft: true });
+  const [{ varz, routez, gatewayz, jsz, healthz: health }, dns] = await Promise.all([
+    snapshotOf(client, { consumers: true, config: true, raft: true }),
+    around.dns?.(),
+  ]);
   const families = new Families();
   if (varz) flattenDocument(families, "gnatsd_varz", varz, serverId);
-  if (routez) flattenDocument(families, "gnatsd_routez", routez, serverId);
+  if (routez) routezFamilies(families, routez, serverId);
   if (gatewayz) gatewayzFamilies(families, gatewayz, serverId);
   healthzFamilies(families, health, serverId);
   if (jsz) jszFamilies(families, jsz, serverId, varz?.server_name ?? boot.serverName);
   ownFamilies(families, boot, { varz: !varz, routez: !routez, gatewayz: !gatewayz, jsz: !jsz });
+  if (around.storeDir) storeFamilies(families, around.storeDir);
+  if (dns) flyDnsFamilies(families, dns, boot);
   return families.list();
 }

@@ -12,6 +12,7 @@ import { formatHostPort } from "../net.ts";
 import { collectGarbage } from "../runtime/gc.ts";
 import { serveHttp } from "../runtime/serve.ts";
 import { collectFamilies } from "./collect.ts";
+import { type FlyDnsOptions, flyDnsWatcher } from "./fly-dns.ts";
 import type { BootFacts } from "./own.ts";
 import { CONTENT_TYPE, renderFamilies } from "./render.ts";
 
@@ -23,6 +24,10 @@ export interface ExporterOptions {
   /** The process whose end ends the exporter: nats-server (the launcher's PID after execve). */
   watchPid: number;
   boot: BootFacts;
+  /** The JetStream store directory, whose file system each scrape measures. */
+  storeDir?: string;
+  /** Fly's DNS, asked at each scrape for the machines and regions there should be (not in local mode). */
+  flyDns?: FlyDnsOptions;
 }
 
 const WATCH_INTERVAL_MS = 1000;
@@ -79,9 +84,10 @@ export function runExporter(opts: ExporterOptions): void {
   setInterval(watch, WATCH_INTERVAL_MS);
 
   const client = monitoringClient(opts.monitoringUrl, { timeoutMs: MONITORING_TIMEOUT_MS });
+  const around = { storeDir: opts.storeDir, dns: opts.flyDns && flyDnsWatcher(opts.flyDns) };
   let gcTimer: ReturnType<typeof setTimeout> | undefined;
   const scrape = async () => {
-    const text = await renderFamilies(await collectFamilies(client, opts.boot));
+    const text = await renderFamilies(await collectFamilies(client, opts.boot, around));
     gcTimer ??= setTimeout(() => {
       gcTimer = undefined;
       collectGarbage();

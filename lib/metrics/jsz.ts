@@ -34,6 +34,14 @@ export function jszFamilies(families: Families, jsz: Jsz, serverId: string, serv
   serverMetric("total_messages", "Messages stored on this server", numberOr(jsz.messages));
   serverMetric("total_message_bytes", "Bytes of messages stored on this server", numberOr(jsz.bytes));
 
+  // The meta group as its leader sees it (the other servers list no replicas): our own names, as the exporter has none.
+  if (meta?.cluster_size !== undefined) families.add("nats_cluster_jetstream_meta_cluster_size", "Servers in the JetStream meta group", server, meta.cluster_size);
+  for (const peer of meta?.replicas ?? []) {
+    const peerLabels: Labels = { ...server, peer: peer.name };
+    families.add("nats_cluster_jetstream_meta_peer_offline", "1 when the meta leader counts this peer offline (reported by the meta leader only)", peerLabels, peer.offline ? 1 : 0);
+    families.add("nats_cluster_jetstream_meta_peer_current", "1 when this peer is current with the meta leader (reported by the meta leader only)", peerLabels, peer.current ? 1 : 0);
+  }
+
   for (const account of jsz.account_details ?? []) {
     const accountLabels: Labels = { ...server, account: account.name, account_name: account.name, account_id: text(account.id) };
     const accountMetric = (name: string, help: string, value: unknown) => families.add(`jetstream_account_${name}`, help, accountLabels, numberOr(value));
@@ -72,6 +80,14 @@ function streamFamilies(families: Families, stream: StreamDetail, accountLabels:
   if (stream.config) {
     streamMetric("limit_bytes", "The stream's max_bytes (-1: unlimited)", stream.config.max_bytes);
     streamMetric("limit_messages", "The stream's max_msgs (-1: unlimited)", stream.config.max_msgs);
+  }
+
+  // The other replicas as this one sees them (the stream's leader knows whether they are current).
+  for (const replica of stream.cluster?.replicas ?? []) {
+    const replicaLabels: Labels = { ...labels, replica: replica.name };
+    families.add("nats_cluster_stream_replica_current", "1 when that replica of the stream is current with its leader", replicaLabels, replica.current ? 1 : 0);
+    families.add("nats_cluster_stream_replica_offline", "1 when that replica of the stream is offline", replicaLabels, replica.offline ? 1 : 0);
+    families.add("nats_cluster_stream_replica_lag", "Operations that replica of the stream is behind", replicaLabels, numberOr(replica.lag));
   }
 
   const origins: [kind: "source" | "mirror", Doc][] = [

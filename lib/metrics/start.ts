@@ -6,13 +6,14 @@
  */
 import packageJson from "../../package.json" with { type: "json" };
 import type { Topology } from "../discovery/topology.ts";
+import { formatHostPort } from "../net.ts";
 import { selfCommand, spawnDetached } from "../runtime/spawn.ts";
 import type { Env, Settings } from "../settings/resolve.ts";
 import { exporterArgv } from "./flags.ts";
 
 /** What the exporter is told at boot: a launch (lib/launch/types.ts) has all of it. */
 export interface ExporterSource {
-  settings: Pick<Settings, "listenHost" | "ports" | "serverName" | "app" | "region">;
+  settings: Pick<Settings, "listenHost" | "ports" | "serverName" | "app" | "region" | "mode" | "storeDir" | "privateIp" | "nameserver">;
   topology: Topology;
   serverVersion: string;
 }
@@ -30,6 +31,11 @@ export function exporterArgs({ settings, topology, serverVersion }: ExporterSour
     "nats-server-version": serverVersion,
     machines: topology.regions.map((r) => `${r.region}=${r.addresses.length}`).join(","),
     "discovery-problems": String(topology.problems.length),
+    "store-dir": settings.storeDir,
+    // Fly's DNS, which the exporter asks at every scrape for the machines and regions there should be.
+    ...(settings.mode === "fly" && settings.app
+      ? { "private-ip": settings.privateIp, nameserver: formatHostPort(settings.nameserver.host, settings.nameserver.port) }
+      : {}),
   });
 }
 

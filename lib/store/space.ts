@@ -8,9 +8,24 @@ import { SettingProblem } from "../errors.ts";
 
 /** Size in bytes of the file system holding `dir`, or undefined when statfs is not possible there. */
 export function fileSystemSize(dir: string): number | undefined {
+  return fileSystemUsage(dir)?.size;
+}
+
+export interface FileSystemUsage {
+  /** Bytes the file system holds. */
+  size: number;
+  /** Bytes not in use (root may fill them all). */
+  free: number;
+  /** Bytes an unprivileged writer may still use (free less the blocks reserved for root). */
+  avail: number;
+}
+
+/** Size and free space of the file system holding `dir`, or undefined when statfs is not possible there. */
+export function fileSystemUsage(dir: string): FileSystemUsage | undefined {
   try {
     const fs = statfsSync(dir);
-    return Number(fs.blocks) * Number(fs.bsize);
+    const bsize = Number(fs.bsize);
+    return { size: Number(fs.blocks) * bsize, free: Number(fs.bfree) * bsize, avail: Number(fs.bavail) * bsize };
   } catch {
     return undefined;
   }

@@ -20,6 +20,15 @@ export interface Series {
   value: [number, string];
 }
 
+/** An alert as /api/v1/alerts lists it. */
+export interface ActiveAlert {
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  state: "pending" | "firing";
+  activeAt: string;
+  value: string;
+}
+
 export function prometheusBinary(): string | undefined {
   const r = spawnSync("sh", ["-c", "command -v prometheus"], { encoding: "utf8" });
   return r.status === 0 ? r.stdout.trim() : undefined;
@@ -38,13 +47,19 @@ export class Prometheus {
     for (const stream of [child.stdout!, child.stderr!]) stream.on("data", (d) => (this.#output = (this.#output + d).slice(-4000)));
   }
 
-  static async start(targets: Target[], opts: { port?: number; scrapeIntervalS?: number } = {}): Promise<Prometheus> {
+  /** `ruleFiles`: rule files to load (copied into its dir), evaluated at the scrape interval. */
+  static async start(targets: Target[], opts: { port?: number; scrapeIntervalS?: number; ruleFiles?: Record<string, string> } = {}): Promise<Prometheus> {
     const bin = prometheusBinary();
     if (!bin) throw new Error("prometheus is not installed (apt-get install prometheus)");
     const dir = mkdtempSync(join(tmpdir(), "prometheus-"));
     const interval = `${opts.scrapeIntervalS ?? 1}s`;
+    const ruleFiles = Object.entries(opts.ruleFiles ?? {}).map(([name, text]) => {
+      writeFileSync(join(dir, name), text);
+      return join(dir, name);
+    });
     const config = {
       global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
+      rule_files: ruleFiles,
       scrape_configs: [{ job_name: "nats-cluster", metrics_path: "/metrics", static_configs: targets.map((t) => ({ targets: [t.address], labels: t.labels })) }],
     };
     // JSON is YAML.
@@ -73,6 +88,21 @@ export class Prometheus {
     const body = (await res.json()) as { status: string; data?: { resultType: string; result: Series[] }; error?: string };
     if (body.status !== "success") throw new Error(`PromQL ${promql}: ${body.error}`);
     return body.data!.result;
+  }
+
+  /** A range query from `start` to `end` (Unix seconds): the matrix it returns. */
+  async queryRange(promql: string, start: number, end: number, stepS = 1): Promise<{ metric: Record<string, string>; values: [number, string][] }[]> {
+    const params = new URLSearchParams({ query: promql, start: String(start), end: String(end), step: String(stepS) });
+    const body = (await (await fetch(`${this.url}/api/v1/query_range?${params}`)).json()) as { status: string; data?: { result: any[] }; error?: string };
+    if (body.status !== "success") throw new Error(`PromQL range ${promql}: ${body.error}`);
+    return body.data!.result;
+  }
+
+  /** The alerts pending or firing now. */
+  async alerts(): Promise<ActiveAlert[]> {
+    const body = (await (await fetch(`${this.url}/api/v1/alerts`)).json()) as { status: string; data: { alerts: ActiveAlert[] } };
+    if (body.status !== "success") throw new Error(`prometheus /api/v1/alerts: ${JSON.stringify(body).slice(0, 300)}`);
+    return body.data.alerts;
   }
 
   /** Polls `promql` until `accept(result)` holds; the last result is in the error otherwise. */

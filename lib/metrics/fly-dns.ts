@@ -1,0 +1,88 @@
+/**
+ * What Fly's DNS says the supercluster should be, asked at every scrape: the regions TXT (the gateways this
+ * machine should have), the own region's AAAA (its route peers) and the vms/all.vms TXT (every machine of
+ * the app, started or stopped). nats-server knows none of it, and a stopped machine's own series simply stop,
+ * so the alerts compare what remains (the other machines' series) against these. A lookup that fails keeps
+ * its last answer, so an expected peer does not vanish from the comparison with a DNS hiccup;
+ * nats_cluster_dns_error says which answer is stale.
+ */
+import { canonicalIp } from "../net.ts";
+import { flyResolver, parseRegionsTxt, regionName, regionsName, withRetry } from "../discovery/fly.ts";
+import { allVmsName, type FlyVm, parseVmsTxt, vmsName } from "../discovery/machines.ts";
+import type { HostPort } from "../settings/parse.ts";
+import { Families } from "./family.ts";
+
+export interface FlyDnsOptions {
+  app: string;
+  region: string;
+  privateIp: string;
+  nameserver: HostPort;
+}
+
+/** The last answer of each record (undefined until one came), and whether the latest lookup failed. */
+export interface DnsView {
+  regions?: string[];
+  /** The own region's machines' addresses, this machine's excluded. */
+  routePeers?: string[];
+  started?: FlyVm[];
+  all?: FlyVm[];
+  errors: Record<"regions" | "region" | "vms" | "all_vms", boolean>;
+}
+
+/** Well inside a scrape's timeout (Prometheus' default 10 s); each query is retried within it. */
+const LOOKUP_DEADLINE_MS = 2000;
+
+/** Asks the four records at once each time it is called; remembers the last good answers. */
+export function flyDnsWatcher(opts: FlyDnsOptions): () => Promise<DnsView> {
+  const view: DnsView = { errors: { regions: false, region: false, vms: false, all_vms: false } };
+  const self = canonicalIp(opts.privateIp);
+  return async () => {
+    const resolver = await flyResolver(opts.nameserver, LOOKUP_DEADLINE_MS);
+    const deadline = Date.now() + LOOKUP_DEADLINE_MS;
+    const lookup = <T>(name: string, query: () => Promise<T>, empty: T) => withRetry(name, query, empty, deadline);
+    const [regions, region, started, all] = await Promise.all([
+      lookup(regionsName(opts.app), () => resolver.resolveTxt(regionsName(opts.app)), []),
+      lookup(regionName(opts.region, opts.app), () => resolver.resolve6(regionName(opts.region, opts.app)), []),
+      lookup(vmsName(opts.app), () => resolver.resolveTxt(vmsName(opts.app)), []),
+      lookup(allVmsName(opts.app), () => resolver.resolveTxt(allVmsName(opts.app)), []),
+    ]);
+    view.errors.regions = !regions.ok;
+    if (regions.ok) view.regions = parseRegionsTxt(regions.value);
+    view.errors.region = !region.ok;
+    if (region.ok) view.routePeers = [...new Set(region.value.map(canonicalIp))].filter((ip) => ip !== self);
+    for (const [key, name, answer] of [["vms", vmsName(opts.app), started], ["all_vms", allVmsName(opts.app), all]] as const) {
+      const list = answer.ok ? parseVmsTxt(name, answer.value) : undefined;
+      view.errors[key] = !list?.ok;
+      if (list?.ok) view[key === "vms" ? "started" : "all"] = list.vms;
+    }
+    return view;
+  };
+}
+
+/**
+ * The families of a view. `app` is a label of the exporter's own (as on nats_cluster_info), so that an alert
+ * joining these with nats_cluster_info matches on it whether or not the scraper sets an app label of its own.
+ */
+export function flyDnsFamilies(families: Families, view: DnsView, own: { app: string; region: string }): void {
+  if (view.routePeers) {
+    families.add("nats_cluster_expected_route_peers", "Machines the own region's DNS (AAAA <region>.<app>.internal) lists, this one excluded: the route peers it should have", {}, view.routePeers.length);
+  }
+  for (const region of view.regions ?? []) {
+    if (region === own.region) continue;
+    families.add("nats_cluster_expected_gateway", "1 for each other region the regions TXT lists: an outbound gateway this machine should have", { remote_gateway_name: region }, 1);
+  }
+  if (view.all) {
+    const started = new Set((view.started ?? []).map((vm) => vm.id));
+    for (const vm of view.all) {
+      families.add(
+        "nats_cluster_dns_machine",
+        "1 for every machine of the app all.vms.<app>.internal lists; state: started (also in vms.<app>.internal) or stopped",
+        { app: own.app, machine_id: vm.id, cluster: vm.region, state: started.has(vm.id) ? "started" : "stopped" },
+        1,
+      );
+    }
+  }
+  for (const [record, failed] of Object.entries(view.errors)) {
+    families.add("nats_cluster_dns_error", "1 when the latest lookup of that record failed (its figures are then the last answer's)", { record }, failed ? 1 : 0);
+  }
+}
