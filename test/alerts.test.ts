@@ -58,7 +58,14 @@ test("the alerts the issue asks for are there, each with a severity, a summary, 
   );
   const runbook = readFileSync(join(PROJECT_ROOT, "docs/alerts.md"), "utf8");
   // GitHub's anchors: the heading lower-cased.
-  const anchors = new Set([...runbook.matchAll(/^#+ (.+)$/gm)].map((m) => m[1]!.toLowerCase().replace(/[^a-z0-9 -]/g, "").replace(/ /g, "-")));
+  const anchors = new Set(
+    [...runbook.matchAll(/^#+ (.+)$/gm)].map((m) =>
+      m[1]!
+        .toLowerCase()
+        .replace(/[^a-z0-9 -]/g, "")
+        .replace(/ /g, "-"),
+    ),
+  );
   for (const rule of rules) {
     expect(`${rule.alert}: ${["critical", "warning"].includes(rule.labels.severity!)}`).toBe(`${rule.alert}: true`);
     expect(rule.annotations.summary?.length).toBeGreaterThan(10);
@@ -70,12 +77,14 @@ test("the alerts the issue asks for are there, each with a severity, a summary, 
 });
 
 test("monitoring/alerts.test.yml has, for every alert, a case where it fires and one where it does not", () => {
-  const cases = (Bun.YAML.parse(readFileSync(ALERTS_TEST_FILE, "utf8")) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }).tests.flatMap(
-    (t) => t.alert_rule_test,
-  );
+  const cases = (
+    Bun.YAML.parse(readFileSync(ALERTS_TEST_FILE, "utf8")) as { tests: { alert_rule_test: { alertname: string; exp_alerts: unknown[] }[] }[] }
+  ).tests.flatMap((t) => t.alert_rule_test);
   for (const rule of rules) {
     const mine = cases.filter((c) => c.alertname === rule.alert);
-    expect(`${rule.alert}: fires ${mine.some((c) => c.exp_alerts.length > 0)}, quiet ${mine.some((c) => c.exp_alerts.length === 0)}`).toBe(`${rule.alert}: fires true, quiet true`);
+    expect(`${rule.alert}: fires ${mine.some((c) => c.exp_alerts.length > 0)}, quiet ${mine.some((c) => c.exp_alerts.length === 0)}`).toBe(
+      `${rule.alert}: fires true, quiet true`,
+    );
   }
 });
 
@@ -111,7 +120,12 @@ test("the dashboard: importable (a Prometheus data source variable), variables a
   expect(variables.map((v: any) => v.name)).toEqual(["datasource", "app", "region", "instance"]);
   expect(variables[0]).toMatchObject({ type: "datasource", query: "prometheus" });
   for (const v of variables.slice(1)) expect(v.datasource.uid).toBe("${datasource}");
-  expect(dashboard.panels.filter((p: any) => p.type === "row").map((p: any) => p.title)).toEqual(["Supercluster at a glance", "JetStream", "Traffic", "Volume"]);
+  expect(dashboard.panels.filter((p: any) => p.type === "row").map((p: any) => p.title)).toEqual([
+    "Supercluster at a glance",
+    "JetStream",
+    "Traffic",
+    "Volume",
+  ]);
   for (const panel of dashboard.panels.filter((p: any) => p.type !== "row")) {
     expect(panel.datasource.uid).toBe("${datasource}");
     expect(panel.targets.length).toBeGreaterThan(0);

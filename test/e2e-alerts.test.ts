@@ -95,7 +95,14 @@ afterAll(async () => {
 });
 
 const firing = async () => (await prometheus!.alerts()).filter((a) => a.state === "firing");
-const names = (alerts: ActiveAlert[]) => alerts.map((a) => `${a.labels.alertname}{${Object.entries(a.labels).filter(([k]) => k !== "alertname").map(([k, v]) => `${k}=${v}`).join(",")}}`);
+const names = (alerts: ActiveAlert[]) =>
+  alerts.map(
+    (a) =>
+      `${a.labels.alertname}{${Object.entries(a.labels)
+        .filter(([k]) => k !== "alertname")
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",")}}`,
+  );
 
 /** Polls the firing alerts until `accept` holds; resolves to the ms it took, from `since` (performance.now()). */
 async function waitAlerts(what: string, accept: (alerts: ActiveAlert[]) => boolean, since: number, timeoutMs = 30_000): Promise<number> {

@@ -6,9 +6,9 @@ import { expect, test } from "bun:test";
 import { statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import type { Jsz, Routez } from "../lib/monitoring/client.ts";
-import type { Launch } from "../lib/launch/launcher.ts";
+
 import { argsFromArgv, parseExporterArgs } from "../lib/metrics/args.ts";
-import { exporterArgs } from "../lib/metrics/start.ts";
+import { type ExporterSource, exporterArgs } from "../lib/metrics/start.ts";
 import { Families } from "../lib/metrics/family.ts";
 import { flyDnsFamilies } from "../lib/metrics/fly-dns.ts";
 import { jszFamilies } from "../lib/metrics/jsz.ts";
@@ -25,7 +25,10 @@ test("DNS view: expected route peers, a gateway per other region, every machine 
       regions: ["ams", "ord", "sjc"],
       routePeers: ["fdaa::3", "fdaa::4"],
       started: [{ id: "m1", region: "ord" }],
-      all: [{ id: "m1", region: "ord" }, { id: "m2", region: "sjc" }],
+      all: [
+        { id: "m1", region: "ord" },
+        { id: "m2", region: "sjc" },
+      ],
       errors: { regions: false, region: false, vms: true, all_vms: false },
     },
     { app: "demo", region: "ord" },
@@ -40,7 +43,12 @@ test("DNS view: expected route peers, a gateway per other region, every machine 
     { labels: { app: "demo", machine_id: "m1", cluster: "ord", state: "started" }, value: 1 },
     { labels: { app: "demo", machine_id: "m2", cluster: "sjc", state: "stopped" }, value: 1 },
   ]);
-  expect(samples.nats_cluster_dns_error!.map((s) => [s.labels.record, s.value])).toEqual([["regions", 0], ["region", 0], ["vms", 1], ["all_vms", 0]]);
+  expect(samples.nats_cluster_dns_error!.map((s) => [s.labels.record, s.value])).toEqual([
+    ["regions", 0],
+    ["region", 0],
+    ["vms", 1],
+    ["all_vms", 0],
+  ]);
   // Nothing answered yet: no expected figures at all (rather than zeros an alert would compare with).
   const none = new Families();
   flyDnsFamilies(none, { errors: { regions: true, region: true, vms: true, all_vms: true } }, { app: "demo", region: "ord" });
@@ -50,7 +58,11 @@ test("DNS view: expected route peers, a gateway per other region, every machine 
 test("routez: distinct peers, however many pooled connections each has", () => {
   const families = new Families();
   const route = (rid: number, remote_id: string) => ({ rid, remote_id, ip: "fdaa::3", port: 4248 });
-  routezFamilies(families, { server_id: "N1", num_routes: 5, routes: [route(1, "A"), route(2, "A"), route(3, "A"), route(4, "B"), route(5, "B")] } as Routez, "m1");
+  routezFamilies(
+    families,
+    { server_id: "N1", num_routes: 5, routes: [route(1, "A"), route(2, "A"), route(3, "A"), route(4, "B"), route(5, "B")] } as Routez,
+    "m1",
+  );
   const samples = samplesOf(families);
   expect(samples.gnatsd_routez_num_routes).toEqual([{ labels: { server_id: "m1" }, value: 5 }]);
   expect(samples.nats_cluster_route_peers).toEqual([{ labels: {}, value: 2 }]);
@@ -71,15 +83,31 @@ test("store: size, free and available bytes of the file system by statfs; nothin
 test("jsz: the meta group's peers and a stream's other replicas as the leaders report them", () => {
   const jsz = {
     server_id: "N1",
-    meta_cluster: { name: "ord", leader: "m1", cluster_size: 3, replicas: [{ name: "m2", current: true, active: 1 }, { name: "m3", current: false, offline: true }] },
-    account_details: [{ name: "APP", id: "APP", stream_detail: [{ name: "ORDERS", cluster: { leader: "m1", replicas: [{ name: "m2", current: false, lag: 7 }] } }] }],
+    meta_cluster: {
+      name: "ord",
+      leader: "m1",
+      cluster_size: 3,
+      replicas: [
+        { name: "m2", current: true, active: 1 },
+        { name: "m3", current: false, offline: true },
+      ],
+    },
+    account_details: [
+      { name: "APP", id: "APP", stream_detail: [{ name: "ORDERS", cluster: { leader: "m1", replicas: [{ name: "m2", current: false, lag: 7 }] } }] },
+    ],
   } as unknown as Jsz;
   const families = new Families();
   jszFamilies(families, jsz, "m1", "m1");
   const samples = samplesOf(families);
   expect(samples.nats_cluster_jetstream_meta_cluster_size![0]!.value).toBe(3);
-  expect(samples.nats_cluster_jetstream_meta_peer_offline!.map((s) => [s.labels.peer, s.value])).toEqual([["m2", 0], ["m3", 1]]);
-  expect(samples.nats_cluster_jetstream_meta_peer_current!.map((s) => [s.labels.peer, s.value])).toEqual([["m2", 1], ["m3", 0]]);
+  expect(samples.nats_cluster_jetstream_meta_peer_offline!.map((s) => [s.labels.peer, s.value])).toEqual([
+    ["m2", 0],
+    ["m3", 1],
+  ]);
+  expect(samples.nats_cluster_jetstream_meta_peer_current!.map((s) => [s.labels.peer, s.value])).toEqual([
+    ["m2", 1],
+    ["m3", 0],
+  ]);
   expect(samples.nats_cluster_stream_replica_current).toEqual([{ labels: expect.objectContaining({ stream_name: "ORDERS", replica: "m2" }), value: 0 }]);
   expect(samples.nats_cluster_stream_replica_lag![0]!.value).toBe(7);
 });
@@ -90,16 +118,34 @@ test("exporter arguments: Fly's DNS only with an app and a nameserver; bad ones 
   expect(parseExporterArgs({ ...base, app: "demo", "store-dir": "/nats-store" }).storeDir).toBe("/nats-store");
   const fly = parseExporterArgs({ ...base, app: "demo", "private-ip": "fdaa::2", nameserver: "[fdaa::3]:53" }).flyDns;
   expect(fly).toEqual({ app: "demo", region: "ord", privateIp: "fdaa::2", nameserver: { host: "fdaa::3", port: 53 } });
-  expect(() => parseExporterArgs({ ...base, app: "demo", "private-ip": "x", nameserver: "fdaa::3" })).toThrow('exporter: --private-ip "x" is not an IP address');
-  expect(() => parseExporterArgs({ ...base, app: "demo", "private-ip": "fdaa::2", nameserver: "dns" })).toThrow('exporter: --nameserver "dns" is not addr or [addr]:port');
+  expect(() => parseExporterArgs({ ...base, app: "demo", "private-ip": "x", nameserver: "fdaa::3" })).toThrow(
+    'exporter: --private-ip "x" is not an IP address',
+  );
+  expect(() => parseExporterArgs({ ...base, app: "demo", "private-ip": "fdaa::2", nameserver: "dns" })).toThrow(
+    'exporter: --nameserver "dns" is not addr or [addr]:port',
+  );
 });
 
 test("run hands the exporter the store directory, and on Fly the machine's address and Fly's nameserver", () => {
-  const settings = { mode: "fly", listenHost: "::", ports: { metrics: 7777, http: 8222 }, serverName: "m1", app: "demo", region: "ord", storeDir: "/nats-store", privateIp: "fdaa::2", nameserver: { host: "fdaa::3", port: 53 } };
-  const launch = { settings, topology: { regions: [{ region: "ord", addresses: ["fdaa::2"] }], problems: [] }, serverVersion: "2.15.1" } as unknown as Launch;
+  const settings = {
+    mode: "fly",
+    listenHost: "::",
+    ports: { metrics: 7777, http: 8222 },
+    serverName: "m1",
+    app: "demo",
+    region: "ord",
+    storeDir: "/nats-store",
+    privateIp: "fdaa::2",
+    nameserver: { host: "fdaa::3", port: 53 },
+  };
+  const launch = {
+    settings,
+    topology: { regions: [{ region: "ord", addresses: ["fdaa::2"] }], problems: [] },
+    serverVersion: "2.15.1",
+  } as unknown as ExporterSource;
   const fly = parseExporterArgs(argsFromArgv(exporterArgs(launch, 42).slice(1)));
   expect(fly.storeDir).toBe("/nats-store");
   expect(fly.flyDns).toEqual({ app: "demo", region: "ord", privateIp: "fdaa::2", nameserver: { host: "fdaa::3", port: 53 } });
-  const local = { ...launch, settings: { ...settings, mode: "local", app: undefined } } as unknown as Launch;
+  const local = { ...launch, settings: { ...settings, mode: "local", app: undefined } } as unknown as ExporterSource;
   expect(parseExporterArgs(argsFromArgv(exporterArgs(local, 42).slice(1))).flyDns).toBeUndefined();
 });

@@ -16,7 +16,7 @@ import { routezFamilies } from "./routez.ts";
 import { storeFamilies } from "./store.ts";
 
 /** What a scrape reads besides nats-server: the store's file system and Fly's DNS (both absent in local mode). */
-export interface Surroundings {
+interface Surroundings {
   storeDir?: string;
   dns?: () => Promise<DnsView>;
 }

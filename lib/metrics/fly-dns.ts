@@ -9,8 +9,8 @@
 import { canonicalIp } from "../net.ts";
 import { flyResolver, parseRegionsTxt, regionName, regionsName, withRetry } from "../discovery/fly.ts";
 import { allVmsName, type FlyVm, parseVmsTxt, vmsName } from "../discovery/machines.ts";
-import type { HostPort } from "../settings/parse.ts";
-import { Families } from "./family.ts";
+import type { HostPort } from "../net.ts";
+import type { Families } from "./family.ts";
 
 export interface FlyDnsOptions {
   app: string;
@@ -50,7 +50,10 @@ export function flyDnsWatcher(opts: FlyDnsOptions): () => Promise<DnsView> {
     if (regions.ok) view.regions = parseRegionsTxt(regions.value);
     view.errors.region = !region.ok;
     if (region.ok) view.routePeers = [...new Set(region.value.map(canonicalIp))].filter((ip) => ip !== self);
-    for (const [key, name, answer] of [["vms", vmsName(opts.app), started], ["all_vms", allVmsName(opts.app), all]] as const) {
+    for (const [key, name, answer] of [
+      ["vms", vmsName(opts.app), started],
+      ["all_vms", allVmsName(opts.app), all],
+    ] as const) {
       const list = answer.ok ? parseVmsTxt(name, answer.value) : undefined;
       view.errors[key] = !list?.ok;
       if (list?.ok) view[key === "vms" ? "started" : "all"] = list.vms;
@@ -65,11 +68,21 @@ export function flyDnsWatcher(opts: FlyDnsOptions): () => Promise<DnsView> {
  */
 export function flyDnsFamilies(families: Families, view: DnsView, own: { app: string; region: string }): void {
   if (view.routePeers) {
-    families.add("nats_cluster_expected_route_peers", "Machines the own region's DNS (AAAA <region>.<app>.internal) lists, this one excluded: the route peers it should have", {}, view.routePeers.length);
+    families.add(
+      "nats_cluster_expected_route_peers",
+      "Machines the own region's DNS (AAAA <region>.<app>.internal) lists, this one excluded: the route peers it should have",
+      {},
+      view.routePeers.length,
+    );
   }
   for (const region of view.regions ?? []) {
     if (region === own.region) continue;
-    families.add("nats_cluster_expected_gateway", "1 for each other region the regions TXT lists: an outbound gateway this machine should have", { remote_gateway_name: region }, 1);
+    families.add(
+      "nats_cluster_expected_gateway",
+      "1 for each other region the regions TXT lists: an outbound gateway this machine should have",
+      { remote_gateway_name: region },
+      1,
+    );
   }
   if (view.all) {
     const started = new Set((view.started ?? []).map((vm) => vm.id));
@@ -83,6 +96,11 @@ export function flyDnsFamilies(families: Families, view: DnsView, own: { app: st
     }
   }
   for (const [record, failed] of Object.entries(view.errors)) {
-    families.add("nats_cluster_dns_error", "1 when the latest lookup of that record failed (its figures are then the last answer's)", { record }, failed ? 1 : 0);
+    families.add(
+      "nats_cluster_dns_error",
+      "1 when the latest lookup of that record failed (its figures are then the last answer's)",
+      { record },
+      failed ? 1 : 0,
+    );
   }
 }

@@ -7,7 +7,7 @@
  */
 import type { Jsz, StreamDetail } from "../monitoring/client.ts";
 import { unixMillis } from "./durations.ts";
-import { Families, flag, type Labels, numberOr } from "./family.ts";
+import { type Families, flag, type Labels, numberOr } from "./family.ts";
 
 type Doc = Record<string, unknown>;
 const obj = (v: unknown): Doc => (v !== null && typeof v === "object" ? (v as Doc) : {});
@@ -35,11 +35,22 @@ export function jszFamilies(families: Families, jsz: Jsz, serverId: string, serv
   serverMetric("total_message_bytes", "Bytes of messages stored on this server", numberOr(jsz.bytes));
 
   // The meta group as its leader sees it (the other servers list no replicas): our own names, as the exporter has none.
-  if (meta?.cluster_size !== undefined) families.add("nats_cluster_jetstream_meta_cluster_size", "Servers in the JetStream meta group", server, meta.cluster_size);
+  if (meta?.cluster_size !== undefined)
+    families.add("nats_cluster_jetstream_meta_cluster_size", "Servers in the JetStream meta group", server, meta.cluster_size);
   for (const peer of meta?.replicas ?? []) {
     const peerLabels: Labels = { ...server, peer: peer.name };
-    families.add("nats_cluster_jetstream_meta_peer_offline", "1 when the meta leader counts this peer offline (reported by the meta leader only)", peerLabels, peer.offline ? 1 : 0);
-    families.add("nats_cluster_jetstream_meta_peer_current", "1 when this peer is current with the meta leader (reported by the meta leader only)", peerLabels, peer.current ? 1 : 0);
+    families.add(
+      "nats_cluster_jetstream_meta_peer_offline",
+      "1 when the meta leader counts this peer offline (reported by the meta leader only)",
+      peerLabels,
+      peer.offline ? 1 : 0,
+    );
+    families.add(
+      "nats_cluster_jetstream_meta_peer_current",
+      "1 when this peer is current with the meta leader (reported by the meta leader only)",
+      peerLabels,
+      peer.current ? 1 : 0,
+    );
   }
 
   for (const account of jsz.account_details ?? []) {
@@ -69,8 +80,7 @@ function streamFamilies(families: Families, stream: StreamDetail, accountLabels:
     stream_raft_group: text(stream.stream_raft_group),
   };
   const state = obj(stream.state);
-  const streamMetric = (name: string, help: string, value: unknown, to: Labels = labels) =>
-    families.add(`jetstream_stream_${name}`, help, to, numberOr(value));
+  const streamMetric = (name: string, help: string, value: unknown, to: Labels = labels) => families.add(`jetstream_stream_${name}`, help, to, numberOr(value));
   streamMetric("total_messages", "Messages in the stream (this replica)", state.messages);
   streamMetric("total_bytes", "Bytes in the stream (this replica)", state.bytes);
   streamMetric("first_seq", "Sequence of the stream's first message", state.first_seq);

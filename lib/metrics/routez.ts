@@ -4,7 +4,7 @@
  * gnatsd_routez_num_routes counts connections and cannot be compared with the number of machines.
  */
 import type { Routez } from "../monitoring/client.ts";
-import { Families } from "./family.ts";
+import type { Families } from "./family.ts";
 import { flattenDocument } from "./flatten.ts";
 
 export function routezFamilies(families: Families, routez: Routez, serverId: string): void {

@@ -4,7 +4,7 @@
  * jetstream_server_max_storage says nothing about how close the volume is to full: these do.
  */
 import { fileSystemUsage } from "../store/space.ts";
-import { Families } from "./family.ts";
+import type { Families } from "./family.ts";
 
 export function storeFamilies(families: Families, storeDir: string): void {
   const usage = fileSystemUsage(storeDir);

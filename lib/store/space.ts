@@ -11,7 +11,7 @@ export function fileSystemSize(dir: string): number | undefined {
   return fileSystemUsage(dir)?.size;
 }
 
-export interface FileSystemUsage {
+interface FileSystemUsage {
   /** Bytes the file system holds. */
   size: number;
   /** Bytes not in use (root may fill them all). */

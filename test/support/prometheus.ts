@@ -60,7 +60,9 @@ export class Prometheus {
     const config = {
       global: { scrape_interval: interval, scrape_timeout: interval, evaluation_interval: interval },
       rule_files: ruleFiles,
-      scrape_configs: [{ job_name: "nats-cluster", metrics_path: "/metrics", static_configs: targets.map((t) => ({ targets: [t.address], labels: t.labels })) }],
+      scrape_configs: [
+        { job_name: "nats-cluster", metrics_path: "/metrics", static_configs: targets.map((t) => ({ targets: [t.address], labels: t.labels })) },
+      ],
     };
     // JSON is YAML.
     writeFileSync(join(dir, "prometheus.yml"), JSON.stringify(config, null, 2));
@@ -72,7 +74,12 @@ export class Prometheus {
     );
     const prometheus = new Prometheus(child, dir, `http://${listen}`);
     const deadline = Date.now() + 15_000;
-    while (!(await fetch(`${prometheus.url}/-/ready`).then((r) => r.ok, () => false))) {
+    while (
+      !(await fetch(`${prometheus.url}/-/ready`).then(
+        (r) => r.ok,
+        () => false,
+      ))
+    ) {
       if (child.exitCode !== null || Date.now() > deadline) {
         await prometheus.close();
         throw new Error(`prometheus did not become ready: ${prometheus.#output}`);
