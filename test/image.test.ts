@@ -1,262 +1,168 @@
-// The image, proven without Docker: scripts/image-rootfs assembles the Dockerfile's final file
-// system, and the launcher runs inside it with chroot, as a container runtime would run it:
-// /proc, a minimal /dev and the namespace's /etc/resolv.conf mounted in, a volume bind-mounted
-// at /nats-store, the image's env and nothing from the host. Each "machine" gets its own mount
-// namespace (own /nats-store volume and /etc/nats), as each container has its own.
-// The tree holds the nats-server the image ships (the Dockerfile's pin), and image-rootfs's manifest (what the
-// Dockerfile's final stage declares: copies, env, user, volume, ports, healthcheck, entrypoint) must equal what
-// the Dockerfile says; the machines here are started with exactly that env, entrypoint and healthcheck.
+// The image itself: what scripts/image-build built from HEAD with buildah (npm test builds it before running this
+// file), opened as a container (./support/image.ts) and run the way Fly runs it: the ENTRYPOINT with the image's ENV
+// (as the builder wrote it into the image's config) and Fly's variables, /proc mounted, in a network namespace of its
+// own on the simulated 6PN (fly-net's "netns" isolation), the volume at the image's VOLUME. Commands a user runs on a
+// machine (`fly ssh console -C`, the HEALTHCHECK) run in the same file system and the machine's network namespace.
 // Needs scripts/netns-run (root in private net/mount/pid namespaces, fdaa::3 on lo).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { spawn, spawnSync, type Subprocess } from "bun";
-import { randomBytes } from "node:crypto";
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join, relative, resolve } from "node:path";
-import { FlyDnsServer } from "./support/fly-dns.ts";
-import { finalImage, parseDockerfile, runScripts, stage, type FinalImage } from "./support/dockerfile.ts";
-import { natsServerVersion, pinnedNatsVersion, testedNatsServer } from "./support/tested-nats-server.ts";
-import { IN_TEST_NAMESPACE as IN_NETNS, requireTestNamespace } from "./support/netns.ts";
-const ROOT = resolve(import.meta.dir, "..");
-const work = IN_NETNS ? mkdtempSync(join(tmpdir(), "nats-cluster-image-")) : "";
-const tree = join(work, "rootfs");
-/** What the Dockerfile's final stage declares, as scripts/image-rootfs wrote it next to the tree (read once built). */
-let manifest: FinalImage;
-const entrypoint = () => manifest.entrypoint;
-// What the image's process sees: distroless's PATH plus the Dockerfile's ENV. Nothing else from here.
-const DISTROLESS_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { FlyNetwork, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
+import { finalImage, parseDockerfile } from "./support/dockerfile.ts";
+import { Container, IMAGE } from "./support/image.ts";
+import { requireTestNamespace } from "./support/netns.ts";
+import { natsServerVersion, pinnedNatsVersion } from "./support/tested-nats-server.ts";
+import { waitHealthy } from "./support/wait.ts";
 
-interface Machine {
-  name: string;
-  proc: Subprocess<"ignore", "pipe", "pipe">;
-  volume: string;
-  env: Record<string, string>;
-  output: string[];
-}
-
-const mounts: string[] = [];
-const addresses: string[] = [];
-const machines: Machine[] = [];
-let dns: FlyDnsServer | undefined;
-
-function run(cmd: string[], opts: { env?: Record<string, string>; check?: boolean } = {}) {
-  const r = spawnSync(cmd, { env: opts.env ?? process.env, stdout: "pipe", stderr: "pipe" });
-  const out = { code: r.exitCode, stdout: r.stdout.toString(), stderr: r.stderr.toString() };
-  if ((opts.check ?? true) && out.code !== 0) throw new Error(`${cmd.join(" ")}: exit ${out.code}\n${out.stderr}`);
-  return out;
-}
-
-function mount(args: string[], target: string) {
-  run(["mount", ...args, target]);
-  mounts.push(target);
-}
-
-/** What a runtime mounts into every container; the tree itself only has the mount points. */
-function mountRuntimeFileSystems() {
-  mount(["-t", "proc", "proc"], join(tree, "proc"));
-  mount(["-t", "tmpfs", "-o", "mode=0755,size=64k", "dev"], join(tree, "dev"));
-  for (const node of ["null", "zero", "random", "urandom"]) {
-    writeFileSync(join(tree, "dev", node), "");
-    mount(["--bind", `/dev/${node}`], join(tree, "dev", node));
-  }
-  // Docker and Fly bind their own resolv.conf; the namespace's points at fdaa::3 (Fly's DNS).
-  mount(["--bind", "/etc/resolv.conf"], join(tree, "etc/resolv.conf"));
-}
-
-/** `docker run` with a volume: private mounts for /nats-store and /etc/nats, then chroot + exec the entrypoint. */
-function startMachine(name: string, env: Record<string, string> = {}): Machine {
-  const dir = join(work, name);
-  const volume = join(dir, "volume");
-  const etcNats = join(dir, "etc-nats");
-  mkdirSync(volume, { recursive: true });
-  mkdirSync(etcNats, { recursive: true });
-  // The volume at the image's VOLUME, its own config dir at the ENV's config file's dir, then the ENTRYPOINT.
-  const script = 'mount --bind "$1" "$0$2" && mount --bind "$3" "$0$4" && shift 4 && exec chroot "$0" "$@"';
-  const configDir = manifest.env.NATS_CONFIG_FILE!.replace(/\/[^/]+$/, "");
-  const args = [tree, volume, manifest.volumes[0]!, etcNats, configDir, ...entrypoint()];
-  const cmd = [Bun.which("unshare")!, "--mount", "--propagation", "private", Bun.which("bash")!, "-c", script, ...args];
-  const fullEnv = { PATH: DISTROLESS_PATH, ...manifest.env, ...env };
-  const proc = spawn(cmd, { env: fullEnv, stdin: "ignore", stdout: "pipe", stderr: "pipe" });
-  const m: Machine = { name, proc, volume, env: fullEnv, output: [] };
-  for (const stream of [proc.stdout, proc.stderr]) {
-    (async () => {
-      for await (const chunk of stream) m.output.push(Buffer.from(chunk).toString());
-    })().catch(() => {});
-  }
-  machines.push(m);
-  return m;
-}
-
-const tail = (m: Machine) => `--- ${m.name} output (tail) ---\n${m.output.join("").slice(-3000)}`;
-
-/** The image's HEALTHCHECK command, as a runtime runs it in the container: the tree's own binary, the machine's env. */
-function healthcheckInTree(m: Machine) {
-  return run(["chroot", tree, ...manifest.healthcheck!.cmd], { env: m.env, check: false });
-}
-
-function healthzUrl(m: Machine) {
-  const host = m.env.NATS_LISTEN_HOST ?? "127.0.0.1";
-  return `http://${host.includes(":") ? `[${host}]` : host}:8222/healthz`;
-}
-
-async function waitHealthy(m: Machine, timeoutMs: number) {
-  const deadline = Date.now() + timeoutMs;
-  let last = "no answer yet";
-  while (Date.now() < deadline) {
-    if (m.proc.exitCode !== null) throw new Error(`${m.name} exited with ${m.proc.exitCode}\n${tail(m)}`);
-    try {
-      const res = await fetch(healthzUrl(m), { signal: AbortSignal.timeout(1000) });
-      last = `${res.status} ${await res.text()}`;
-      if (res.ok) return;
-    } catch (err) {
-      last = String(err);
-    }
-    await Bun.sleep(200);
-  }
-  throw new Error(`${m.name}: /healthz not ok after ${timeoutMs} ms (last: ${last})\n${tail(m)}`);
-}
-
-async function stopMachine(m: Machine) {
-  if (m.proc.exitCode !== null || m.proc.signalCode !== null) return;
-  m.proc.kill("SIGTERM");
-  const timer = setTimeout(() => m.proc.kill("SIGKILL"), 10_000);
-  await m.proc.exited;
-  clearTimeout(timer);
-}
-
-function listTree(dir: string): string[] {
-  return readdirSync(dir, { recursive: true, encoding: "utf8" }).map((p) => `/${p}`).sort();
-}
+const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8"));
+let image: Container | undefined;
+let net: FlyNetwork | undefined;
+/** Each machine's env, as its container has it (the image's ENV plus Fly's variables). */
+const envOf = new Map<FlyMachine, Record<string, string>>();
+const c = () => image!;
 
 afterAll(async () => {
-  await Promise.all(machines.map(stopMachine));
-  await dns?.close();
-  for (const ip of addresses) run(["ip", "-6", "addr", "del", `${ip}/128`, "dev", "lo"], { check: false });
-  for (const target of mounts.reverse()) {
-    if (run(["umount", target], { check: false }).code !== 0) run(["umount", "-l", target], { check: false });
-  }
-  if (!work) return;
-  // Never rm -rf through a mount (the tree has /dev nodes bound from the host while mounted).
-  const stillMounted = readFileSync("/proc/self/mountinfo", "utf8")
-    .split("\n")
-    .some((line) => line.split(" ")[4]?.startsWith(work));
-  if (stillMounted) console.error(`image test: mounts left under ${work}; not removing it`);
-  else rmSync(work, { recursive: true, force: true });
+  await net?.close();
+  image?.close();
 });
 
-describe("the image's file system (scripts/image-rootfs)", () => {
-  beforeAll(() => requireTestNamespace("test/image.test.ts (chroot, mounts, fdaa::3)"));
-  test("holds the launcher, nats-server and their libraries, and no shell or JS runtime", () => {
-    const t0 = performance.now();
-    const built = run(["bash", join(ROOT, "scripts/image-rootfs"), tree], { env: { ...process.env, NATS_SERVER_BIN: testedNatsServer() } });
-    const sizes = JSON.parse(readFileSync(`${tree}.sizes.json`, "utf8"));
-    manifest = JSON.parse(readFileSync(`${tree}.manifest.json`, "utf8"));
-    console.log(built.stdout.trim(), `\n  assembled in ${Math.round(performance.now() - t0)} ms`);
+/** Starts a machine running the image's ENTRYPOINT; `fly` false: local mode (none of Fly's variables). */
+function startMachine(app: string, fly = true): FlyMachine {
+  return net!.startMachine({
+    app,
+    region: "ord",
+    launch: (m, flyEnv) => {
+      const run = c().command(c().config.entrypoint, {
+        env: fly ? flyEnv : {},
+        volume: m.storeDir,
+        configDir: dirname(m.configFile),
+        hosts: `127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n${m.ip}\tfly-local-6pn\n`,
+        scratch: join(m.dir, "container"),
+      });
+      envOf.set(m, run.env);
+      return run;
+    },
+  });
+}
 
-    const entries = listTree(tree);
-    const forbidden = new Set(["node", "nodejs", "bun", "bunx", "deno", "sh", "bash", "dash", "ash", "zsh", "busybox"]);
-    expect(entries.filter((p) => forbidden.has(p.split("/").pop()!))).toEqual([]);
+/** `args` run in the image's file system with machine `m`'s env, in its network namespace (`docker exec`). */
+function execIn(m: FlyMachine, args: string[]) {
+  const run = c().command(args, { env: envOf.get(m), scratch: join(m.dir, "exec") });
+  return { argv: ["nsenter", `--net=/proc/${m.netnsPid}/ns/net`, "--", ...run.argv], env: run.env };
+}
 
-    const files = entries.filter((p) => lstatSync(join(tree, p)).isFile());
-    expect(files).toEqual(
-      [...Object.keys(manifest.copies).filter((p) => p !== "/"), "/etc/passwd", "/etc/group", "/etc/hosts", "/etc/resolv.conf", ...sizes.libraries].sort(),
-    );
-    // the compiled launcher is glibc-linked; ldd must have found at least libc and the loader
-    expect(sizes.libraries.some((l: string) => l.includes("/libc.so"))).toBe(true);
-    expect(sizes.libraries.some((l: string) => l.includes("ld-linux"))).toBe(true);
-    expect(readFileSync(join(tree, "etc/passwd"), "utf8")).toBe("root:x:0:0:root:/root:/sbin/nologin\n");
-    expect(lstatSync(join(tree, "tmp")).mode & 0o7777).toBe(0o1777);
-    expect(sizes.tree_bytes).toBeGreaterThan(sizes.launcher_bytes);
+/** The image's HEALTHCHECK command in machine `m`'s container. */
+function healthcheck(m: FlyMachine) {
+  const { argv, env } = execIn(m, c().config.healthcheck!.cmd);
+  const r = spawnSync(argv[0]!, argv.slice(1), { env, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
 
-    mountRuntimeFileSystems();
-  }, 180_000);
+/** Runs `args` in the image with only its ENV (no machine), in this namespace. */
+function inImage(args: string[], env: Record<string, string> = {}) {
+  const run = c().command(args, { env, scratch: join(net!.root, "run") });
+  const r = spawnSync(run.argv[0]!, run.argv.slice(1), { env: run.env, encoding: "utf8" });
+  return { code: r.status, stdout: r.stdout.trim(), stderr: r.stderr.trim() };
+}
 
-  test("is what the Dockerfile's final stage declares: base, copies, env, user, volume, ports, healthcheck, entrypoint", () => {
-    const df = parseDockerfile();
-    expect(manifest).toEqual(finalImage(df));
-    const inTree = (p: string) => join(tree, p);
-    const executable = (p: string) => (lstatSync(inTree(p)).mode & 0o111) !== 0;
-    // COPY --from=nats: the nats-server the e2e suite runs, the Dockerfile's pin.
-    const natsServer = Object.keys(manifest.copies).find((p) => manifest.copies[p] === "nats:/nats-server")!;
-    expect(natsServerVersion(inTree(natsServer))).toBe(pinnedNatsVersion());
-    // COPY --from=build: package.json's build, as dist/ has it.
-    const launcher = Object.keys(manifest.copies).find((p) => manifest.copies[p] === "build:/src/dist/nats-cluster")!;
-    expect(Bun.hash(readFileSync(inTree(launcher)))).toBe(Bun.hash(readFileSync(join(ROOT, "dist/nats-cluster"))));
-    // COPY --from=build /rootfs/ /: the directories the build stage makes under /rootfs.
-    const made = runScripts(stage(df, "build")).flatMap((s) => [...s.matchAll(/\/rootfs(\/[\w./-]+)/g)].map((m) => m[1]!));
-    expect(made.length).toBeGreaterThan(0);
-    for (const dir of made) expect(lstatSync(inTree(dir)).isDirectory()).toBe(true);
-    // What the env, volume, user, entrypoint and healthcheck name is there.
-    expect(executable(manifest.env.NATS_SERVER_BIN!)).toBe(true);
-    expect(lstatSync(inTree(manifest.env.NATS_STORE_DIR!)).isDirectory()).toBe(true);
-    expect(lstatSync(join(inTree(manifest.env.NATS_CONFIG_FILE!), "..")).isDirectory()).toBe(true);
-    for (const v of manifest.volumes) expect(lstatSync(inTree(v)).isDirectory()).toBe(true);
-    expect(manifest.user).toBe("0:0");
-    expect(readFileSync(inTree("/etc/passwd"), "utf8")).toStartWith("root:x:0:0:");
-    expect([executable(manifest.entrypoint[0]!), executable(manifest.healthcheck!.cmd[0]!)]).toEqual([true, true]);
+describe(`the image (${IMAGE}, built from the Dockerfile by scripts/image-build)`, () => {
+  beforeAll(async () => {
+    requireTestNamespace("test/image.test.ts (containers, mounts, fdaa::3)");
+    image = Container.open(IMAGE, "nats-cluster-image-test");
+    net = await FlyNetwork.start({ isolation: "netns" });
   });
 
-  test("local mode: a standalone JetStream server, healthy; healthcheck in the tree exits 0, then 1", async () => {
-    expect(existsSync(join(tree, entrypoint()[0]!))).toBe(true);
-    const m = startMachine("local");
-    await waitHealthy(m, 30_000);
+  test("was built from this commit: `nats-cluster --version` names HEAD", () => {
+    const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: PROJECT_ROOT, encoding: "utf8" }).stdout.trim();
+    const r = inImage([c().config.entrypoint[0]!, "--version"]);
+    expect(r.code).toBe(0);
+    if (r.stdout !== `${pkg.version} (git ${head})`) {
+      throw new Error(`${IMAGE} says "${r.stdout}", not HEAD (${head}): run scripts/image-build (npm test runs it first)`);
+    }
+  });
 
+  test("holds the launcher and the pinned nats-server on a distroless base: no shell, no JS runtime", () => {
+    /** The names of every file and symbolic link. */
+    const names: string[] = [];
+    const walk = (dir: string) => {
+      for (const e of readdirSync(dir, { withFileTypes: true })) {
+        if (!e.isDirectory()) names.push(e.name);
+        else if (!(dir === c().dir && e.name === "proc")) walk(join(dir, e.name));
+      }
+    };
+    walk(c().dir);
+    expect(names.length).toBeGreaterThan(1000);
+    const forbidden = ["sh", "bash", "dash", "ash", "zsh", "busybox", "node", "nodejs", "bun", "bunx", "deno", "apt", "dpkg"];
+    expect(forbidden.filter((name) => names.includes(name))).toEqual([]);
+    expect(natsServerVersion(c().path(c().config.env.NATS_SERVER_BIN!))).toBe(pinnedNatsVersion());
+    // glibc (the compiled Bun runtime links it) and distroless's own files.
+    expect(existsSync(c().path("lib64/ld-linux-x86-64.so.2"))).toBe(true);
+    expect(readFileSync(c().path("etc/passwd"), "utf8")).toStartWith("root:x:0:0:root:/root:/sbin/nologin\n");
+    expect(lstatSync(c().path("etc/ssl/certs/ca-certificates.crt")).size).toBeGreaterThan(100_000);
+    // The base's one layer and one for the final stage's COPYs (vfs copies every layer: keep them few).
+    expect(c().config.layers).toBe(2);
+  });
+
+  test("its config is what the Dockerfile's final stage declares, on top of distroless's PATH", () => {
+    const want = finalImage(parseDockerfile());
+    const got = c().config;
+    expect({ entrypoint: got.entrypoint, user: got.user, volumes: got.volumes, expose: got.expose, healthcheck: got.healthcheck }).toEqual({
+      entrypoint: want.entrypoint,
+      user: want.user!,
+      volumes: want.volumes,
+      expose: [...want.expose].sort((a, b) => a - b),
+      healthcheck: want.healthcheck,
+    });
+    expect(got.env).toMatchObject(want.env);
+    expect(got.env.PATH).toBe("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    for (const dir of [...got.volumes, dirname(got.env.NATS_CONFIG_FILE!)]) expect(lstatSync(c().path(dir)).isDirectory()).toBe(true);
+  });
+
+  test("local mode: a standalone JetStream server, healthy; the HEALTHCHECK exits 0, then 1", async () => {
+    const m = startMachine("image-local", false);
+    for (let i = 0; ; i++) {
+      const r = healthcheck(m);
+      if (r.code === 0) break;
+      if (m.exitInfo || i > 100) throw new Error(`not healthy: ${r.stderr}\n${m.tail().join("\n")}`);
+      await Bun.sleep(200);
+    }
     // The launcher exec'd nats-server: the PID the runtime started is nats-server now.
-    expect(readlinkSync(`/proc/${m.proc.pid}/exe`)).toBe(join(tree, "usr/local/bin/nats-server"));
+    expect(readlinkSync(`/proc/${m.pid}/exe`)).toBe(c().path("usr/local/bin/nats-server"));
     // JetStream writes to the volume, not into the image.
-    expect(existsSync(join(m.volume, "jetstream"))).toBe(true);
-    expect(readdirSync(join(tree, "nats-store"))).toEqual([]);
+    expect(existsSync(join(m.storeDir, "jetstream"))).toBe(true);
+    expect(readdirSync(c().path("nats-store"))).toEqual([]);
+    expect(healthcheck(m)).toEqual({ code: 0, stdout: 'healthy: {"status":"ok"}', stderr: "" });
 
-    const ok = healthcheckInTree(m);
-    expect({ code: ok.code, out: ok.stdout.trim() }).toEqual({ code: 0, out: 'healthy: {"status":"ok"}' });
-
-    await stopMachine(m);
-    const down = healthcheckInTree(m);
-    expect(down.code).toBe(1);
-    expect(down.stderr.trim()).toBe("unhealthy: connection refused to http://127.0.0.1:8222/healthz");
+    await m.stop();
+    const down = healthcheck(m);
+    expect({ code: down.code, stderr: down.stderr }).toEqual({ code: 1, stderr: "unhealthy: connection refused to http://127.0.0.1:8222/healthz" });
   }, 60_000);
 
-  test("Fly mode: three machines find each other over the simulated Fly DNS and turn healthy", async () => {
-    dns = await FlyDnsServer.start({ host: "fdaa::3", port: 53 });
-    const app = "image-test";
-    const specs = ["a", "b", "c"].map((n) => ({ id: randomBytes(7).toString("hex"), ip: `fdaa:0:1::${n}` }));
-    for (const { id, ip } of specs) {
-      run(["ip", "-6", "addr", "add", `${ip}/128`, "dev", "lo", "nodad"]);
-      addresses.push(ip);
-      dns.addMachine({ id, app, region: "ord", ip });
-    }
-    const fly = specs.map(({ id, ip }) =>
-      startMachine(`fly-${id}`, {
-        FLY_APP_NAME: app,
-        FLY_REGION: "ord",
-        FLY_MACHINE_ID: id,
-        FLY_PRIVATE_IP: ip,
-        FLY_NAMESERVER: dns!.nameserver,
-        // All three share this network namespace; on Fly each has its own, and :: would do.
-        NATS_LISTEN_HOST: ip,
-      }),
-    );
-    await Promise.all(fly.map((m) => waitHealthy(m, 90_000)));
-
+  test("Fly mode: three machines find each other over the simulated Fly DNS; `status` runs in the shell-less tree", async () => {
+    const fly = [0, 1, 2].map(() => startMachine("image-fly"));
+    await Promise.all(fly.map((m) => waitHealthy(m, { timeoutMs: 90_000 })));
     for (const m of fly) {
-      const routez = (await (await fetch(healthzUrl(m).replace("/healthz", "/routez"))).json()) as { num_routes: number };
+      const routez = (await (await fetch(`${m.monitorUrl}/routez`)).json()) as { num_routes: number };
       expect(routez.num_routes).toBeGreaterThanOrEqual(2);
-      const ok = healthcheckInTree(m);
-      expect({ code: ok.code, out: ok.stdout.trim() }).toEqual({ code: 0, out: 'healthy: {"status":"ok"}' });
+      expect(healthcheck(m)).toEqual({ code: 0, stdout: 'healthy: {"status":"ok"}', stderr: "" });
     }
 
-    // `fly ssh console -C "nats-cluster status"`: run directly in the shell-less tree with a machine's env. Async,
-    // so that the DNS server in this process keeps answering.
-    const status = spawn(["chroot", tree, entrypoint()[0]!, "status"], { env: fly[0]!.env, stdout: "pipe", stderr: "pipe" });
-    const [statusCode, statusOut] = await Promise.all([status.exited, new Response(status.stdout).text()]);
-    expect({ code: statusCode, problems: statusOut.includes("No problems found.") }).toEqual({ code: 0, problems: true });
-    for (const { id } of specs) expect(statusOut).toMatch(new RegExp(`\\s${id}\\s+running\\s`));
+    // `fly ssh console -C "nats-cluster status"`. Async, so that the DNS server in this process keeps answering.
+    const { argv, env } = execIn(fly[0]!, [c().config.entrypoint[0]!, "status"]);
+    const status = spawn(argv[0]!, argv.slice(1), { env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    status.stdout.on("data", (d) => (out += d));
+    status.stderr.on("data", (d) => (out += d));
+    const code = await new Promise((resolve) => status.once("close", resolve));
+    expect({ code, problems: out.includes("No problems found.") }).toEqual({ code: 0, problems: true });
+    for (const m of fly) expect(out).toMatch(new RegExp(`\\s${m.id}\\s+running\\s`));
 
-    await Promise.all(fly.map(stopMachine));
+    await Promise.all(fly.map((m) => m.stop()));
     for (const m of fly) {
-      const down = healthcheckInTree(m);
+      const down = healthcheck(m);
       expect(down.code).toBe(1);
-      expect(down.stderr).toContain(`unhealthy: connection refused to ${healthzUrl(m)}`);
+      expect(down.stderr).toContain("unhealthy: connection refused to http://127.0.0.1:8222/healthz");
     }
   }, 150_000);
 });

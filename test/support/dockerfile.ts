@@ -1,7 +1,7 @@
 /**
  * The Dockerfile as the tests read it, parsed with dockerfile-ast (the parser behind dockerfile-utils' linter):
  * its global ARGs, its stages with their instructions, and the final stage's contract with whoever runs the
- * image (base, files copied in, env, user, volumes, ports, healthcheck, entrypoint).
+ * image (base, env, user, volumes, ports, healthcheck, entrypoint), which test/image.test.ts finds in the built image.
  */
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { readFileSync } from "node:fs";
@@ -65,8 +65,6 @@ export function stageArgs(s: Stage): Record<string, string | undefined> {
 
 export interface FinalImage {
   base: string;
-  /** destination -> `<stage>:<source>` for `COPY --from=<stage>`. */
-  copies: Record<string, string>;
   env: Record<string, string>;
   user: string | undefined;
   volumes: string[];
@@ -78,17 +76,10 @@ export interface FinalImage {
 /** What the last stage gives whoever runs the image. */
 export function finalImage(df: ParsedDockerfile): FinalImage {
   const last = df.stages.at(-1)!;
-  const img: FinalImage = { base: last.image, copies: {}, env: {}, user: undefined, volumes: [], expose: [], healthcheck: undefined, entrypoint: [] };
+  const img: FinalImage = { base: last.image, env: {}, user: undefined, volumes: [], expose: [], healthcheck: undefined, entrypoint: [] };
   for (const ins of last.instructions) {
     const args = ins.getArguments().map((a) => a.getValue());
     switch (ins.getKeyword()) {
-      case "COPY": {
-        const from = (ins as any).getFromFlag?.()?.getValue() as string | undefined;
-        const paths = args.filter((a) => !a.startsWith("--"));
-        const dest = paths.at(-1)!;
-        for (const src of paths.slice(0, -1)) img.copies[dest] = `${from ?? "context"}:${src}`;
-        break;
-      }
       case "ENV":
         for (const p of (ins as any).getProperties()) img.env[p.getName()] = p.getValue();
         break;

@@ -69,11 +69,19 @@ export interface StartMachineOptions {
    * runs the launcher in a mount namespace of its own whose /etc/hosts holds the `fly-local-6pn` entry Fly writes.
    */
   privateIpFrom?: "env" | "hosts";
+  /**
+   * Starts something other than this host's launcher, e.g. an image's ENTRYPOINT in its root file system
+   * (./image.ts): given the machine and the env Fly gives it (the FLY_ variables and `env`, nothing of the test's),
+   * returns the command and its whole env. It runs where the launcher would (the machine's network namespace).
+   */
+  launch?: Launch;
   /** Signal `stop()` sends first (fly.toml kill_signal). */
   killSignal?: NodeJS.Signals;
   /** How long `stop()` waits before SIGKILL (fly.toml kill_timeout). */
   killTimeoutMs?: number;
 }
+
+export type Launch = (m: FlyMachine, flyEnv: Record<string, string>) => { argv: string[]; env: Record<string, string> };
 
 export interface StopOptions {
   signal?: NodeJS.Signals;
@@ -118,7 +126,10 @@ function installExitHandlers(): void {
   process.on("exit", () => {
     for (const net of live) net.closeSync();
   });
-  for (const [sig, num] of [["SIGINT", 2], ["SIGTERM", 15]] as const) {
+  for (const [sig, num] of [
+    ["SIGINT", 2],
+    ["SIGTERM", 15],
+  ] as const) {
     process.once(sig, () => {
       for (const net of live) net.closeSync();
       process.exit(128 + num);
@@ -169,6 +180,7 @@ export class FlyMachine {
 
   #net: FlyNetwork;
   #extraEnv: Record<string, string | undefined>;
+  #launch: Launch | undefined;
   #child: ChildProcess | undefined;
   #pid = 0;
   #exited: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null });
@@ -181,16 +193,20 @@ export class FlyMachine {
   #destroyed = false;
 
   /** @internal use `net.startMachine()` */
-  constructor(net: FlyNetwork, opts: Required<Pick<StartMachineOptions, "app" | "region" | "id">> & {
-    ip: string;
-    dir: string;
-    storeDir: string;
-    runtime: Runtime;
-    env: Record<string, string | undefined>;
-    killSignal: NodeJS.Signals;
-    killTimeoutMs: number;
-    privateIpFrom: "env" | "hosts";
-  }) {
+  constructor(
+    net: FlyNetwork,
+    opts: Required<Pick<StartMachineOptions, "app" | "region" | "id">> & {
+      ip: string;
+      dir: string;
+      storeDir: string;
+      runtime: Runtime;
+      env: Record<string, string | undefined>;
+      killSignal: NodeJS.Signals;
+      killTimeoutMs: number;
+      privateIpFrom: "env" | "hosts";
+      launch: Launch | undefined;
+    },
+  ) {
     this.#net = net;
     this.app = opts.app;
     this.region = opts.region;
@@ -201,6 +217,7 @@ export class FlyMachine {
     this.configFile = join(opts.dir, "etc", "nats-server.conf");
     this.runtime = opts.runtime;
     this.#extraEnv = opts.env;
+    this.#launch = opts.launch;
     this.killSignal = opts.killSignal;
     this.killTimeoutMs = opts.killTimeoutMs;
     this.privateIpFrom = opts.privateIpFrom;
@@ -292,15 +309,22 @@ export class FlyMachine {
     }
     this.#net.dns.addMachine({ id: this.id, app: this.app, region: this.region, ip: this.ip } satisfies DnsMachine);
 
-    const env: Record<string, string> = {};
+    let env: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, ...this.#net._machineEnv(this), ...this.#extraEnv })) {
       if (v !== undefined) env[k] = v;
     }
     let [cmd, args] =
-      this.runtime === "bun"
-        ? [process.versions.bun ? process.execPath : join(PROJECT_ROOT, "node_modules/.bin/bun"), ["main.ts"]]
-        : [COMPILED_LAUNCHER, []];
-    if (this.privateIpFrom === "hosts") {
+      this.runtime === "bun" ? [process.versions.bun ? process.execPath : join(PROJECT_ROOT, "node_modules/.bin/bun"), ["main.ts"]] : [COMPILED_LAUNCHER, []];
+    if (this.#launch) {
+      const flyEnv = Object.fromEntries(
+        Object.entries({ ...this.#net._machineEnv(this), ...this.#extraEnv }).filter(
+          (e): e is [string, string] => e[1] !== undefined && (e[0].startsWith("FLY_") || e[0] in this.#extraEnv),
+        ),
+      );
+      const launched = this.#launch(this, flyEnv);
+      [cmd, args] = [launched.argv[0]!, launched.argv.slice(1)];
+      env = launched.env;
+    } else if (this.privateIpFrom === "hosts") {
       // As on Fly: no FLY_PRIVATE_IP, and /etc/hosts names the machine's 6PN address `fly-local-6pn`. The file is
       // bind-mounted in a mount namespace of the launcher's own; unshare and sh exec, so the PID stays the launcher's.
       const hosts = join(this.dir, "hosts");
@@ -312,7 +336,7 @@ export class FlyMachine {
       // nsenter joins the namespace and execs the launcher: the PID stays the launcher's (and then nats-server's).
       [cmd, args] = ["nsenter", [`--net=/proc/${this.#netns.pid}/ns/net`, "--", cmd, ...args]];
     }
-    if (this.runtime === "compiled" && !existsSync(COMPILED_LAUNCHER)) {
+    if (this.runtime === "compiled" && !this.#launch && !existsSync(COMPILED_LAUNCHER)) {
       throw new Error(`fly-net: ${COMPILED_LAUNCHER} is missing; run \`npm run build\` first`);
     }
 
@@ -550,6 +574,7 @@ export class FlyNetwork {
       killSignal: opts.killSignal ?? DEFAULT_KILL_SIGNAL,
       killTimeoutMs: opts.killTimeoutMs ?? DEFAULT_KILL_TIMEOUT_MS,
       privateIpFrom: opts.privateIpFrom ?? "env",
+      launch: opts.launch,
     });
     this.#machines.push(m);
     m._start();
@@ -629,13 +654,7 @@ export class FlyNetwork {
       const dnsRoute = isIPv6(this.dns.host) ? [`route add ${this.dns.host}/128 via ${NETNS_BRIDGE_IP} dev eth0`] : [];
       const r = spawnSync("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ip", "-batch", "-"], {
         encoding: "utf8",
-        input: [
-          "link set lo up",
-          "link set eth0 up",
-          `addr add ${ip}/${NETNS_PREFIX_LEN} dev eth0 nodad`,
-          ...dnsRoute,
-          "",
-        ].join("\n"),
+        input: ["link set lo up", "link set eth0 up", `addr add ${ip}/${NETNS_PREFIX_LEN} dev eth0 nodad`, ...dnsRoute, ""].join("\n"),
       });
       if (r.status !== 0) throw new Error(`fly-net: configuring the namespace of ${ip} failed: ${`${r.stdout}${r.stderr}`.trim() || r.error?.message}`);
       return ns;
@@ -697,8 +716,7 @@ export class FlyNetwork {
     const holders = this.#machines.flatMap((m) => (m._netnsHolder ? [m._netnsHolder] : []));
     this.closeSync();
     // The holders got SIGKILL in closeSync; wait (briefly) until they are reaped, so no `sleep` outlives close().
-    const gone = (h: ChildProcess) =>
-      h.exitCode !== null || h.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => h.once("exit", () => r()));
+    const gone = (h: ChildProcess) => (h.exitCode !== null || h.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => h.once("exit", () => r())));
     await Promise.race([Promise.all(holders.map(gone)), sleep(2_000)]);
   }
 
