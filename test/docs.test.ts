@@ -57,6 +57,14 @@ describe.each(DOCS)("%s", (file) => {
     expect(broken).toEqual([]);
   });
 
+  test("every repository file it names in code exists", () => {
+    const paths = codeOf(read(file)).flatMap((code) => code.match(/(?<![\w/.-])(?:lib|test|scripts|sim|bench|docs|build|\.github|\.ci)\/[\w./-]*[\w/-]/g) ?? []);
+    // Files only: a folder (`lib/util/`) may be named as a rule before it has files.
+    const files = [...new Set(paths)].filter((path) => !path.endsWith("/") && !/[{}*]/.test(path));
+    const missing = files.filter((path) => !existsSync(join(PROJECT_ROOT, path)));
+    expect(missing).toEqual([]);
+  });
+
   test("every NATS_ setting it names exists", () => {
     const named = new Set(read(file).match(/\bNATS_[A-Z_]+[A-Z]\b/g) ?? []);
     const unknown = [...named].filter((name) => !ENV_NAMES.has(name) && name !== "NATS_VERSION"); // the Dockerfile's build argument
