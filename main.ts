@@ -32,9 +32,18 @@ if (first === undefined) {
   // The exporter as `run` starts it (every argument --name=value) is not given the argument parser either: citty
   // loads node:util, which would stay in memory for as long as the exporter runs. --help and anything else go through
   // citty.
-  void Promise.all([import("./lib/metrics/exporter.ts"), import("./lib/metrics/args.ts"), import("./lib/commands/exit.ts")]).then(
-    ([{ runExporter }, { argsFromArgv, parseExporterArgs }, { withExitCode }]) =>
-      withExitCode(async () => runExporter(parseExporterArgs(argsFromArgv(process.argv.slice(3))))),
+  void Promise.all([
+    import("./lib/metrics/exporter.ts"),
+    import("./lib/metrics/args.ts"),
+    import("./lib/metrics/flags.ts"),
+    import("./lib/commands/exit.ts"),
+    import("./lib/commands/options.ts"),
+  ]).then(([{ runExporter }, { argsFromArgv, parseExporterArgs }, { EXPORTER_ARGS }, { withExitCode }, { checkOptions }]) =>
+    withExitCode(async () => {
+      const argv = process.argv.slice(3);
+      checkOptions("exporter", argv, EXPORTER_ARGS);
+      runExporter(parseExporterArgs(argsFromArgv(argv)));
+    }),
   );
 } else if (!first.startsWith("-") && !(first in subCommands)) {
   process.stderr.write(`nats-cluster: unknown command "${first}" (commands: ${Object.keys(subCommands).join(", ")}; see --help)\n`);
@@ -43,12 +52,13 @@ if (first === undefined) {
   // The usage module is loaded only for --help or a usage error.
   const showUsage = async (...args: Parameters<typeof import("./lib/commands/usage.ts").showUsage>) =>
     (await import("./lib/commands/usage.ts")).showUsage(...args);
-  void Promise.all([import("citty"), import("./lib/commands/args.ts"), import("./lib/version.ts")]).then(
-    ([{ defineCommand, runMain }, { settingsArgs }, { launcherVersion }]) => {
+  void Promise.all([import("citty"), import("./lib/commands/args.ts"), import("./lib/commands/options.ts"), import("./lib/version.ts")]).then(
+    ([{ defineCommand, runMain }, { settingsArgs }, { refuseOptionsBeforeCommand }, { launcherVersion }]) => {
       const main = defineCommand({
         meta: { name: "nats-cluster", version: launcherVersion, description: "Launch nats-server as one node of a global NATS supercluster on Fly.io" },
         // Declared here too so that `nats-cluster --app x` runs `run` with its flags.
         args: settingsArgs,
+        setup: refuseOptionsBeforeCommand,
         subCommands,
         default: "run",
       });

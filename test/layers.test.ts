@@ -68,7 +68,12 @@ function circles(graph: Graph): string[][] {
 
 /** main.ts and every module of lib/, with the project modules each imports (code and type imports). */
 function projectGraph(): Graph {
-  const modules = ["main.ts", ...readdirSync(join(ROOT, "lib"), { recursive: true, encoding: "utf8" }).filter((f) => f.endsWith(".ts")).map((f) => `lib/${f}`)];
+  const modules = [
+    "main.ts",
+    ...readdirSync(join(ROOT, "lib"), { recursive: true, encoding: "utf8" })
+      .filter((f) => f.endsWith(".ts"))
+      .map((f) => `lib/${f}`),
+  ];
   const dir = mkdtempSync(join(tmpdir(), "nats-cluster-layers-"));
   try {
     // One root importing every module, so modules that main.ts does not reach are in the graph too.

@@ -4,6 +4,7 @@ import { configHeader, prepareLaunch } from "../launch/launcher.ts";
 import { reportLaunch } from "../launch/report.ts";
 import { flagsFromArgs, settingsArgs } from "./args.ts";
 import { withExitCode } from "./exit.ts";
+import { refuseUnknownOptions } from "./options.ts";
 
 export default defineCommand({
   meta: { name: "config", description: "Print the NATS config `run` would start with; writes and starts nothing" },
@@ -11,6 +12,7 @@ export default defineCommand({
     ...settingsArgs,
     "show-secrets": { type: "boolean", description: "Print secrets instead of <redacted>", default: false },
   },
+  setup: refuseUnknownOptions,
   run: ({ args }) =>
     withExitCode(async () => {
       const launch = await prepareLaunch(flagsFromArgs(args), process.env);

@@ -6,6 +6,7 @@ import { defineCommand } from "citty";
 import { monitoringUrlOf } from "../monitoring/client.ts";
 import { checkHealth } from "../monitoring/healthcheck.ts";
 import { type SettingKey, SETTINGS } from "../settings/schema.ts";
+import { refuseUnknownOptions } from "./options.ts";
 
 /**
  * The local server's monitoring listener, from the env `run` reads (without resolving every setting): the listen
@@ -35,13 +36,14 @@ export default defineCommand({
       description: "Skip per-stream/consumer checks (/healthz?js-server-only=true)",
     },
   },
+  setup: refuseUnknownOptions,
   async run({ args }) {
     const { healthy, line } = await checkHealth({
       ...(args.url ? { url: args.url } : { monitoringUrl: localMonitoringUrl(process.env) }),
       jsEnabledOnly: args["js-enabled-only"],
       jsServerOnly: args["js-server-only"],
     });
-    (healthy ? process.stdout : process.stderr).write(line + "\n");
+    (healthy ? process.stdout : process.stderr).write(`${line}\n`);
     // exitCode, not exit(): lets the line flush; nothing else keeps the event loop alive.
     process.exitCode = healthy ? 0 : 1;
   },

@@ -4,6 +4,7 @@ import { parseDuration } from "../settings/parse.ts";
 import { resolveSettings } from "../settings/resolve.ts";
 import { durationArg, flagsFromArgs, operateArgs } from "./args.ts";
 import { withExitCode } from "./exit.ts";
+import { refuseUnknownOptions } from "./options.ts";
 
 export default defineCommand({
   meta: {
@@ -15,6 +16,7 @@ export default defineCommand({
     yes: { type: "boolean", description: "Carry the plan out (needs NATS_SYSTEM_USER and NATS_SYSTEM_PASSWORD)", default: false },
     timeout: { type: "string", description: "How long each machine may take to answer [default: 1.5s]", valueHint: "duration" },
   },
+  setup: refuseUnknownOptions,
   run: ({ args }) =>
     withExitCode(async () => {
       const timeoutMs = durationArg("timeout", args.timeout, 1500, parseDuration);

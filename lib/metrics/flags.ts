@@ -22,6 +22,11 @@ export const EXPORTER_FLAGS = {
 
 export type ExporterFlag = keyof typeof EXPORTER_FLAGS;
 
+/** The flags as citty argument definitions: all text. */
+export const EXPORTER_ARGS = Object.fromEntries(
+  Object.entries(EXPORTER_FLAGS).map(([name, description]) => [name, { type: "string" as const, description, valueHint: "value" }]),
+);
+
 /** The exporter's arguments by flag name, as given (text). */
 export type ExporterArgs = Partial<Record<ExporterFlag, string>>;
 

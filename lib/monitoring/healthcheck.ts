@@ -5,7 +5,7 @@
 import { DEFAULT_MONITORING_TIMEOUT_MS, healthzUrlOf, probeHealthz } from "./client.ts";
 
 /** What to ask: a full /healthz URL, or the /healthz of a monitoring listener (e.g. http://127.0.0.1:8222). */
-export type HealthzTarget = { url: string; monitoringUrl?: undefined } | { monitoringUrl: string; url?: undefined };
+type HealthzTarget = { url: string; monitoringUrl?: undefined } | { monitoringUrl: string; url?: undefined };
 
 export type HealthcheckOptions = HealthzTarget & {
   /** nats-server /healthz option: only check that JetStream is enabled, not the meta leader. */

@@ -2,13 +2,19 @@
  * The part of Bun's API the launcher uses where Bun has it, typed here so the code type-checks under Deno too.
  * Every Bun/Deno/Node difference lives in lib/runtime/; nothing else looks at the runtime.
  */
-export interface BunApi {
-  spawn(cmd: string[], options: { stdout: "pipe"; stderr: "pipe"; timeout: number }): {
+interface BunApi {
+  spawn(
+    cmd: string[],
+    options: { stdout: "pipe"; stderr: "pipe"; timeout: number },
+  ): {
     stdout: ReadableStream<Uint8Array>;
     stderr: ReadableStream<Uint8Array>;
     exited: Promise<number>;
   };
-  spawn(cmd: string[], options: { stdio: ["ignore", "inherit", "inherit"]; env: Record<string, string | undefined>; detached: true }): {
+  spawn(
+    cmd: string[],
+    options: { stdio: ["ignore", "inherit", "inherit"]; env: Record<string, string | undefined>; detached: true },
+  ): {
     pid: number;
     unref(): void;
   };

@@ -16,7 +16,12 @@ function isExecutableFile(path: string): boolean {
 
 /** A path (`./bin/nats-server`) is taken as it is; a bare name is looked up on PATH. */
 export function locateNatsServer(bin: string, path = process.env.PATH ?? ""): string {
-  const candidates = bin.includes("/") ? [resolve(bin)] : path.split(delimiter).filter(Boolean).map((dir) => join(dir, bin));
+  const candidates = bin.includes("/")
+    ? [resolve(bin)]
+    : path
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, bin));
   const found = candidates.find(isExecutableFile);
   if (found) return found;
   const where = bin.includes("/") ? `${bin} is missing or not executable` : `${bin} is not on PATH`;

@@ -18,7 +18,7 @@ export interface ConfigFile {
 const FILE_MODE = 0o600;
 
 /** The config's directory cannot be written (exit code 1). */
-export class ConfigDirError extends SettingProblem {
+class ConfigDirError extends SettingProblem {
   constructor(
     readonly dir: string,
     readonly detail: string,

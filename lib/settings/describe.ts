@@ -6,7 +6,7 @@ import { SettingProblem, type SettingNamer } from "../errors.ts";
 import { type SettingKey, SETTINGS, type SettingSpec, settingLabel } from "./schema.ts";
 
 /** `settingLabel`, or with a value how to set it: `NATS_ALLOW_STANDALONE_STORE=true (--allow-standalone-store)`. */
-export const nameSetting: SettingNamer = (key, value) => {
+const nameSetting: SettingNamer = (key, value) => {
   if (!(key in SETTINGS)) return value === undefined ? key : `${key}=${value}`;
   const spec: SettingSpec = SETTINGS[key as SettingKey];
   if (value === undefined) return settingLabel(key as SettingKey);

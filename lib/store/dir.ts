@@ -7,7 +7,7 @@ import { SettingProblem } from "../errors.ts";
 const MOUNT_HINT = "is the volume mounted there? (fly.toml [mounts] destination, `fly volumes list`)";
 
 /** The store directory cannot be used; exit code 1 (the machine is not ready, the input may be fine). */
-export class StoreDirError extends SettingProblem {
+class StoreDirError extends SettingProblem {
   constructor(
     readonly storeDir: string,
     readonly reason: "cannot create" | "not a directory" | "not writable",
