@@ -5,7 +5,7 @@
  * since removing a peer that is only down would throw away a replica for nothing.
  */
 import { allVmsName } from "../discovery/machines.ts";
-import { existenceOf, isOffline, metaLeaderView, serverNames, streamViews } from "./assess.ts";
+import { existenceOf, isOffline, metaLeaderView, serverNames, streamViews } from "./views.ts";
 import type { Survey } from "./survey.ts";
 
 export interface StreamPeer {
@@ -37,7 +37,9 @@ export function planPrune(survey: Survey): PrunePlan {
   const listed = new Set(all.vms.map((v) => v.id.toLowerCase()));
   const unlisted = [...answering.keys()].filter((name) => !listed.has(name));
   if (unlisted.length) {
-    return refuse(`${allVmsName(survey.app)} does not list machine${unlisted.length === 1 ? "" : "s"} ${unlisted.join(", ")}, which answer${unlisted.length === 1 ? "s" : ""}: the record is incomplete`);
+    return refuse(
+      `${allVmsName(survey.app)} does not list machine${unlisted.length === 1 ? "" : "s"} ${unlisted.join(", ")}, which answer${unlisted.length === 1 ? "s" : ""}: the record is incomplete`,
+    );
   }
   const meta = metaLeaderView(survey);
   if (!meta) return refuse("no JetStream meta leader answered (see nats-cluster status): peers can only be removed through it");

@@ -13,7 +13,10 @@ import { APP_ACCOUNT } from "../config/accounts.ts";
 import { UsageError } from "../errors.ts";
 import { natsUrl } from "../net.ts";
 import type { Credentials, Settings } from "../settings/resolve.ts";
-import { assess, metaLeaderView, runningIn, type StreamStatus, tooFewMachines } from "./assess.ts";
+import { assess, runningIn } from "./assess.ts";
+import { tooFewMachines } from "./problems.ts";
+import type { StreamStatus } from "./report.ts";
+import { metaLeaderView } from "./views.ts";
 import { planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
 import { type Survey, surveyCluster } from "./survey.ts";
 

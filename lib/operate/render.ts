@@ -1,5 +1,5 @@
 /** The status report as people read it: one table grouped by region, then the problems, one line each. */
-import type { MachineStatus, StatusReport } from "./assess.ts";
+import type { MachineStatus, StatusReport } from "./report.ts";
 
 const HEADER = ["REGION", "MACHINE", "STATE", "VERSION", "UPTIME", "CONNS", "ROUTES", "GATEWAYS", "JETSTREAM", "HEALTHZ"];
 

@@ -3,7 +3,8 @@
  * wrong or the time is up (a deploy gate), and prints the last report.
  */
 import type { Settings } from "../settings/resolve.ts";
-import { assess, type StatusReport } from "./assess.ts";
+import { assess } from "./assess.ts";
+import type { StatusReport } from "./report.ts";
 import { exposureWarnings } from "./exposure.ts";
 import { renderStatus } from "./render.ts";
 import { surveyCluster } from "./survey.ts";

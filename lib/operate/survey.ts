@@ -6,16 +6,7 @@
  */
 import { discoveryProviderFor, type Topology } from "../discovery/index.ts";
 import { discoverMachineList, type MachineList } from "../discovery/machines.ts";
-import {
-  type Gatewayz,
-  type Healthz,
-  type Jsz,
-  monitoringClient,
-  monitoringUrlOf,
-  type Routez,
-  snapshotOf,
-  type Varz,
-} from "../monitoring/client.ts";
+import { type Gatewayz, type Healthz, type Jsz, monitoringClient, monitoringUrlOf, type Routez, snapshotOf, type Varz } from "../monitoring/client.ts";
 import type { Settings } from "../settings/resolve.ts";
 
 /** One address discovery found, and what its monitoring endpoint answered. */
@@ -52,7 +43,11 @@ interface SurveyOptions {
 }
 
 async function probeServer(region: string, address: string, url: string, timeoutMs: number): Promise<ServerProbe> {
-  const { varz, routez, gatewayz, jsz, healthz, errors } = await snapshotOf(monitoringClient(url, { timeoutMs }), { accounts: true, streams: true, config: true });
+  const { varz, routez, gatewayz, jsz, healthz, errors } = await snapshotOf(monitoringClient(url, { timeoutMs }), {
+    accounts: true,
+    streams: true,
+    config: true,
+  });
   return { region, address, url, varz, routez, gatewayz, jsz, healthz, error: errors.varz };
 }
 
