@@ -86,6 +86,14 @@ describe("every command refuses an unknown option", () => {
     expectRefused(await runLauncher(["status", "--json", "ord"]), 'unexpected argument "ord"');
   });
 
+  test("status and prune: a secret's flag is refused, saying where the secret is read from", async () => {
+    expectRefused(await runLauncher(["status", "--app", "x", "--password", "x"]), "--password: status and prune read this secret from NATS_PASSWORD only");
+    expectRefused(
+      await runLauncher(["prune", "--app", "x", "--system-password=x"]),
+      "--system-password: status and prune read this secret from NATS_SYSTEM_PASSWORD only",
+    );
+  });
+
   test("prune: --yse removes nothing", async () => {
     expectRefused(await runLauncher(["prune", "--app", "x", "--yse"]), "prune: unknown option --yse", "did you mean --yes?");
   });

@@ -1,6 +1,7 @@
 /** citty argument definitions derived from the settings table, so `--help` lists every env var and default. */
 import type { ArgsDef } from "citty";
 import { UsageError } from "../errors.ts";
+import type { RefusedOptions } from "./options.ts";
 import { type RawSettings, SETTING_KEYS, SETTINGS, type SettingSpec } from "../settings/schema.ts";
 
 function describe(spec: SettingSpec): string {
@@ -17,13 +18,20 @@ export const settingsArgs = Object.fromEntries(
   }),
 ) as ArgsDef;
 
+const SECRET_KEYS = SETTING_KEYS.filter((key) => (SETTINGS[key] as SettingSpec).secret);
+
 /**
  * The settings flags of the commands that operate a running system (status, prune): all but the secrets, which
  * they read from the env only (as `fly ssh console` gives it), so a password never has to be in argv.
  */
 export const operateArgs = Object.fromEntries(
-  Object.entries(settingsArgs).filter(([flag]) => !SETTING_KEYS.some((key) => SETTINGS[key].flag === flag && (SETTINGS[key] as SettingSpec).secret)),
+  Object.entries(settingsArgs).filter(([flag]) => !SECRET_KEYS.some((key) => SETTINGS[key].flag === flag)),
 ) as ArgsDef;
+
+/** The secrets' flags, which status and prune refuse, saying where the secret comes from instead. */
+export const secretFlagsRefused: RefusedOptions = Object.fromEntries(
+  SECRET_KEYS.map((key) => [SETTINGS[key].flag, `status and prune read this secret from ${SETTINGS[key].env.join(" or ")} only, never from argv`]),
+);
 
 /** A command's own duration flag (not a setting): its value, or the default when not given; bad input is exit 2. */
 export function durationArg(flag: string, raw: unknown, fallback: number, parse: (raw: string) => number): number {

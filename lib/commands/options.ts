@@ -42,11 +42,15 @@ function scan(argv: string[], args: ArgsDef): Token[] {
   return tokens;
 }
 
+/** Options a command refuses on purpose, by name, with why and what to use instead. */
+export type RefusedOptions = Record<string, string>;
+
 /** The one-line problem with `argv` for a command taking `args` and no arguments, or undefined. */
-export function optionProblem(argv: string[], args: ArgsDef): string | undefined {
+export function optionProblem(argv: string[], args: ArgsDef, refused: RefusedOptions = {}): string | undefined {
   for (const token of scan(argv, args)) {
     if ("argument" in token) return `unexpected argument "${token.argument}"`;
     if (token.known !== undefined) continue;
+    if (Object.hasOwn(refused, token.name)) return `${token.option}: ${refused[token.name]}`;
     const suggestion = closest(token.name, Object.keys(args));
     return `unknown option ${token.option}${suggestion ? `: did you mean --${suggestion}?` : ""}`;
   }
@@ -54,14 +58,14 @@ export function optionProblem(argv: string[], args: ArgsDef): string | undefined
 }
 
 /** Throws the usage error for `argv`, if any, naming the command and where its options are listed. */
-export function checkOptions(command: string, argv: string[], args: ArgsDef): void {
-  const problem = optionProblem(argv, args);
+export function checkOptions(command: string, argv: string[], args: ArgsDef, refused: RefusedOptions = {}): void {
+  const problem = optionProblem(argv, args, refused);
   if (problem) throw new UsageError(`${command}: ${problem} (nats-cluster ${command} --help lists the options)`);
 }
 
 /** A command's `setup`: exit 2 on an unknown option or a stray argument, before anything is written or started. */
-export function refuseUnknownOptions({ rawArgs, cmd }: SetupContext): Promise<void> {
-  return withExitCode(async () => checkOptions((cmd.meta as { name: string }).name, rawArgs, cmd.args as ArgsDef));
+export function refuseUnknownOptions({ rawArgs, cmd }: SetupContext, refused: RefusedOptions = {}): Promise<void> {
+  return withExitCode(async () => checkOptions((cmd.meta as { name: string }).name, rawArgs, cmd.args as ArgsDef, refused));
 }
 
 /**

@@ -2,7 +2,7 @@ import { defineCommand } from "citty";
 import { runPrune } from "../operate/prune.ts";
 import { parseDuration } from "../settings/parse.ts";
 import { resolveSettings } from "../settings/resolve.ts";
-import { durationArg, flagsFromArgs, operateArgs } from "./args.ts";
+import { durationArg, flagsFromArgs, operateArgs, secretFlagsRefused } from "./args.ts";
 import { withExitCode } from "./exit.ts";
 import { refuseUnknownOptions } from "./options.ts";
 
@@ -16,7 +16,7 @@ export default defineCommand({
     yes: { type: "boolean", description: "Carry the plan out (needs NATS_SYSTEM_USER and NATS_SYSTEM_PASSWORD)", default: false },
     timeout: { type: "string", description: "How long each machine may take to answer [default: 1.5s]", valueHint: "duration" },
   },
-  setup: refuseUnknownOptions,
+  setup: (context) => refuseUnknownOptions(context, secretFlagsRefused),
   run: ({ args }) =>
     withExitCode(async () => {
       const timeoutMs = durationArg("timeout", args.timeout, 1500, parseDuration);

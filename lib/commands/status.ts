@@ -4,7 +4,7 @@ import { withExitCode } from "./exit.ts";
 import { resolveSettings } from "../settings/resolve.ts";
 import { parseDuration } from "../settings/parse.ts";
 import { runStatus } from "../operate/status.ts";
-import { durationArg, flagsFromArgs, operateArgs } from "./args.ts";
+import { durationArg, flagsFromArgs, operateArgs, secretFlagsRefused } from "./args.ts";
 import { refuseUnknownOptions } from "./options.ts";
 
 export default defineCommand({
@@ -15,7 +15,7 @@ export default defineCommand({
     wait: { type: "string", description: "Ask again every second until nothing is wrong, at most this long (e.g. 2m)", valueHint: "duration" },
     timeout: { type: "string", description: "How long each machine may take to answer [default: 1.5s]", valueHint: "duration" },
   },
-  setup: refuseUnknownOptions,
+  setup: (context) => refuseUnknownOptions(context, secretFlagsRefused),
   run: ({ args }) =>
     withExitCode(async () => {
       const waitMs = durationArg("wait", args.wait, 0, parseDuration);
