@@ -1,0 +1,196 @@
+/**
+ * A stand-in for Fly's edge, for tests of clients outside Fly: HAProxy (Debian's package) in a network namespace
+ * of its own playing "the internet", holding a certificate of a test CA made by openssl, terminating TLS and
+ * connecting to the machines' ports the way Fly's proxy does:
+ *  - `[http_service]` (internal_port = the WebSocket port): HTTPS on 443, HTTP mode, WebSocket upgrades passed on;
+ *  - `[[services]]` with `handlers = ["tls"]` on the client port: TLS on 4222, TCP mode, plain NATS behind it.
+ * Like Fly's proxy it sends a connection to a machine that is up (health checks every 500 ms, a refused connection is
+ * tried on another machine). `balance first`: every connection goes to the first machine that is up, so a test
+ * knows which machine its outside clients are on.
+ *
+ * The namespace is wired to the test namespace by a veth pair (EDGE_IP inside, its default route back through
+ * EDGE_GATEWAY), so from it the machines' 6PN addresses (on the test namespace's lo, "shared" isolation) are
+ * reachable, as they are for Fly's edge and for a peer over WireGuard. `run()` starts other programs in it (a leaf
+ * node nats-server outside the cluster). Must run inside scripts/netns-run (root in private namespaces).
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { requireTestNamespace } from "./netns.ts";
+
+/** The edge's public address (in the certificate) and the test namespace's end of the link to it. */
+export const EDGE_IP = "fd00:e::2";
+export const EDGE_GATEWAY = "fd00:e::1";
+export const EDGE_PORTS = { https: 443, natsTls: 4222 } as const;
+
+export interface EdgeBackends {
+  /** Machine addresses, in the order `balance first` uses them. */
+  machines: string[];
+  websocketPort: number;
+  clientPort: number;
+}
+
+function run(cmd: string, args: string[], input?: string): string {
+  const r = spawnSync(cmd, args, { encoding: "utf8", input });
+  if (r.status !== 0) throw new Error(`fly-edge: \`${cmd} ${args.join(" ")}\` failed (${r.error?.message ?? `exit ${r.status}`}): ${`${r.stdout}${r.stderr}`.trim()}`);
+  return r.stdout;
+}
+
+function prerequisite(cmd: string, args: string[], how: string): void {
+  if (spawnSync(cmd, args).status !== 0) throw new Error(`${cmd} is missing (the Fly edge stand-in needs it): ${how}`);
+}
+
+/** A test CA and a certificate for the edge's address, signed by it (P-256, valid for a day). */
+function makeCertificates(dir: string): { caFile: string; pemFile: string } {
+  const ca = join(dir, "ca");
+  const edge = join(dir, "edge");
+  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+  run("openssl", ["req", "-x509", ...ec, "-keyout", `${ca}.key`, "-out", `${ca}.pem`, "-days", "1", "-subj", "/CN=nats-cluster test CA"]);
+  run("openssl", ["req", ...ec, "-keyout", `${edge}.key`, "-out", `${edge}.csr`, "-subj", "/CN=edge.fly.test"]);
+  writeFileSync(`${edge}.ext`, `subjectAltName=IP:${EDGE_IP},DNS:edge.fly.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+  run("openssl", ["x509", "-req", "-in", `${edge}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-days", "1", "-extfile", `${edge}.ext`, "-out", `${edge}.crt`]);
+  writeFileSync(`${edge}.pem`, readFileSync(`${edge}.crt`, "utf8") + readFileSync(`${edge}.key`, "utf8"));
+  return { caFile: `${ca}.pem`, pemFile: `${edge}.pem` };
+}
+
+function haproxyConfig(pemFile: string, b: EdgeBackends): string {
+  const servers = (port: number) => b.machines.map((ip, i) => `  server m${i} [${ip}]:${port} check inter 500ms fall 1 rise 1`).join("\n");
+  return `global
+  maxconn 1000
+  log stdout format raw local0
+
+defaults
+  log global
+  timeout connect 2s
+  # NATS connections live long; the edge must not cut idle ones (clients ping every few seconds anyway).
+  timeout client 1h
+  timeout server 1h
+  timeout tunnel 1h
+  retries 3
+  option redispatch
+
+# [http_service]: HTTPS on 443 to the WebSocket port.
+frontend http_service
+  mode http
+  option httplog
+  bind [${EDGE_IP}]:${EDGE_PORTS.https} ssl crt ${pemFile}
+  default_backend websocket
+
+backend websocket
+  mode http
+  balance first
+${servers(b.websocketPort)}
+
+# [[services]] handlers = ["tls"]: TLS on 4222, plain TCP to the client port.
+frontend nats_tls
+  mode tcp
+  bind [${EDGE_IP}]:${EDGE_PORTS.natsTls} ssl crt ${pemFile}
+  default_backend clients
+
+backend clients
+  mode tcp
+  balance first
+${servers(b.clientPort)}
+`;
+}
+
+export class FlyEdge {
+  readonly dir: string;
+  /** The test CA's certificate: what outside clients trust. */
+  readonly caFile: string;
+  #holder: ChildProcess;
+  #haproxy: ChildProcess | undefined;
+  #haproxyLog = "";
+  #children: ChildProcess[] = [];
+  #closed = false;
+
+  private constructor(dir: string, caFile: string, holder: ChildProcess) {
+    this.dir = dir;
+    this.caFile = caFile;
+    this.#holder = holder;
+  }
+
+  get wssUrl(): string {
+    return `wss://[${EDGE_IP}]:${EDGE_PORTS.https}`;
+  }
+  /** The TLS handler's address: clients must start TLS first. */
+  get tlsUrl(): string {
+    return `nats://[${EDGE_IP}]:${EDGE_PORTS.natsTls}`;
+  }
+  get haproxyLog(): string {
+    return this.#haproxyLog;
+  }
+
+  static async start(backends: EdgeBackends): Promise<FlyEdge> {
+    requireTestNamespace("the Fly edge stand-in");
+    prerequisite("haproxy", ["-v"], "apt-get install haproxy");
+    prerequisite("openssl", ["version"], "apt-get install openssl");
+    const dir = mkdtempSync(join(tmpdir(), "fly-edge-"));
+    const { caFile, pemFile } = makeCertificates(dir);
+    const holder = spawn("unshare", ["--net", "--", "sleep", "infinity"], { stdio: "ignore" });
+    const edge = new FlyEdge(dir, caFile, holder);
+    try {
+      await edge.#wire();
+      const cfg = join(dir, "haproxy.cfg");
+      writeFileSync(cfg, haproxyConfig(pemFile, backends));
+      run("haproxy", ["-c", "-f", cfg]);
+      const haproxy = edge.run("haproxy", ["-db", "-f", cfg]);
+      haproxy.stdout!.on("data", (d) => (edge.#haproxyLog += d));
+      haproxy.stderr!.on("data", (d) => (edge.#haproxyLog += d));
+      edge.#haproxy = haproxy;
+      await edge.#waitListening();
+    } catch (error) {
+      await edge.close();
+      throw error;
+    }
+    return edge;
+  }
+
+  /** Starts `cmd` in the edge's namespace (stdout and stderr piped); stopped by `close()`. */
+  run(cmd: string, args: string[]): ChildProcess {
+    const child = spawn("nsenter", [`--net=/proc/${this.#holder.pid}/ns/net`, "--", cmd, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    this.#children.push(child);
+    return child;
+  }
+
+  async #wire(): Promise<void> {
+    const pid = this.#holder.pid;
+    if (!pid) throw new Error("fly-edge: could not spawn `unshare --net -- sleep infinity`");
+    const ours = run("readlink", ["/proc/self/ns/net"]).trim();
+    const deadline = Date.now() + 5_000;
+    while (run("readlink", [`/proc/${pid}/ns/net`]).trim() === ours || !readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("sleep")) {
+      if (Date.now() > deadline) throw new Error("fly-edge: the namespace holder did not come up");
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    spawnSync("ip", ["link", "del", "edge0"]);
+    run("ip", ["link", "add", "edge0", "type", "veth", "peer", "name", "eth0", "netns", String(pid)]);
+    run("ip", ["-6", "addr", "add", `${EDGE_GATEWAY}/64`, "dev", "edge0", "nodad"]);
+    run("ip", ["link", "set", "edge0", "up"]);
+    run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ip", "-batch", "-"], ["link set lo up", "link set eth0 up", `addr add ${EDGE_IP}/64 dev eth0 nodad`, `route add default via ${EDGE_GATEWAY} dev eth0`, ""].join("\n"));
+  }
+
+  async #waitListening(): Promise<void> {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      const listening = run("nsenter", [`--net=/proc/${this.#holder.pid}/ns/net`, "--", "ss", "-Htln"]);
+      if (listening.includes(`:${EDGE_PORTS.https}`) && listening.includes(`:${EDGE_PORTS.natsTls}`)) return;
+      if (this.#haproxy?.exitCode !== null || Date.now() > deadline) throw new Error(`fly-edge: haproxy is not listening: ${this.#haproxyLog}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const gone = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once("exit", () => r())));
+    for (const c of [...this.#children, this.#holder]) {
+      try {
+        c.kill("SIGKILL");
+      } catch {}
+    }
+    await Promise.race([Promise.all([...this.#children, this.#holder].map(gone)), new Promise((r) => setTimeout(r, 2_000))]);
+    spawnSync("ip", ["link", "del", "edge0"]);
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
