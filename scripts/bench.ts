@@ -16,6 +16,7 @@ import { benchDiscovery, PER_REGION, SCALE_SIZES, scaleApp, type DiscoveryResult
 import { makeApp, startDnsProcess } from "./bench/dns.ts";
 import { benchExec, type ExecResult } from "./bench/exec.ts";
 import { benchExecFloor, type ExecFloorResult } from "./bench/exec-floor.ts";
+import { benchImage, type ImageResult } from "./bench/image.ts";
 import { benchMemory, type MemoryResult } from "./bench/memory.ts";
 import { benchMetrics, type MetricsResult } from "./bench/metrics.ts";
 import { benchServing, type ServingResult } from "./bench/serving.ts";
@@ -23,7 +24,7 @@ import { BUN, COMPILED_LAUNCHER, DENO, PROJECT_ROOT, commandOutput, killAllSync,
 
 /** The simulated round trip to Fly's resolver in the second discovery run. */
 const DNS_DELAY_MS = 2;
-const SECTIONS = ["exec", "discovery", "serving", "memory", "metrics", "convergence", "scale"] as const;
+const SECTIONS = ["exec", "discovery", "serving", "memory", "metrics", "convergence", "scale", "image"] as const;
 type Section = (typeof SECTIONS)[number];
 
 if (process.env.NATS_CLUSTER_NETNS !== "1") {
@@ -74,6 +75,7 @@ const results: {
   metrics?: MetricsResult;
   convergence?: ConvergenceResult;
   scale?: { wide: ConvergenceResult; regional: ConvergenceResult };
+  image?: ImageResult;
 } = {};
 
 const section = async <T>(name: Section, body: () => Promise<T>): Promise<T | undefined> => {
@@ -111,6 +113,7 @@ try {
     wide: await benchConvergence(natsServer, SCENARIO_35x1, 2),
     regional: await benchConvergence(natsServer, SCENARIO_12x3, 2),
   }));
+  results.image = await section("image", async () => benchImage());
 } finally {
   cleanup();
 }
@@ -207,6 +210,20 @@ if (results.metrics) {
   row("", "nats-server RSS, same moments", r.natsServerRssMiB, "MiB");
   row("", "time to exec, compiled, local mode, with exporter (stand-in)", r.execWithMs, "ms", `delta = ${r.execDeltaMs.toFixed(1)} ms`, `≤ 2 ms: ${verdict(r.execDeltaMs <= 2)}`);
   row("", "same, NATS_METRICS_PORT=0", r.execWithoutMs, "ms");
+}
+if (results.image) {
+  const r = results.image;
+  const one = (x: number): Stats => ({ n: 1, median: x, min: x, max: x });
+  row("7. image size (uncompressed)", `the image, as scripts/image-build builds the Dockerfile (amd64, ${r.layers} layers)`, one(r.imageMiB), "MiB", `seed ${r.seed.totalMiB.join("–")} MiB`);
+  row("", "(parts) base: gcr.io/distroless/cc-debian12 (stand-in of the same Debian 12 packages)", one(r.baseMiB), "MiB");
+  row("", "(parts) the launcher (Bun runtime compiled in)", one(r.launcherMiB), "MiB");
+  row("", "(parts) nats-server", one(r.natsServerMiB), "MiB");
+  const seed = r.seed;
+  const range = ([lo, hi]: [number, number]) => `${lo}–${hi} MiB`;
+  rows.push(["", "the seed's image (connyay/nats-cluster:main), not pullable here: estimate", range(seed.totalMiB), "", "", "", "", ""]);
+  row("", "(parts) base: debian:bookworm-slim (stand-in of the same content, measured)", one(seed.baseMiB), "MiB");
+  rows.push(["", "(parts) nats-server 2.11 (between the 2.10.27 and 2.15.1 binaries measured here)", range(seed.natsServerMiB), "", "", "", "", ""]);
+  rows.push(["", "(parts) prometheus-nats-exporter v0.17.2 + the seed's Go launcher (not built here: estimate)", range(seed.goProgramsMiB), "", "", "", "", ""]);
 }
 
 const header = ["measurement", "subject", "median", "min", "max", "n", "compare", "target"];

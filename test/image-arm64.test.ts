@@ -22,7 +22,7 @@ beforeAll(() => {
   if (qemu.error) throw new Error("qemu-aarch64-static is missing: apt-get install qemu-user-static");
   build = Container.open(ARM64_BUILD, "nats-cluster-arm64-build-test");
   glibc = Container.open(ARM64_GLIBC, "nats-cluster-arm64-glibc-test");
-});
+}, 120_000);
 afterAll(() => {
   build?.close();
   glibc?.close();

@@ -71,7 +71,7 @@ describe(`the image (${IMAGE}, built from the Dockerfile by scripts/image-build)
     requireTestNamespace("test/image.test.ts (containers, mounts, fdaa::3)");
     image = Container.open(IMAGE, "nats-cluster-image-test");
     net = await FlyNetwork.start({ isolation: "netns" });
-  });
+  }, 120_000);
 
   test("was built from this commit: `nats-cluster --version` names HEAD", () => {
     const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: PROJECT_ROOT, encoding: "utf8" }).stdout.trim();

@@ -7,12 +7,15 @@
  * caller adds (Fly's variables), nothing of the test's environment.
  */
 import { spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
 
-/** The amd64 image and the arm64 build stage (scripts/image-build). */
-export const IMAGE = "localhost/nats-cluster:test";
-export const ARM64_BUILD = "localhost/nats-cluster-build:arm64";
+const HEAD = spawnSync("git", ["rev-parse", "HEAD"], { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" }).stdout.trim();
+/** The amd64 image and the arm64 build stage that scripts/image-build built from HEAD. */
+export const IMAGE = `localhost/nats-cluster:git-${HEAD}`;
+export const ARM64_BUILD = `localhost/nats-cluster-build:arm64-git-${HEAD}`;
 /** The arm64 distroless/cc stand-in (scripts/image-standins arm64): the glibc tree the arm64 launcher runs in. */
 export const ARM64_GLIBC = "localhost/nats-cluster-standin/distroless-cc-debian12:arm64";
 
@@ -84,10 +87,18 @@ export class Container {
     this.config = config;
   }
 
-  /** `buildah from` the image under `name`, after removing a container of that name that a killed run left. */
-  static open(ref: string, name: string): Container {
+  /**
+   * `buildah from` the image as a container named `<prefix>-<ms since epoch>-<random>` (unique: checkouts on one
+   * machine share buildah's storage); containers of that prefix over an hour old, which killed runs left, go first.
+   */
+  static open(ref: string, prefix: string): Container {
     const config = imageConfig(ref);
-    spawnSync("buildah", ["--storage-driver", "vfs", "rm", name], { stdio: "ignore" });
+    const now = Date.now();
+    for (const line of buildah(["containers", "--format", "{{.ContainerName}}"]).split("\n")) {
+      const m = /^(.+)-(\d{13})-[0-9a-f]{8}$/.exec(line);
+      if (m?.[1] === prefix && now - Number(m[2]) > 3_600_000) spawnSync("buildah", ["--storage-driver", "vfs", "rm", line], { stdio: "ignore" });
+    }
+    const name = `${prefix}-${now}-${randomBytes(4).toString("hex")}`;
     buildah(["from", "--pull=never", "--name", name, ref]);
     try {
       return new Container(name, buildah(["mount", name]), config);
