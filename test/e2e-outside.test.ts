@@ -195,6 +195,15 @@ test("an outside listener without client auth does not boot: exit 2, naming the 
   }
 });
 
+test("status shows each machine's listeners for clients outside Fly", async () => {
+  const env = Object.fromEntries(Object.entries({ ...net._machineEnv(ord[0]!), ...ENV }).filter((e): e is [string, string] => e[1] !== undefined));
+  const status = await runLauncher(["status"], env);
+  expectCode(status, 0);
+  const lines = status.stdout.split("\n");
+  expect(lines.find((l) => l.startsWith("REGION"))).toMatch(/ OUTSIDE +HEALTHZ$/);
+  for (const m of ord) expect(lines.find((l) => l.includes(m.id))).toMatch(/ ws:8080 leaf:7422 +ok$/);
+});
+
 describe("refused", () => {
   test("wrong credentials: over WebSocket, TLS-first TCP, and a leaf node on each path", async () => {
     const wrong = { user: "app", pass: "wrong" };
@@ -259,6 +268,12 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
   expect([await waitLeafAttached(direct, ord), await waitLeafAttached(viaWs, ord)].map((m) => m.id)).toEqual([hub.id, hub.id]);
   expect(ws.info?.server_name).toBe(hub.id);
   const leafClients = await Promise.all([direct, viaWs].map(async (leaf) => clients.track(await websocketClient({ servers: leaf.clientUrl, user: undefined, pass: undefined, name: `${leaf.name}-client`, ...FOLLOWING }))));
+
+  // The hub's exporter: prometheus-nats-exporter's -leafz figures, and /varz's WebSocket port.
+  const metrics = await (await fetch(hub.metricsUrl)).text();
+  expect(metrics).toContain(`gnatsd_leafz_conn_nodes_total{server_id="${hub.id}"} 2`);
+  for (const leaf of [direct, viaWs]) expect(metrics).toMatch(new RegExp(`gnatsd_leafz_info\\{[^}]*account="APP"[^}]*name="${leaf.name}"[^}]*\\} 1`));
+  expect(metrics).toContain(`gnatsd_varz_websocket_port{server_id="${hub.id}"} 8080`);
 
   // Core NATS both ways between each leaf's client and a client of the supercluster (same account APP).
   for (const [i, leafClient] of leafClients.entries()) {

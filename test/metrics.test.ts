@@ -2,7 +2,7 @@
 // and values as prometheus-nats-exporter produces them, what is left out (secrets included), and the rendering.
 import { describe, expect, test } from "bun:test";
 import { UsageError } from "../lib/errors.ts";
-import type { Gatewayz, Jsz } from "../lib/monitoring/client.ts";
+import type { Gatewayz, Jsz, Leafz } from "../lib/monitoring/client.ts";
 import type { Launch } from "../lib/launch/types.ts";
 import { argsFromArgv, parseExporterArgs } from "../lib/metrics/args.ts";
 import { goDurationSeconds, natsUptimeSeconds, unixMillis } from "../lib/metrics/durations.ts";
@@ -10,6 +10,7 @@ import { Families } from "../lib/metrics/family.ts";
 import { flattenDocument } from "../lib/metrics/flatten.ts";
 import { gatewayzFamilies } from "../lib/metrics/gatewayz.ts";
 import { jszFamilies } from "../lib/metrics/jsz.ts";
+import { leafzFamilies } from "../lib/metrics/leafz.ts";
 import { renderFamilies } from "../lib/metrics/render.ts";
 import { exporterArgs } from "../lib/metrics/start.ts";
 
@@ -101,6 +102,43 @@ test("gatewayz: one series per connection and direction with the exporter's labe
   expect(samples.gnatsd_gatewayz_inbound_gateway_conn_out_msgs).toEqual([{ labels: { ...labels, cid: "9" }, value: 5 }]);
 });
 
+test("leafz: the -leafz names and labels, one set per leaf connection, and the count", async () => {
+  const leafz: Leafz = {
+    server_id: "NX",
+    leafnodes: 1,
+    leafs: [{ name: "edge-1", account: "APP", ip: "fdaa::9", port: 51234, rtt: "1.5ms", in_msgs: 7, out_msgs: 3, in_bytes: 700, out_bytes: 300, subscriptions: 5 }],
+  };
+  const families = new Families();
+  leafzFamilies(families, leafz, "m1");
+  const text = await renderFamilies(families.list());
+  const labels = 'account="APP",account_id="APP",ip="fdaa::9",name="edge-1",port="51234",server_id="m1"';
+  for (const line of [
+    `gnatsd_leafz_info{${labels}} 1`,
+    `gnatsd_leafz_conn_rtt{${labels}} 0.0015`,
+    `gnatsd_leafz_conn_in_msgs{${labels}} 7`,
+    `gnatsd_leafz_conn_out_bytes{${labels}} 300`,
+    `gnatsd_leafz_conn_subscriptions_total{${labels}} 5`,
+    'gnatsd_leafz_conn_nodes_total{server_id="m1"} 1',
+  ]) {
+    const [name, value] = [line.slice(0, line.indexOf("{")), line.slice(line.lastIndexOf(" ") + 1)];
+    const sample = text.split("\n").find((l) => l.startsWith(`${name}{`));
+    expect(sample && Object.fromEntries([...sample.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))).toEqual(Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]])));
+    expect(sample?.endsWith(` ${value}`)).toBe(true);
+  }
+  const none = new Families();
+  leafzFamilies(none, { server_id: "NX", leafnodes: 0, leafs: [] }, "m1");
+  expect(none.list().map((f) => f.name)).toEqual(["gnatsd_leafz_conn_nodes_total"]);
+});
+
+test("WebSocket: /varz's websocket figures only when the listener is on (nats-server sends an empty block otherwise)", () => {
+  const off = new Families();
+  flattenDocument(off, "gnatsd_varz", { server_id: "S", websocket: {}, leaf: {}, leafnodes: 0 }, "m1");
+  expect(off.list().map((f) => f.name).filter((n) => n.includes("websocket"))).toEqual([]);
+  const on = new Families();
+  flattenDocument(on, "gnatsd_varz", { server_id: "S", websocket: { host: "::", port: 8080, advertise: "a.fly.dev:443", no_tls: true, compression: true } }, "m1");
+  expect(on.list().filter((f) => f.name.includes("websocket")).map((f) => [f.name, f.samples[0]!.value])).toEqual([["gnatsd_varz_websocket_port", 8080]]);
+});
+
 test("jsz: server, account, stream and consumer labels; leaders", () => {
   const jsz = {
     server_id: "NABC",
@@ -189,7 +227,7 @@ test("exporter arguments: bad ones are usage errors naming the flag", () => {
 
 test("the exporter's argv as run writes it reads back without the argument parser (main.ts's path for it)", () => {
   const launch = {
-    settings: { listenHost: "::", ports: { metrics: 7777, http: 8222 }, serverName: "m=1", app: "", region: "ord" },
+    settings: { listenHost: "::", ports: { metrics: 7777, http: 8222, leafnode: 7422 }, serverName: "m=1", app: "", region: "ord" },
     topology: { regions: [{ region: "ord", addresses: ["fdaa::2", "fdaa::3"] }, { region: "sjc", addresses: ["fdaa::4"] }], problems: ["x"] },
     serverVersion: "2.15.1",
   } as unknown as Launch;
@@ -198,5 +236,5 @@ test("the exporter's argv as run writes it reads back without the argument parse
   const opts = parseExporterArgs(argsFromArgv(argv));
   expect(opts).toMatchObject({ listenHost: "::", port: 7777, monitoringUrl: "http://127.0.0.1:8222", watchPid: 42 });
   // A value holding "=" stays whole; an empty one is given (and so is "", not absent).
-  expect(opts.boot).toMatchObject({ serverName: "m=1", app: "", region: "ord", natsServerVersion: "2.15.1", machines: { ord: 2, sjc: 1 }, discoveryProblems: 1 });
+  expect(opts.boot).toMatchObject({ serverName: "m=1", app: "", region: "ord", natsServerVersion: "2.15.1", machines: { ord: 2, sjc: 1 }, discoveryProblems: 1, leafnodes: true });
 });

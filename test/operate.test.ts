@@ -94,6 +94,22 @@ describe("assess", () => {
     ]);
   });
 
+  test("listeners for clients outside Fly: an OUTSIDE column from /varz, only when a machine has one", () => {
+    const plain = survey(healthy(), { started: STARTED, all: STARTED });
+    expect(renderStatus(assess(plain))).not.toContain("OUTSIDE");
+    expect(assess(plain).regions[0]!.machines[0]!.listeners).toBeUndefined();
+    const outside = survey(healthy(), { started: STARTED, all: STARTED });
+    outside.servers[0]!.varz = { ...outside.servers[0]!.varz!, websocket: { port: 8080, no_tls: true }, leaf: { port: 7422 } };
+    outside.servers[1]!.varz = { ...outside.servers[1]!.varz!, websocket: {}, leaf: { port: 7422 } };
+    const report = assess(outside);
+    expect(report.regions[0]!.machines.map((m) => m.listeners)).toEqual([{ websocket: 8080, leafnode: 7422 }, { websocket: undefined, leafnode: 7422 }]);
+    const lines = renderStatus(report).split("\n");
+    expect(lines.find((l) => l.startsWith("REGION"))).toMatch(/JETSTREAM +OUTSIDE +HEALTHZ$/);
+    expect(lines.find((l) => l.includes("a1 "))).toMatch(/leader +ws:8080 leaf:7422 +ok$/);
+    expect(lines.find((l) => l.includes("a2 "))).toMatch(/follower +leaf:7422 +ok$/);
+    expect(lines.find((l) => l.includes("b1 "))).toMatch(/follower +- +ok$/);
+  });
+
   test("a silent machine is named by elimination; a missing route and gateway are problems", () => {
     const ms = healthy();
     ms[1] = { ...ms[1]!, silent: true };

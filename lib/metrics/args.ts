@@ -65,6 +65,7 @@ export function parseExporterArgs(args: ExporterArgs): ExporterOptions {
       natsServerVersion: args["nats-server-version"] ?? "",
       machines,
       discoveryProblems: args["discovery-problems"] ? integer("discovery-problems", 0, 1e6) : 0,
+      leafnodes: args.leafnodes ? integer("leafnodes", 0, 1) === 1 : false,
     },
   };
 }

@@ -11,6 +11,7 @@ import { type DnsView, flyDnsFamilies } from "./fly-dns.ts";
 import { gatewayzFamilies } from "./gatewayz.ts";
 import { healthzFamilies } from "./healthz.ts";
 import { jszFamilies } from "./jsz.ts";
+import { leafzFamilies } from "./leafz.ts";
 import { type BootFacts, ownFamilies } from "./own.ts";
 import { routezFamilies } from "./routez.ts";
 import { storeFamilies } from "./store.ts";
@@ -25,17 +26,19 @@ export async function collectFamilies(client: MonitoringClient, boot: BootFacts,
   // server_id is the machine's stable server name, as the exporter's -use_internal_server_name gives it:
   // nats-server's own server_id changes at every start and would split every series at each restart.
   const serverId = boot.serverName;
-  const [{ varz, routez, gatewayz, jsz, healthz: health }, dns] = await Promise.all([
+  const [{ varz, routez, gatewayz, jsz, healthz: health }, dns, leafz] = await Promise.all([
     snapshotOf(client, { consumers: true, config: true, raft: true }),
     around.dns?.(),
+    boot.leafnodes ? client.leafz().catch(() => null) : undefined,
   ]);
   const families = new Families();
   if (varz) flattenDocument(families, "gnatsd_varz", varz, serverId);
   if (routez) routezFamilies(families, routez, serverId);
   if (gatewayz) gatewayzFamilies(families, gatewayz, serverId);
+  if (leafz) leafzFamilies(families, leafz, serverId);
   healthzFamilies(families, health, serverId);
   if (jsz) jszFamilies(families, jsz, serverId, varz?.server_name ?? boot.serverName);
-  ownFamilies(families, boot, { varz: !varz, routez: !routez, gatewayz: !gatewayz, jsz: !jsz });
+  ownFamilies(families, boot, { varz: !varz, routez: !routez, gatewayz: !gatewayz, jsz: !jsz, ...(boot.leafnodes ? { leafz: !leafz } : {}) });
   if (around.storeDir) storeFamilies(families, around.storeDir);
   if (dns) flyDnsFamilies(families, dns, boot);
   return families.list();

@@ -15,6 +15,7 @@ export const EXPORTER_FLAGS = {
   "nats-server-version": "nats-server's version",
   machines: "Machines per region seen at boot: ord=3,sjc=2",
   "discovery-problems": "DNS lookups discovery could not complete at boot",
+  leafnodes: "1 when the leaf node listener is on: /leafz is read at each scrape",
   "store-dir": "JetStream store directory: its file system's size and free space are exported",
   "private-ip": "This machine's 6PN address (left out of its region's expected route peers)",
   nameserver: "Fly's DNS server, asked at each scrape for the app's machines and regions (with --app)",

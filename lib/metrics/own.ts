@@ -18,6 +18,8 @@ export interface BootFacts {
   machines: Record<string, number>;
   /** How many DNS lookups were still missing when discovery gave up (0: complete). */
   discoveryProblems: number;
+  /** Whether the leaf node listener is on: then each scrape reads /leafz. */
+  leafnodes: boolean;
 }
 
 export function ownFamilies(families: Families, boot: BootFacts, scrapeErrors: Record<string, boolean>): void {

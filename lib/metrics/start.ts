@@ -31,6 +31,7 @@ export function exporterArgs({ settings, topology, serverVersion }: ExporterSour
     "nats-server-version": serverVersion,
     machines: topology.regions.map((r) => `${r.region}=${r.addresses.length}`).join(","),
     "discovery-problems": String(topology.problems.length),
+    leafnodes: settings.ports.leafnode ? "1" : "0",
     "store-dir": settings.storeDir,
     // Fly's DNS, which the exporter asks at every scrape for the machines and regions there should be.
     ...(settings.mode === "fly" && settings.app

@@ -1,6 +1,6 @@
 /**
  * The one client for nats-server's monitoring API (the HTTP listener on 8222): `/varz`, `/routez`,
- * `/gatewayz`, `/jsz` and `/healthz`. `healthcheck`, `status` and the metrics exporter all read
+ * `/gatewayz`, `/leafz`, `/jsz` and `/healthz`. `healthcheck`, `status` and the metrics exporter all read
  * nats-server through it, so timeouts, retries and error wording are decided once, here.
  *
  * Only ofetch, node: built-ins and web APIs, so it runs the same compiled, under Bun and under Deno.
@@ -38,6 +38,9 @@ export interface Varz extends Open {
   remotes: number;
   cluster?: { name?: string; [field: string]: unknown };
   gateway?: { name?: string; [field: string]: unknown };
+  /** Empty when the listener is off. */
+  websocket?: { port?: number; [field: string]: unknown };
+  leaf?: { port?: number; [field: string]: unknown };
   jetstream?: { config?: Open; stats?: Open; meta?: MetaCluster; [field: string]: unknown };
 }
 
@@ -67,6 +70,26 @@ export interface Gatewayz extends Open {
   name: string;
   outbound_gateways: Record<string, GatewayConnection> | null;
   inbound_gateways: Record<string, GatewayConnection[]> | null;
+}
+
+/** One leaf node connection (/leafz). */
+export interface LeafConnection extends Open {
+  name?: string;
+  account?: string;
+  ip?: string;
+  port?: number;
+  rtt?: string;
+  in_msgs?: number;
+  out_msgs?: number;
+  in_bytes?: number;
+  out_bytes?: number;
+  subscriptions?: number;
+}
+
+export interface Leafz extends Open {
+  server_id: string;
+  leafnodes: number;
+  leafs: LeafConnection[] | null;
 }
 
 export interface PeerInfo extends Open {
@@ -154,6 +177,7 @@ export interface MonitoringClient {
   varz(): Promise<Varz>;
   routez(): Promise<Routez>;
   gatewayz(): Promise<Gatewayz>;
+  leafz(): Promise<Leafz>;
   jsz(query?: JszQuery): Promise<Jsz>;
   healthz(query?: HealthzQuery): Promise<Healthz>;
 }
@@ -206,6 +230,7 @@ export function monitoringClient(baseUrl: string, opts: MonitoringClientOptions 
     varz: () => getJson<Varz>("/varz"),
     routez: () => getJson<Routez>("/routez"),
     gatewayz: () => getJson<Gatewayz>("/gatewayz"),
+    leafz: () => getJson<Leafz>("/leafz"),
     jsz: (q = {}) =>
       getJson<Jsz>("/jsz", { accounts: q.accounts, streams: q.streams, consumers: q.consumers, config: q.config, "leader-only": q.leaderOnly, raft: q.raft }),
     healthz: (q = {}) => probeHealthz(healthzUrlOf(base, q), timeoutMs),

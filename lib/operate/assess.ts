@@ -2,6 +2,7 @@
  * Judges a survey (./survey.ts): one row per machine, the JetStream meta group and streams, and the problems
  * (./problems.ts). Pure: the same survey always gives the same report, so it is tested offline with hand-made surveys.
  */
+import type { Varz } from "../monitoring/client.ts";
 import { problem } from "./problems.ts";
 import type { Existence, JetStreamRole, MachineStatus, PeerStatus, Problem, StatusReport, StreamStatus } from "./report.ts";
 import type { ServerProbe, Survey } from "./survey.ts";
@@ -62,6 +63,7 @@ export function assess(survey: Survey): StatusReport {
       version: s.varz.version,
       uptime: s.varz.uptime,
       connections: s.varz.connections,
+      listeners: listenersOf(s.varz),
       routes: fly ? routes : undefined,
       gateways,
       jetstream,
@@ -140,4 +142,11 @@ function streamStatus(v: StreamView, exists: (name: string) => Existence): Strea
   }));
   const peers = [{ name: v.leader, current: true, offline: false, machine: exists(v.leader) }, ...others];
   return { ...base, current: peers.filter((p) => p.current).length, leader: v.leader, peers };
+}
+
+/** The WebSocket and leaf node ports a server listens on (nats-server sends an empty block for one that is off). */
+function listenersOf(varz: Varz): MachineStatus["listeners"] {
+  const websocket = varz.websocket?.port || undefined;
+  const leafnode = varz.leaf?.port || undefined;
+  return websocket || leafnode ? { websocket, leafnode } : undefined;
 }

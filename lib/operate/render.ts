@@ -19,16 +19,28 @@ function cells(region: string, m: MachineStatus): string[] {
   ];
 }
 
+/** `ws:8080 leaf:7422`, or a dash. */
+function outsideCell(m: MachineStatus): string {
+  const { websocket, leafnode } = m.listeners ?? {};
+  return [websocket && `ws:${websocket}`, leafnode && `leaf:${leafnode}`].filter(Boolean).join(" ") || "-";
+}
+
+/** The row with `cell` before its last one (HEALTHZ stays last). */
+const withOutside = (row: string[], cell: string) => [...row.slice(0, -1), cell, row.at(-1)!];
+
 function renderTable(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
 }
 
 export function renderStatus(report: StatusReport & { warnings?: string[] }): string {
-  const rows = [HEADER];
+  // The OUTSIDE column only when a machine has a listener for clients outside Fly (WebSocket, leaf nodes).
+  const outside = report.regions.some((r) => r.machines.some((m) => m.listeners));
+  const rows = [outside ? withOutside(HEADER, "OUTSIDE") : HEADER];
   for (const { region, machines } of report.regions) {
     machines.forEach((m, i) => {
-      rows.push(cells(i === 0 ? region : "", m));
+      const row = cells(i === 0 ? region : "", m);
+      rows.push(outside ? withOutside(row, outsideCell(m)) : row);
     });
   }
   const machineCount = report.regions.reduce((n, r) => n + r.machines.length, 0);

@@ -15,6 +15,8 @@ export interface MachineStatus {
   /** As nats-server reports it, e.g. "1h2m3s". */
   uptime?: string;
   connections?: number;
+  /** Its listeners for clients outside Fly (/varz websocket and leaf ports), when it has any. */
+  listeners?: { websocket?: number; leafnode?: number };
   /** Distinct servers of its region it has a route to, and how many it should (its region's machines - 1). */
   routes?: { have: number; expected: number };
   /** Other regions it has an outbound gateway to, and how many regions other than its own exist. */
