@@ -12,9 +12,14 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Resvg } from "@resvg/resvg-js";
 import { DASHBOARD_FILE } from "../test/support/alert-rules.ts";
-import { type FlyMachine, FlyNetwork, PORTS, PROJECT_ROOT } from "../test/support/fly-net.ts";
+import { type FlyMachine, PORTS } from "../sim/machine.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 import { Prometheus } from "../test/support/prometheus.ts";
-import { addStreamWhenPlaceable, Clients, waitAllHealthy, waitSupercluster } from "../test/support/wait.ts";
+import { addStreamWhenPlaceable } from "../test/support/streams.ts";
+import { Clients } from "../test/support/nats.ts";
+import { waitAllHealthy } from "../sim/wait.ts";
+import { waitSupercluster } from "../sim/cluster-wait.ts";
 
 const APP = "dashboard";
 const OUT = process.argv[2] ?? join(PROJECT_ROOT, "docs/dashboard.png");

@@ -1,5 +1,5 @@
 /**
- * `npm run demo`: a live supercluster on this machine, the tests' simulated Fly network (ord×3, sjc×2, ams×1) in
+ * `npm run demo`: a live supercluster on this machine, the simulated Fly network (sim/) (ord×3, sjc×2, ams×1) in
  * private namespaces (scripts/netns-run), client auth on. It prints `nats-cluster status`, then reads commands
  * (publish, subscribe, stop and start machines, add a region, destroy and prune, status again) until `exit` or
  * Ctrl-C; then every machine, address and temp dir it made is gone, and the namespaces with them.
@@ -11,7 +11,8 @@
 import { randomBytes } from "node:crypto";
 import { createInterface } from "node:readline";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { FlyNetwork, type FlyMachine } from "../test/support/fly-net.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
 import { runLauncher } from "../test/support/launcher.ts";
 
 const APP = "demo";

@@ -10,7 +10,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ALERTS_FILE, ALERTS_TEST_FILE, DASHBOARD_FILE, forDurations, shippedRules, shortenFor } from "./support/alert-rules.ts";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 
 interface Rule {
   alert: string;

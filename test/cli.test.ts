@@ -4,8 +4,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSyn
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SETTING_KEYS, SETTINGS, type SettingSpec } from "../lib/settings/schema.ts";
-import { COMPILED_LAUNCHER } from "./support/fly-net.ts";
-import { FlyDnsServer } from "./support/fly-dns.ts";
+import { COMPILED_LAUNCHER } from "../sim/project.ts";
+import { FlyDnsServer } from "../sim/dns/server.ts";
 import { runLauncher } from "./support/launcher.ts";
 
 let dir: string;

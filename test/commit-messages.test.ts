@@ -3,7 +3,7 @@
 // In a shallow clone (CI's checkout) only the commits present are checked; they all come after BASE.
 import { expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 
 /** main's HEAD when the rule was adopted. */
 const BASE = "e8b6c721c327bbdb80dfa4cf5c9feb0ec5c8bef6";

@@ -7,8 +7,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
-import { FlyDnsServer } from "./support/fly-dns.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
+import { FlyDnsServer } from "../sim/dns/server.ts";
 import { runLauncher } from "./support/launcher.ts";
 import { closedClusterEnv } from "./support/closed-cluster.ts";
 

@@ -13,7 +13,7 @@ import { formatHostPort, natsUrl, respelledHost } from "../lib/net.ts";
 import { resolveSettings } from "../lib/settings/resolve.ts";
 import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { fixedProbes } from "./support/probes.ts";
-import { testedNatsServer } from "./support/tested-nats-server.ts";
+import { testedNatsServer } from "../sim/tested-nats-server.ts";
 
 const GOLDEN = join(import.meta.dir, "golden");
 const v2_9 = featuresOf(parseServerVersion("nats-server: v2.9.10")!);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
 import { discoverFlyTopology, type FlyDiscoveryOptions } from "../lib/discovery/fly.ts";
 import { discoverMachineList, parseVmsTxt } from "../lib/discovery/machines.ts";
-import { FlyDnsServer } from "./support/fly-dns.ts";
+import { FlyDnsServer } from "../sim/dns/server.ts";
 
 let dns: FlyDnsServer;
 const ip = (n: number) => `fdaa:0:1:a7b:${n}::2`;

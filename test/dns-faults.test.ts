@@ -10,10 +10,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, setDefaultTimeout, t
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { FlyDnsServer, type FaultRule } from "./support/fly-dns.ts";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { FlyDnsServer, type FaultRule } from "../sim/dns/server.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
 import { runLauncher } from "./support/launcher.ts";
-import { monitorJson, waitAllHealthy, waitRoutes, waitVarz } from "./support/wait.ts";
+import { monitorJson, waitAllHealthy, waitVarz } from "../sim/wait.ts";
+import { waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(90_000);
 

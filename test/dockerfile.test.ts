@@ -10,7 +10,7 @@ import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "nod
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { validate } from "dockerfile-utils";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 import { parseDockerfile, runScripts, stage, stageArgs } from "./support/dockerfile.ts";
 
 const df = parseDockerfile();

@@ -14,10 +14,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { DASHBOARD_FILE, shippedRules, shortenFor } from "./support/alert-rules.ts";
-import { FlyNetwork, PORTS, type FlyMachine } from "./support/fly-net.ts";
-import { Partition } from "./support/partition.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { PORTS, type FlyMachine } from "../sim/machine.ts";
+import { Partition } from "../sim/partition.ts";
 import { type ActiveAlert, Prometheus, prometheusBinary } from "./support/prometheus.ts";
-import { addStreamWhenPlaceable, Clients, waitAllHealthy, waitSupercluster } from "./support/wait.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { waitAllHealthy } from "../sim/wait.ts";
+import { waitSupercluster } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(60_000);
 

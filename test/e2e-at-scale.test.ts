@@ -7,8 +7,13 @@
 import { afterEach, expect, setDefaultTimeout, test } from "bun:test";
 import { Resolver } from "node:dns/promises";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { addStreamWhenPlaceable, Clients, monitorJson, publishInOrder, waitAllHealthy, waitGateways, waitJsz, waitRoutes } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson, waitAllHealthy } from "../sim/wait.ts";
+import { publishInOrder } from "./support/publish.ts";
+import { waitGateways, waitJsz, waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(90_000);
 

@@ -11,10 +11,15 @@ import { connect as tcpConnect } from "node:net";
 import { dirname, join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
-import { COMPILED_LAUNCHER, FlyNetwork, PORTS, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
+import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../sim/project.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { PORTS, type FlyMachine } from "../sim/machine.ts";
 import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { runLauncher } from "./support/launcher.ts";
-import { addStreamWhenPlaceable, Clients, connectTo, monitor, monitorJson, routedServers, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients, connectTo } from "./support/nats.ts";
+import { monitor, monitorJson, waitAllHealthy, waitUntil } from "../sim/wait.ts";
+import { routedServers, waitGateways, waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(120_000);
 

@@ -13,8 +13,10 @@
 // acceptor's own address. Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { monitorJson, waitAllHealthy, waitGateways, waitMonitor, waitRoutes, waitVarz } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { monitorJson, waitAllHealthy, waitMonitor, waitVarz } from "../sim/wait.ts";
+import { waitGateways, waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(120_000);
 

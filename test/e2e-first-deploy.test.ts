@@ -5,8 +5,11 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { Clients, monitorJson, waitAllHealthy, waitHealthy, waitRoutes, waitVarz } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson, waitAllHealthy, waitHealthy, waitVarz } from "../sim/wait.ts";
+import { waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(90_000);
 

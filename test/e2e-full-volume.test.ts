@@ -12,8 +12,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { followingClient, Publisher, reportScenario, verifyNoLoss } from "./support/acked-publishing.ts";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { addStreamWhenPlaceable, Clients, monitorJson, waitAllHealthy, waitRoutes } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson, waitAllHealthy } from "../sim/wait.ts";
+import { waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(120_000);
 

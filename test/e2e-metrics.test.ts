@@ -9,9 +9,14 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { closedClusterEnv } from "./support/closed-cluster.ts";
-import { COMPILED_LAUNCHER, FlyNetwork, PORTS, type FlyMachine } from "./support/fly-net.ts";
+import { COMPILED_LAUNCHER } from "../sim/project.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { PORTS, type FlyMachine } from "../sim/machine.ts";
 import { Prometheus, prometheusBinary, type Series } from "./support/prometheus.ts";
-import { addStreamWhenPlaceable, Clients, waitAllHealthy, waitGateways } from "./support/wait.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { waitAllHealthy } from "../sim/wait.ts";
+import { waitGateways } from "../sim/cluster-wait.ts";
 import { DASHBOARD_METRICS } from "./data/dashboard-metrics.ts";
 
 setDefaultTimeout(60_000);

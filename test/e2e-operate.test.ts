@@ -8,10 +8,15 @@ import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { COMPILED_LAUNCHER, FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { COMPILED_LAUNCHER } from "../sim/project.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
 import { expectCode, runLauncher } from "./support/launcher.ts";
-import { testedNatsServer } from "./support/tested-nats-server.ts";
-import { addStreamWhenPlaceable, Clients, monitorJson, publishInOrder, waitUntil } from "./support/wait.ts";
+import { testedNatsServer } from "../sim/tested-nats-server.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson, waitUntil } from "../sim/wait.ts";
+import { publishInOrder } from "./support/publish.ts";
 
 setDefaultTimeout(60_000);
 

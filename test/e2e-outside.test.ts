@@ -20,10 +20,14 @@ import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-
 import { Publisher, verifyStreamNoLoss } from "./support/acked-publishing.ts";
 import { closedClusterEnv } from "./support/closed-cluster.ts";
 import { EDGE_IP, FlyEdge } from "./support/fly-edge.ts";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
 import { expectCode, runLauncher } from "./support/launcher.ts";
-import { flyStopSettings, SHORT_LAME_DUCK_GRACE } from "./support/rolling-deploy.ts";
-import { addStreamWhenPlaceable, Clients, monitorJson, waitAllHealthy, waitRoutes, waitUntil } from "./support/wait.ts";
+import { flyStopSettings, SHORT_LAME_DUCK_GRACE } from "../sim/rolling-deploy.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson, waitAllHealthy, waitUntil } from "../sim/wait.ts";
+import { waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(90_000);
 
@@ -184,10 +188,15 @@ async function expectDelivered(from: NatsConnection, to: NatsConnection, subject
 test("an outside listener without client auth does not boot: exit 2, naming the settings, nothing written", async () => {
   const dir = mkdtempSync(join(tmpdir(), "outside-open-"));
   try {
-    for (const [name, value] of [["NATS_WEBSOCKET_PORT", "8080"], ["NATS_LEAFNODE_PORT", "7422"]]) {
+    for (const [name, value] of [
+      ["NATS_WEBSOCKET_PORT", "8080"],
+      ["NATS_LEAFNODE_PORT", "7422"],
+    ]) {
       const r = await runLauncher(["run"], { [name]: value, NATS_STORE_DIR: join(dir, "store"), NATS_CONFIG_FILE: join(dir, "etc/nats-server.conf") });
       expectCode(r, 2);
-      expect(r.stderr).toContain(`${name} opens a listener for clients outside Fly, but clients need no credentials: set --user (NATS_USER) and --password (NATS_PASSWORD)`);
+      expect(r.stderr).toContain(
+        `${name} opens a listener for clients outside Fly, but clients need no credentials: set --user (NATS_USER) and --password (NATS_PASSWORD)`,
+      );
       expect(readdirSync(dir)).toEqual([]);
     }
   } finally {
@@ -208,7 +217,8 @@ describe("refused", () => {
   test("wrong credentials: over WebSocket, TLS-first TCP, and a leaf node on each path", async () => {
     const wrong = { user: "app", pass: "wrong" };
     await expect(websocketClient({ ...wrong, timeout: 5_000 })).rejects.toThrow(/Authorization Violation/i);
-    const connectAs = (u: { user: string; pass: string }) => `CONNECT ${JSON.stringify({ user: u.user, pass: u.pass, verbose: false, pedantic: false, protocol: 1 })}\r\nPING\r\n`;
+    const connectAs = (u: { user: string; pass: string }) =>
+      `CONNECT ${JSON.stringify({ user: u.user, pass: u.pass, verbose: false, pedantic: false, protocol: 1 })}\r\nPING\r\n`;
     expect(await tlsHandlerSession(connectAs(wrong), /-ERR|PONG/)).toMatch(/-ERR 'Authorization Violation'/);
     const leaves = [startLeaf("bad-direct", 15222, directRemote(wrong)), startLeaf("bad-websocket", 15223, websocketRemote(wrong))];
     for (const leaf of leaves) {
@@ -237,7 +247,7 @@ describe("refused", () => {
   });
 });
 
-describe("the TLS handler on the client port ([[services]] handlers = [\"tls\"])", () => {
+describe('the TLS handler on the client port ([[services]] handlers = ["tls"])', () => {
   test("a client that starts TLS first reaches the cluster: INFO, CONNECT, a message to itself", async () => {
     const connect = `CONNECT ${JSON.stringify({ user: APP_USER.user, pass: APP_USER.pass, verbose: false, pedantic: false, protocol: 1 })}\r\n`;
     const text = await tlsHandlerSession(`${connect}SUB edge.echo 1\r\nPUB edge.echo 5\r\nhello\r\nPING\r\n`, /MSG edge\.echo 1 5\r\nhello/);
@@ -256,7 +266,9 @@ describe("the TLS handler on the client port ([[services]] handlers = [\"tls\"])
 
 test("WebSocket and leaf node clients through the edge: R3 stream, messages both ways, a lame duck stop loses nothing acknowledged", async () => {
   // A client of the supercluster, on the machines' WebSocket ports over 6PN.
-  const cluster = clients.track(await websocketClient({ ...FOLLOWING, servers: ord.map((m) => `ws://[${m.ip}]:${PORTS.websocket}`).reverse(), ignoreClusterUpdates: true }));
+  const cluster = clients.track(
+    await websocketClient({ ...FOLLOWING, servers: ord.map((m) => `ws://[${m.ip}]:${PORTS.websocket}`).reverse(), ignoreClusterUpdates: true }),
+  );
   const jsm = await jetstreamManager(cluster, { timeout: 5_000 });
   await addStreamWhenPlaceable(jsm, { name: "OUTSIDE", subjects: ["outside.>"], num_replicas: 3, duplicate_window: 5 * 60 * 1e9 });
 
@@ -267,7 +279,11 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
   const hub = ord[0]!;
   expect([await waitLeafAttached(direct, ord), await waitLeafAttached(viaWs, ord)].map((m) => m.id)).toEqual([hub.id, hub.id]);
   expect(ws.info?.server_name).toBe(hub.id);
-  const leafClients = await Promise.all([direct, viaWs].map(async (leaf) => clients.track(await websocketClient({ servers: leaf.clientUrl, user: undefined, pass: undefined, name: `${leaf.name}-client`, ...FOLLOWING }))));
+  const leafClients = await Promise.all(
+    [direct, viaWs].map(async (leaf) =>
+      clients.track(await websocketClient({ servers: leaf.clientUrl, user: undefined, pass: undefined, name: `${leaf.name}-client`, ...FOLLOWING })),
+    ),
+  );
 
   // The hub's exporter: prometheus-nats-exporter's -leafz figures, and /varz's WebSocket port.
   const metrics = await (await fetch(hub.metricsUrl)).text();
@@ -282,8 +298,14 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
   }
 
   // Three publishers on the R3 stream, one per path; a leaf's client gets acks from the supercluster's JetStream.
-  const paths: Array<[string, NatsConnection]> = [["ws", ws], ["leafdirect", leafClients[0]!], ["leafws", leafClients[1]!]];
-  const publishers = paths.map(([prefix, nc]) => new Publisher(jetstream(nc, { timeout: 5_000 }) as JetStreamClient, `outside.${prefix}`, prefix, { workers: 2, pauseMs: 20 }).start());
+  const paths: Array<[string, NatsConnection]> = [
+    ["ws", ws],
+    ["leafdirect", leafClients[0]!],
+    ["leafws", leafClients[1]!],
+  ];
+  const publishers = paths.map(([prefix, nc]) =>
+    new Publisher(jetstream(nc, { timeout: 5_000 }) as JetStreamClient, `outside.${prefix}`, prefix, { workers: 2, pauseMs: 20 }).start(),
+  );
   await Promise.all(publishers.map((p) => p.moreAcks(20)));
 
   // Fly stops the machine: SIGUSR2 (lame duck), SIGKILL only after kill_timeout.

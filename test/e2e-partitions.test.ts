@@ -1,7 +1,7 @@
 // Network partitions, end to end, with every machine in its own network namespace: ord×3 and
 // sjc×3, an R3 stream placed in each region, and publishers with acks (numbered messages, a msgID each, retried
 // with the same msgID) whose clients connect on either side. A cut is a blackhole route in each namespace for each
-// address on the other side (test/support/partition.ts): packets vanish silently, both directions.
+// address on the other side (sim/partition.ts): packets vanish silently, both directions.
 //   1. sjc cut off from ord for 20 s, then reconnected.
 //   2. the ORD stream's leader cut off from its two ord peers (a minority of one) for 10 s, then reconnected.
 // For each: no acknowledged message is lost, duplicates are counted, how long each publisher (stream × the side its
@@ -11,9 +11,13 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { followingClient, Publisher, reportScenario, verifyStreamNoLoss } from "./support/acked-publishing.ts";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { Partition } from "./support/partition.ts";
-import { addStreamWhenPlaceable, Clients, jszStream, monitorJson, waitSupercluster } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { Partition } from "../sim/partition.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { jszStream, waitSupercluster } from "../sim/cluster-wait.ts";
+import { monitorJson } from "../sim/wait.ts";
 
 setDefaultTimeout(150_000);
 

@@ -11,10 +11,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
 import { expectCode, runLauncher } from "./support/launcher.ts";
-import { testedNatsServer } from "./support/tested-nats-server.ts";
-import { addStreamWhenPlaceable, Clients, monitorJson, publishInOrder, waitAllHealthy, waitHealthy, waitUntil } from "./support/wait.ts";
+import { testedNatsServer } from "../sim/tested-nats-server.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson, waitAllHealthy, waitHealthy, waitUntil } from "../sim/wait.ts";
+import { publishInOrder } from "./support/publish.ts";
 
 setDefaultTimeout(90_000);
 

@@ -8,8 +8,13 @@ import { existsSync, readdirSync, readFileSync, rmSync, statSync } from "node:fs
 import { join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { FlyNetwork, PORTS, type FlyMachine } from "./support/fly-net.ts";
-import { addStreamWhenPlaceable, Clients, jszStream, monitorJson, publishInOrder, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { PORTS, type FlyMachine } from "../sim/machine.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { jszStream, waitJsz, waitRoutes } from "../sim/cluster-wait.ts";
+import { monitorJson, waitAllHealthy, waitHealthy, waitUntil } from "../sim/wait.ts";
+import { publishInOrder } from "./support/publish.ts";
 
 setDefaultTimeout(90_000);
 

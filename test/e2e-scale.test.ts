@@ -2,8 +2,10 @@
 // cluster, and a new region joins the supercluster, while the machines already running keep their
 // process (same PID, same nats-server instance). Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { monitorJson, routedServers, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { monitorJson, waitAllHealthy, waitUntil } from "../sim/wait.ts";
+import { routedServers, waitGateways, waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(120_000);
 

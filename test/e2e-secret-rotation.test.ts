@@ -14,9 +14,12 @@ import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { followingClient, Publisher, reportScenario, verifyStreamNoLoss } from "./support/acked-publishing.ts";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "./support/rolling-deploy.ts";
-import { addStreamWhenPlaceable, Clients, waitSupercluster } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "../sim/rolling-deploy.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { waitSupercluster } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(240_000);
 

@@ -8,9 +8,13 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { followingClient, Publisher, reportScenario, verifyNoLoss } from "./support/acked-publishing.ts";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "./support/rolling-deploy.ts";
-import { addStreamWhenPlaceable, Clients, monitorJson, waitAllHealthy, waitRoutes } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "../sim/rolling-deploy.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson, waitAllHealthy } from "../sim/wait.ts";
+import { waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(180_000);
 

@@ -10,9 +10,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { COMPILED_LAUNCHER, FlyNetwork, PROJECT_ROOT } from "./support/fly-net.ts";
-import { testedNatsServer } from "./support/tested-nats-server.ts";
-import { waitVarz } from "./support/wait.ts";
+import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../sim/project.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { testedNatsServer } from "../sim/tested-nats-server.ts";
+import { waitVarz } from "../sim/wait.ts";
 
 setDefaultTimeout(60_000);
 

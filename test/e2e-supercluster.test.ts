@@ -4,9 +4,14 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/transport-node";
-import { FlyNetwork, type FlyMachine } from "./support/fly-net.ts";
-import { pinnedNatsVersion } from "./support/tested-nats-server.ts";
-import { addStreamWhenPlaceable, Clients, monitorJson, publishInOrder, waitAllHealthy, waitGateways, waitRoutes, waitUntil } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { pinnedNatsVersion } from "../sim/tested-nats-server.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson, waitAllHealthy, waitUntil } from "../sim/wait.ts";
+import { publishInOrder } from "./support/publish.ts";
+import { waitGateways, waitRoutes } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(120_000);
 

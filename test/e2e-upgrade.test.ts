@@ -12,10 +12,15 @@ import { copyFileSync, mkdirSync, readFileSync, renameSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { followingClient, Publisher, reportScenario, verifyStreamNoLoss } from "./support/acked-publishing.ts";
-import { FlyNetwork, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
-import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "./support/rolling-deploy.ts";
-import { natsServerVersion, testedNatsServer } from "./support/tested-nats-server.ts";
-import { addStreamWhenPlaceable, Clients, monitorJson, waitSupercluster } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
+import type { FlyMachine } from "../sim/machine.ts";
+import { flyStopSettings, rollingDeploy, SHORT_LAME_DUCK_GRACE } from "../sim/rolling-deploy.ts";
+import { natsServerVersion, testedNatsServer } from "../sim/tested-nats-server.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { monitorJson } from "../sim/wait.ts";
+import { waitSupercluster } from "../sim/cluster-wait.ts";
 
 setDefaultTimeout(180_000);
 

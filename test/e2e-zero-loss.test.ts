@@ -12,9 +12,13 @@ import { AckPolicy, jetstream, jetstreamManager, type JetStreamClient, type JetS
 import type { NatsConnection } from "@nats-io/transport-node";
 import { LAME_DUCK_DURATION, LAME_DUCK_GRACE_PERIOD } from "../lib/config/blocks/server.ts";
 import { DurableReader, followingClient, Publisher, verifyNoLoss } from "./support/acked-publishing.ts";
-import { FlyNetwork, formatExit, type FlyMachine } from "./support/fly-net.ts";
-import { flyStopSettings } from "./support/rolling-deploy.ts";
-import { addStreamWhenPlaceable, Clients, jszStream, waitAllHealthy, waitHealthy, waitJsz, waitRoutes, waitUntil } from "./support/wait.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { formatExit, type FlyMachine } from "../sim/machine.ts";
+import { flyStopSettings } from "../sim/rolling-deploy.ts";
+import { addStreamWhenPlaceable } from "./support/streams.ts";
+import { Clients } from "./support/nats.ts";
+import { jszStream, waitJsz, waitRoutes } from "../sim/cluster-wait.ts";
+import { waitAllHealthy, waitHealthy, waitUntil } from "../sim/wait.ts";
 
 setDefaultTimeout(240_000);
 

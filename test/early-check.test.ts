@@ -16,7 +16,7 @@ import type { NatsConfig } from "../lib/config/types.ts";
 import type { Topology } from "../lib/discovery/index.ts";
 import { REMEMBERED_SHAPE_NAME, startEarlyCheck } from "../lib/server/early-check.ts";
 import { resolveSettings, type Settings } from "../lib/settings/resolve.ts";
-import { FlyDnsServer } from "./support/fly-dns.ts";
+import { FlyDnsServer } from "../sim/dns/server.ts";
 import { runLauncher } from "./support/launcher.ts";
 import { fixedProbes } from "./support/probes.ts";
 

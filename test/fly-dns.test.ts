@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import dgram from "node:dgram";
 import dns, { Resolver } from "node:dns/promises";
-import { FlyDnsServer, type FlyMachine } from "./support/fly-dns.ts";
+import { FlyDnsServer, type FlyMachine } from "../sim/dns/server.ts";
 import { requireTestNamespace } from "./support/netns.ts";
 
 const APP = "nats";

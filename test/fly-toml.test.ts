@@ -11,9 +11,9 @@ import { parse } from "smol-toml";
 import { LAME_DUCK_DURATION, LAME_DUCK_GRACE_PERIOD } from "../lib/config/blocks/server.ts";
 import { parseDuration, parseSize } from "../lib/settings/parse.ts";
 import { SETTINGS } from "../lib/settings/schema.ts";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 import { expectCode, runLauncher } from "./support/launcher.ts";
-import { testedNatsServer } from "./support/tested-nats-server.ts";
+import { testedNatsServer } from "../sim/tested-nats-server.ts";
 
 type Table = Record<string, unknown>;
 const fly = parse(readFileSync(join(PROJECT_ROOT, "fly.toml"), "utf8")) as Table;

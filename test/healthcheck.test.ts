@@ -5,12 +5,12 @@ import { spawn, type Subprocess } from "bun";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { localMonitoringUrl } from "../lib/commands/healthcheck.ts";
 import { healthzUrlOf, monitoringClient, type MonitoringError, snapshotOf } from "../lib/monitoring/client.ts";
 import { checkHealth, healthzUrl } from "../lib/monitoring/healthcheck.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 
-const ROOT = resolve(import.meta.dir, "..");
 const NATS_SERVER = process.env.NATS_SERVER_BIN || "nats-server";
 const tmp = mkdtempSync(join(tmpdir(), "nats-cluster-hc-"));
 const procs: Subprocess[] = [];
@@ -47,7 +47,7 @@ const commandScript = (args: string[]) =>
 
 /** Runs the real command module the way main.ts mounts it, in a fresh process, to see its exit code. */
 async function runCommand(args: string[]) {
-  const proc = spawn([process.execPath, "-e", commandScript(args)], { cwd: ROOT, stdout: "pipe", stderr: "pipe" });
+  const proc = spawn([process.execPath, "-e", commandScript(args)], { cwd: PROJECT_ROOT, stdout: "pipe", stderr: "pipe" });
   const [out, err, exit] = await Promise.all([
     new Response(proc.stdout).text(),
     new Response(proc.stderr).text(),
@@ -125,7 +125,7 @@ describe("live server", () => {
   });
   test("the command's default URL comes from NATS_LISTEN_HOST and NATS_HTTP_PORT", async () => {
     const proc = spawn([process.execPath, "-e", commandScript([])], {
-      cwd: ROOT,
+      cwd: PROJECT_ROOT,
       env: { ...process.env, NATS_LISTEN_HOST: "127.0.0.1", NATS_HTTP_PORT: String(healthy.http) },
       stdout: "pipe",
     });

@@ -7,9 +7,9 @@ import { afterAll, beforeAll, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { openSync, readSync, closeSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 import { ARM64_BUILD, ARM64_GLIBC, Container } from "./support/image.ts";
-import { testedNatsServer } from "./support/tested-nats-server.ts";
+import { testedNatsServer } from "../sim/tested-nats-server.ts";
 
 const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8"));
 let build: Container | undefined;

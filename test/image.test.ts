@@ -1,19 +1,21 @@
 // The image itself: what scripts/image-build built from HEAD with buildah (npm test builds it before running this
 // file), opened as a container (./support/image.ts) and run the way Fly runs it: the ENTRYPOINT with the image's ENV
 // (as the builder wrote it into the image's config) and Fly's variables, /proc mounted, in a network namespace of its
-// own on the simulated 6PN (fly-net's "netns" isolation), the volume at the image's VOLUME. Commands a user runs on a
+// own on the simulated 6PN (sim/'s "netns" isolation), the volume at the image's VOLUME. Commands a user runs on a
 // machine (`fly ssh console -C`, the HEALTHCHECK) run in the same file system and the machine's network namespace.
 // Needs scripts/netns-run (root in private net/mount/pid namespaces, fdaa::3 on lo).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { FlyNetwork, PROJECT_ROOT, type FlyMachine } from "./support/fly-net.ts";
+import { FlyNetwork } from "../sim/network.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
+import type { FlyMachine } from "../sim/machine.ts";
 import { finalImage, parseDockerfile } from "./support/dockerfile.ts";
 import { Container, IMAGE } from "./support/image.ts";
 import { requireTestNamespace } from "./support/netns.ts";
-import { natsServerVersion, pinnedNatsVersion } from "./support/tested-nats-server.ts";
-import { waitHealthy } from "./support/wait.ts";
+import { natsServerVersion, pinnedNatsVersion } from "../sim/tested-nats-server.ts";
+import { waitHealthy } from "../sim/wait.ts";
 
 const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8"));
 let image: Container | undefined;

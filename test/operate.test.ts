@@ -10,7 +10,7 @@ import { resolveSettings } from "../lib/settings/resolve.ts";
 import { planPrune } from "../lib/operate/prune-plan.ts";
 import { removeWhileUnanswered, type RequestOutcome } from "../lib/operate/prune.ts";
 import type { ServerProbe, Survey } from "../lib/operate/survey.ts";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 import { fixedProbes } from "./support/probes.ts";
 
 const ip = (id: string) => `fdaa::${id}`;

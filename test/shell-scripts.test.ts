@@ -4,7 +4,7 @@ import { expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 
 const candidates = [...readdirSync(join(PROJECT_ROOT, "scripts")).map((f) => `scripts/${f}`), ".ci/run"];
 const scripts = candidates

@@ -1,9 +1,9 @@
 // The image ships the nats-server the e2e suite runs: the Dockerfile's NATS_VERSION pin is the version of the
-// binary test/support/tested-nats-server.ts hands to the simulated network (and the e2e files that start
+// binary sim/tested-nats-server.ts hands to the simulated network (and the e2e files that start
 // a launcher themselves); older ones stay only in the compatibility tests.
 import { expect, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import { natsServerVersion, pinnedNatsVersion, testedNatsServer, DOCKERFILE } from "./support/tested-nats-server.ts";
+import { natsServerVersion, pinnedNatsVersion, testedNatsServer, DOCKERFILE } from "../sim/tested-nats-server.ts";
 
 test("the Dockerfile's NATS_VERSION pin is the tested binary's --version", () => {
   const pin = pinnedNatsVersion();

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 import { parseDockerfile } from "./support/dockerfile.ts";
 
 const DIR = join(PROJECT_ROOT, ".github/workflows");

@@ -9,7 +9,7 @@
  *  - with `streams`: then, an R3 stream placed in each of the first `streams` regions is created and a message
  *    published to it is acknowledged (from a client of a machine in that region).
  *
- * - launcher: FlyNetwork (test/support/fly-net.ts): each machine is dist/nats-cluster with Fly's env, discovering
+ * - launcher: FlyNetwork (sim/network.ts): each machine is dist/nats-cluster with Fly's env, discovering
  *   its peers in the simulated DNS (records appear as machines start, as on Fly).
  * - static: the same nats-servers on the same fdaa addresses and ports, started directly with hand-written
  *   configs that list every peer (the best case: nothing to discover, no launcher).
@@ -25,7 +25,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { jetstreamManager, jetstream } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { FlyNetwork, PORTS } from "../../test/support/fly-net.ts";
+import { FlyNetwork } from "../../sim/network.ts";
+import { PORTS } from "../../sim/machine.ts";
 import { REGIONS } from "./dns.ts";
 import { alternate } from "./local.ts";
 import { featuresOf, parseServerVersion, type ServerFeatures } from "../../lib/config/features.ts";

@@ -12,7 +12,7 @@ import { now, ratio, stats, type Stats } from "./util.ts";
 export const SCALE_SIZES = [1, 10, 35] as const;
 export const PER_REGION = 10;
 /**
- * Short app names: test/support/fly-dns.ts writes every answer record with the full name (no compression) and
+ * Short app names: sim/dns/server.ts writes every answer record with the full name (no compression) and
  * serves no TCP, so 10 AAAA records for `ams.scale10.internal` (518 bytes) overflow a 512-byte UDP answer; c-ares
  * (Bun's resolver, no EDNS) then falls back to TCP and gets ECONNREFUSED. `ams.s10.internal` fits.
  */

@@ -1,11 +1,11 @@
 /**
- * The Fly-shaped DNS server (test/support/fly-dns.ts) in its own process, as Fly's resolver is: the benchmark
+ * The Fly-shaped DNS server (sim/dns/server.ts) in its own process, as Fly's resolver is: the benchmark
  * process then spends no event-loop time answering its own queries.
  * Usage: bun scripts/bench/dns-server.ts <host> <port> '<json: [{app, region, id, ip}]>' [delay ms]
  * With a delay every answer is sent that much later: a stand-in for the round trip to a real resolver.
  * Prints "ready <nameserver>" once listening; exits on SIGTERM (and dies with the benchmark's PID namespace).
  */
-import { FlyDnsServer, type FlyMachine } from "../../test/support/fly-dns.ts";
+import { FlyDnsServer, type FlyMachine } from "../../sim/dns/server.ts";
 
 const [host, port, json, delay] = process.argv.slice(2);
 const machines = JSON.parse(json) as FlyMachine[];

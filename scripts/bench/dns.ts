@@ -1,5 +1,5 @@
 /** Fly-shaped apps for the benchmarks, served by the simulated Fly DNS in a child process (./dns-server.ts). */
-import type { FlyMachine } from "../../test/support/fly-dns.ts";
+import type { FlyMachine } from "../../sim/dns/server.ts";
 import { BUN, PROJECT_ROOT, cleanEnv, sleep, spawnTracked, stopProcess } from "./util.ts";
 
 /** 35 real Fly region codes. */

@@ -7,7 +7,7 @@
  */
 import { statSync } from "node:fs";
 import { Container, IMAGE, layerBytes } from "../../test/support/image.ts";
-import { testedNatsServer } from "../../test/support/tested-nats-server.ts";
+import { testedNatsServer } from "../../sim/tested-nats-server.ts";
 import { PROJECT_ROOT } from "./util.ts";
 
 const MiB = 1024 * 1024;

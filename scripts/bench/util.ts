@@ -2,12 +2,11 @@
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
-import { testedNatsServer } from "../../test/support/tested-nats-server.ts";
+import { join } from "node:path";
+import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../../sim/project.ts";
+import { testedNatsServer } from "../../sim/tested-nats-server.ts";
 
-export const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
-export const COMPILED_LAUNCHER = join(PROJECT_ROOT, "dist/nats-cluster");
+export { COMPILED_LAUNCHER, PROJECT_ROOT };
 export const BUN = process.versions.bun ? process.execPath : join(PROJECT_ROOT, "node_modules/.bin/bun");
 export const DENO = join(PROJECT_ROOT, "node_modules/.bin/deno");
 

@@ -7,8 +7,8 @@
 import { expect } from "bun:test";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import type { FlyMachine } from "./fly-net.ts";
-import type { Clients } from "./wait.ts";
+import type { FlyMachine } from "../../sim/machine.ts";
+import type { Clients } from "./nats.ts";
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 

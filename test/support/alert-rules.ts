@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { PROJECT_ROOT } from "./fly-net.ts";
+import { PROJECT_ROOT } from "../../sim/project.ts";
 
 export const ALERTS_FILE = join(PROJECT_ROOT, "monitoring/alerts.yml");
 export const ALERTS_TEST_FILE = join(PROJECT_ROOT, "monitoring/alerts.test.yml");

@@ -5,7 +5,7 @@
  */
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { readFileSync } from "node:fs";
-import { DOCKERFILE } from "./tested-nats-server.ts";
+import { DOCKERFILE } from "../../sim/tested-nats-server.ts";
 
 export interface Stage {
   /** `AS <name>`, if any. */

@@ -2,7 +2,7 @@
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { COMPILED_LAUNCHER, PROJECT_ROOT } from "./fly-net.ts";
+import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../../sim/project.ts";
 
 export type LauncherRuntime = "compiled" | "bun" | "deno";
 

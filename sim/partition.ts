@@ -8,7 +8,7 @@
  * in between.
  */
 import { spawnSync } from "node:child_process";
-import type { FlyMachine } from "./fly-net.ts";
+import type { FlyMachine } from "./machine.ts";
 
 function ipBatch(m: FlyMachine, commands: string[]): void {
   const pid = m.netnsPid;
@@ -45,8 +45,15 @@ export class Partition {
   }
 
   static #routes(sideA: FlyMachine[], sideB: FlyMachine[], op: "add" | "del"): void {
-    for (const [from, to] of [[sideA, sideB], [sideB, sideA]] as const) {
-      for (const m of from) ipBatch(m, to.map((peer) => `route ${op} blackhole ${peer.ip}/128`));
+    for (const [from, to] of [
+      [sideA, sideB],
+      [sideB, sideA],
+    ] as const) {
+      for (const m of from)
+        ipBatch(
+          m,
+          to.map((peer) => `route ${op} blackhole ${peer.ip}/128`),
+        );
     }
   }
 }

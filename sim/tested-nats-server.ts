@@ -8,12 +8,11 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { PROJECT_ROOT } from "./project.ts";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-export const DOCKERFILE = join(ROOT, "Dockerfile");
+export const DOCKERFILE = join(PROJECT_ROOT, "Dockerfile");
 /** Where scripts/fetch-newer-nats-server extracts Debian's packages. */
-const FETCHED = join(ROOT, ".tmp");
+const FETCHED = join(PROJECT_ROOT, ".tmp");
 
 /** The Dockerfile's `ARG NATS_VERSION=<x.y.z>`, the one place the shipped nats-server version is pinned. */
 export function pinnedNatsVersion(dockerfile = readFileSync(DOCKERFILE, "utf8")): string {

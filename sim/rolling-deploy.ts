@@ -5,7 +5,8 @@
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { type ExitInfo, type FlyMachine, PROJECT_ROOT } from "./fly-net.ts";
+import type { ExitInfo, FlyMachine } from "./machine.ts";
+import { PROJECT_ROOT } from "./project.ts";
 import { waitHealthy } from "./wait.ts";
 
 /** fly.toml's kill_signal and kill_timeout (seconds as a number, or a duration string such as "45s"). */

@@ -37,7 +37,16 @@ export interface FaultRule {
 
 const TYPE = { A: 1, TXT: 16, AAAA: 28, OPT: 41 } as const;
 const TYPE_NAMES: Record<number, string> = {
-  1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV", 255: "ANY",
+  1: "A",
+  2: "NS",
+  5: "CNAME",
+  6: "SOA",
+  12: "PTR",
+  15: "MX",
+  16: "TXT",
+  28: "AAAA",
+  33: "SRV",
+  255: "ANY",
 };
 const RCODE = { NOERROR: 0, SERVFAIL: 2, NXDOMAIN: 3 } as const;
 const TTL = 5; // Fly's internal records are short-lived too, so clients must not cache for long
@@ -123,9 +132,7 @@ export class FlyDnsServer {
 
   /** Every machine that exists, started or stopped (what all.vms lists). */
   allMachines(app?: string): FlyMachine[] {
-    return [...this.#machines.values()]
-      .filter((m) => app === undefined || m.app === app)
-      .map(({ stopped: _, ...m }) => m);
+    return [...this.#machines.values()].filter((m) => app === undefined || m.app === app).map(({ stopped: _, ...m }) => m);
   }
 
   /** Override the TXT answer for a name (null removes the override). */
