@@ -10,9 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "smol-toml";
 import { SETTINGS } from "../lib/settings/schema.ts";
-import { PROJECT_ROOT } from "./support/fly-net.ts";
+import { PROJECT_ROOT } from "../sim/project.ts";
 import { expectCode, runLauncher } from "./support/launcher.ts";
-import { testedNatsServer } from "./support/tested-nats-server.ts";
+import { testedNatsServer } from "../sim/tested-nats-server.ts";
 
 type Table = Record<string, any>;
 const TEXT = readFileSync(join(PROJECT_ROOT, "fly.toml"), "utf8");
@@ -79,7 +79,9 @@ describe("turned on, each follows Fly's rules", () => {
 });
 
 test("the whole file with every opt-in turned on still parses, and its env boots a config nats-server accepts", async () => {
-  const uncommented = LINES.map((l) => (/^(\s*)# (NATS_WEBSOCKET_PORT|NATS_LEAFNODE_PORT) = /.test(l) || /^# [\[ ]/.test(l) ? l.replace("# ", "") : l)).join("\n");
+  const uncommented = LINES.map((l) => (/^(\s*)# (NATS_WEBSOCKET_PORT|NATS_LEAFNODE_PORT) = /.test(l) || /^# [\[ ]/.test(l) ? l.replace("# ", "") : l)).join(
+    "\n",
+  );
   const all = parse(uncommented) as Table;
   expect(all.http_service.internal_port).toBe(8080);
   const env = Object.fromEntries(Object.entries(all.env as Table).map(([k, v]) => [k, String(v)]));
