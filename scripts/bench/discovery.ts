@@ -12,9 +12,8 @@ import { now, ratio, stats, type Stats } from "./util.ts";
 export const SCALE_SIZES = [1, 10, 35] as const;
 export const PER_REGION = 10;
 /**
- * Short app names: sim/dns/server.ts writes every answer record with the full name (no compression) and
- * serves no TCP, so 10 AAAA records for `ams.scale10.internal` (518 bytes) overflow a 512-byte UDP answer; c-ares
- * (Bun's resolver, no EDNS) then falls back to TCP and gets ECONNREFUSED. `ams.s10.internal` fits.
+ * Short app names: sim/dns/server.ts serves no TCP, so an answer over 512 bytes sends c-ares (Bun's resolver, no
+ * EDNS) to TCP, which is refused; short names keep the answers of every scale here well under that.
  */
 export const scaleApp = (regions: number) => `s${regions}`;
 
@@ -46,7 +45,9 @@ async function measure(nameserver: { host: string; port: number }, dnsDelayMs: n
     const found = topology.regions.reduce((n, r) => n + r.addresses.length, 0);
     // Our own private IP is added to our region: one more than DNS serves.
     if (topology.problems.length || topology.regions.length !== regions || found !== regions * PER_REGION + 1) {
-      throw new Error(`discovery of ${scaleApp(regions)}: ${topology.regions.length} regions, ${found} addresses, problems: ${topology.problems.join("; ") || "none"}`);
+      throw new Error(
+        `discovery of ${scaleApp(regions)}: ${topology.regions.length} regions, ${found} addresses, problems: ${topology.problems.join("; ") || "none"}`,
+      );
     }
     return t;
   };
