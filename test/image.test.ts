@@ -1,8 +1,9 @@
-// The image itself: what scripts/image-build built from HEAD with buildah (npm test builds it before running this
-// file), opened as a container (./support/image.ts) and run the way Fly runs it: the ENTRYPOINT with the image's ENV
-// (as the builder wrote it into the image's config) and Fly's variables, /proc mounted, in a network namespace of its
-// own on the simulated 6PN (sim/'s "netns" isolation), the volume at the image's VOLUME. Commands a user runs on a
-// machine (`fly ssh console -C`, the HEALTHCHECK) run in the same file system and the machine's network namespace.
+// The image itself: what scripts/image-build built from HEAD with buildah, on local stand-ins of its base images
+// (scripts/image-standins; npm test builds it before running this file), opened as a container (./support/image.ts)
+// and run the way Fly runs it: the ENTRYPOINT with the image's ENV (as the builder wrote it into the image's config)
+// and Fly's variables, /proc mounted, in a network namespace of its own on the simulated 6PN (sim/'s "netns"
+// isolation), the volume at the image's VOLUME. Commands a user runs on a machine (`fly ssh console -C`, the
+// HEALTHCHECK) run in the same file system and the machine's network namespace.
 // Needs scripts/netns-run (root in private net/mount/pid namespaces, fdaa::3 on lo).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
