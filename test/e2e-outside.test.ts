@@ -1,5 +1,5 @@
 // Clients outside Fly, end to end: a stand-in for Fly's edge (HAProxy in a namespace of its own playing "the
-// internet", TLS from a test CA; ./support/fly-edge.ts) in front of a closed three-machine cluster with the WebSocket
+// internet", TLS from a test CA; sim/edge.ts) in front of a closed three-machine cluster with the WebSocket
 // and leaf node listeners on. Through it a NATS.js WebSocket client (wss://) publishes to an R3 stream; two real
 // nats-servers outside the cluster are leaf nodes, one dialing the leaf node port directly over 6PN, one through the
 // edge's WebSocket path; their clients and the cluster's exchange messages and the leaves' clients get JetStream
@@ -19,7 +19,7 @@ import { type ConnectionOptions, wsconnect } from "@nats-io/nats-core";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { Publisher, verifyStreamNoLoss } from "./support/acked-publishing.ts";
 import { closedClusterEnv } from "./support/closed-cluster.ts";
-import { EDGE_IP, FlyEdge } from "./support/fly-edge.ts";
+import { EDGE_IP, FlyEdge } from "../sim/edge.ts";
 import { FlyNetwork } from "../sim/network.ts";
 import type { FlyMachine } from "../sim/machine.ts";
 import { expectCode, runLauncher } from "./support/launcher.ts";

@@ -17,7 +17,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { requireTestNamespace } from "./netns.ts";
+import { run as runOnHost } from "./host.ts";
 
 /** The edge's public address (in the certificate) and the test namespace's end of the link to it. */
 export const EDGE_IP = "fd00:e::2";
@@ -31,7 +31,9 @@ export interface EdgeBackends {
   clientPort: number;
 }
 
+/** A host command's output; with `input` (an `ip -batch -` script) through its stdin. */
 function run(cmd: string, args: string[], input?: string): string {
+  if (input === undefined) return runOnHost(cmd, args).out;
   const r = spawnSync(cmd, args, { encoding: "utf8", input });
   if (r.status !== 0) throw new Error(`fly-edge: \`${cmd} ${args.join(" ")}\` failed (${r.error?.message ?? `exit ${r.status}`}): ${`${r.stdout}${r.stderr}`.trim()}`);
   return r.stdout;
@@ -55,7 +57,19 @@ function makeCertificates(dir: string): { caFile: string; pemFile: string } {
 }
 
 function haproxyConfig(pemFile: string, b: EdgeBackends): string {
-  const servers = (port: number) => b.machines.map((ip, i) => `  server m${i} [${ip}]:${port} check inter 500ms fall 1 rise 1`).join("\n");
+  /** A TLS-terminating frontend on `port` and its backend: every machine on `machinePort`, the first one up first. */
+  const service = (comment: string, name: string, mode: "http" | "tcp", port: number, machinePort: number) => `
+# ${comment}
+frontend ${name}
+  mode ${mode}${mode === "http" ? "\n  option httplog" : ""}
+  bind [${EDGE_IP}]:${port} ssl crt ${pemFile}
+  default_backend ${name}_machines
+
+backend ${name}_machines
+  mode ${mode}
+  balance first
+${b.machines.map((ip, i) => `  server m${i} [${ip}]:${machinePort} check inter 500ms fall 1 rise 1`).join("\n")}
+`;
   return `global
   maxconn 1000
   log stdout format raw local0
@@ -69,30 +83,13 @@ defaults
   timeout tunnel 1h
   retries 3
   option redispatch
-
-# [http_service]: HTTPS on 443 to the WebSocket port.
-frontend http_service
-  mode http
-  option httplog
-  bind [${EDGE_IP}]:${EDGE_PORTS.https} ssl crt ${pemFile}
-  default_backend websocket
-
-backend websocket
-  mode http
-  balance first
-${servers(b.websocketPort)}
-
-# [[services]] handlers = ["tls"]: TLS on 4222, plain TCP to the client port.
-frontend nats_tls
-  mode tcp
-  bind [${EDGE_IP}]:${EDGE_PORTS.natsTls} ssl crt ${pemFile}
-  default_backend clients
-
-backend clients
-  mode tcp
-  balance first
-${servers(b.clientPort)}
-`;
+${service("[http_service]: HTTPS on 443 to the WebSocket port.", "http_service", "http", EDGE_PORTS.https, b.websocketPort)}${service(
+    '[[services]] handlers = ["tls"]: TLS on 4222, plain TCP to the client port.',
+    "nats_tls",
+    "tcp",
+    EDGE_PORTS.natsTls,
+    b.clientPort,
+  )}`;
 }
 
 export class FlyEdge {
@@ -123,7 +120,7 @@ export class FlyEdge {
   }
 
   static async start(backends: EdgeBackends): Promise<FlyEdge> {
-    requireTestNamespace("the Fly edge stand-in");
+    if (process.env.NATS_CLUSTER_NETNS !== "1") throw new Error("fly-edge: run inside scripts/netns-run (npm test does): it adds a network namespace and a veth pair");
     prerequisite("haproxy", ["-v"], "apt-get install haproxy");
     prerequisite("openssl", ["version"], "apt-get install openssl");
     const dir = mkdtempSync(join(tmpdir(), "fly-edge-"));
