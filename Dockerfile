@@ -35,8 +35,6 @@ COPY package.json package-lock.json ./
 RUN bun install --frozen-lockfile --production
 COPY tsconfig.json main.ts ./
 COPY lib ./lib
-# The bytecode layout profile the build script names (--bytecode-order; scripts/record-bytecode-order.ts).
-COPY build ./build
 # The git commit the image is built from, which `nats-cluster --version` shows (the release workflow
 # passes it; a build without it shows the version alone).
 ARG GIT_REVISION=""

@@ -20,11 +20,25 @@ import { benchImage, type ImageResult } from "./bench/image.ts";
 import { benchMemory, type MemoryResult } from "./bench/memory.ts";
 import { benchMetrics, type MetricsResult } from "./bench/metrics.ts";
 import { benchServing, type ServingResult } from "./bench/serving.ts";
-import { BUN, COMPILED_LAUNCHER, DENO, PROJECT_ROOT, commandOutput, killAllSync, ms, natsServerBin, now, ratio, removeTempDirs, type Stats } from "./bench/util.ts";
+import { benchTricks, type TricksResult } from "./bench/tricks.ts";
+import {
+  BUN,
+  COMPILED_LAUNCHER,
+  DENO,
+  PROJECT_ROOT,
+  commandOutput,
+  killAllSync,
+  ms,
+  natsServerBin,
+  now,
+  ratio,
+  removeTempDirs,
+  type Stats,
+} from "./bench/util.ts";
 
 /** The simulated round trip to Fly's resolver in the second discovery run. */
 const DNS_DELAY_MS = 2;
-const SECTIONS = ["exec", "discovery", "serving", "memory", "metrics", "convergence", "scale", "image"] as const;
+const SECTIONS = ["exec", "tricks", "discovery", "serving", "memory", "metrics", "convergence", "scale", "image"] as const;
 type Section = (typeof SECTIONS)[number];
 
 if (process.env.NATS_CLUSTER_NETNS !== "1") {
@@ -46,7 +60,11 @@ const cleanup = () => {
   removeTempDirs();
 };
 process.on("exit", cleanup);
-for (const [sig, num] of [["SIGINT", 2], ["SIGTERM", 15]] as const) process.once(sig, () => process.exit(128 + num));
+for (const [sig, num] of [
+  ["SIGINT", 2],
+  ["SIGTERM", 15],
+] as const)
+  process.once(sig, () => process.exit(128 + num));
 
 const log = (line: string) => process.stderr.write(`[bench] ${line}\n`);
 
@@ -69,6 +87,7 @@ log(`${machine.cpus} × ${machine.cpuModel}, load ${machine.loadAverageAtStart.j
 const results: {
   exec?: ExecResult;
   execFloor?: ExecFloorResult;
+  tricks?: TricksResult;
   discovery?: DiscoveryResult;
   serving?: ServingResult;
   memory?: MemoryResult;
@@ -88,13 +107,14 @@ const section = async <T>(name: Section, body: () => Promise<T>): Promise<T | un
 };
 
 try {
-  if (run.has("exec") || run.has("discovery")) {
+  if (run.has("exec") || run.has("tricks") || run.has("discovery")) {
     const machines = [makeApp("bench-exec", 0, 3, 3), ...SCALE_SIZES.map((n, i) => makeApp(scaleApp(n), i + 1, n, PER_REGION))].flat();
     const dns = await startDnsProcess(machines, "fdaa::3", 5353);
     const slowDns = await startDnsProcess(machines, "fdaa::3", 5354, DNS_DELAY_MS);
     try {
       results.execFloor = await section("exec", () => benchExecFloor(dns.nameserver, natsServer));
       results.exec = await section("exec", () => benchExec(dns.nameserver, versionLine));
+      results.tricks = await section("tricks", () => benchTricks(dns.nameserver, natsServer));
       results.discovery = await section("discovery", () =>
         benchDiscovery([
           { host: "fdaa::3", port: 5353, delayMs: 0 },
@@ -137,11 +157,31 @@ if (results.execFloor) {
   const r = results.execFloor;
   const v = r.variants;
   row("2. time to exec vs floor", "floor: empty compiled Bun program + `nats-server -t` of the Fly config (a)", r.floor, "ms");
-  row("", "compiled launcher (no arguments, as the image runs it), Fly mode, version remembered", r.flyExec, "ms", `ratio = ${r.ratioFly.toFixed(2)}`, `≤ 1.5: ${verdict(r.ratioFly <= r.target)}`);
+  row(
+    "",
+    "compiled launcher (no arguments, as the image runs it), Fly mode, version remembered",
+    r.flyExec,
+    "ms",
+    `ratio = ${r.ratioFly.toFixed(2)}`,
+    `≤ 1.5: ${verdict(r.ratioFly <= r.target)}`,
+  );
   row("", "same, first boot (asks `--version`)", r.flyColdExec, "ms", `ratio = ${r.ratioFlyCold.toFixed(2)}`);
-  row("", "same, started as `nats-cluster run` (loads the argument parser)", r.flyRunArgExec, "ms", `ratio = ${ratio(r.flyRunArgExec.median, r.floor.median).toFixed(2)}`);
+  row(
+    "",
+    "same, started as `nats-cluster run` (loads the argument parser)",
+    r.flyRunArgExec,
+    "ms",
+    `ratio = ${ratio(r.flyRunArgExec.median, r.floor.median).toFixed(2)}`,
+  );
   row("", "floor, local config", r.floorLocal, "ms");
-  row("", "compiled launcher (no arguments), local mode, version remembered", r.localExec, "ms", `ratio = ${r.ratioLocal.toFixed(2)}`, `≤ 1.5: ${verdict(r.ratioLocal <= r.target)}`);
+  row(
+    "",
+    "compiled launcher (no arguments), local mode, version remembered",
+    r.localExec,
+    "ms",
+    `ratio = ${r.ratioLocal.toFixed(2)}`,
+    `≤ 1.5: ${verdict(r.ratioLocal <= r.target)}`,
+  );
   row("", "(parts) empty compiled Bun program", v.empty.wall, "ms");
   row("", "(parts) `nats-server -t`, Fly config, through the wrapper", v.check.wall, "ms");
   row("", "(parts) `nats-server -t`, Fly config, direct", v.checkDirect.wall, "ms");
@@ -154,10 +194,37 @@ if (results.exec) {
   const v = r.variants;
   row("2b. time to exec, stand-in nats-server", "floor: empty compiled Bun program", v.floor.wall, "ms");
   row("", "stand-in nats-server alone (sh)", v.standIn.wall, "ms");
-  row("", "compiled `run`, Fly mode (wall, to stand-in exit)", v.compiled.wall, "ms", `${r.compiledOverFloor.toFixed(1)}× floor; exec ≈ ${r.execApproxMs.toFixed(1)} ms`, `≤ 30 ms: ${verdict(r.met)}`);
+  row(
+    "",
+    "compiled `run`, Fly mode (wall, to stand-in exit)",
+    v.compiled.wall,
+    "ms",
+    `${r.compiledOverFloor.toFixed(1)}× floor; exec ≈ ${r.execApproxMs.toFixed(1)} ms`,
+    `≤ 30 ms: ${verdict(r.met)}`,
+  );
   row("", "compiled `run`, local mode", v.compiledLocal.wall, "ms");
   row("", "`bun main.ts run`, Fly mode", v.bun.wall, "ms");
   row("", "`deno run -A main.ts run`, Fly mode", v.deno.wall, "ms");
+}
+if (results.tricks) {
+  const r = results.tricks;
+  row(
+    "2c. boot-time tricks, Fly mode, paged in on demand",
+    `compiled launcher with every trick: time to exec (lower quartile ${r.all.p25.toFixed(1)} ms)`,
+    r.all,
+    "ms",
+  );
+  for (const t of r.tricks) {
+    const saves = `saves ${t.savesMs.toFixed(1)} ms (medians: ${t.savesMedianMs.toFixed(1)})`;
+    row(
+      "",
+      `without ${t.name}: ${t.what} (lower quartile ${t.without.p25.toFixed(1)} ms)`,
+      t.without,
+      "ms",
+      saves,
+      t.control ? "noise floor" : `≥ ${r.thresholdMs} ms: ${t.kept ? "keep" : "**drop**"}`,
+    );
+  }
 }
 if (results.discovery) {
   const r = results.discovery;
@@ -203,12 +270,33 @@ if (results.memory) {
 }
 if (results.metrics) {
   const r = results.metrics;
-  row(`6. metrics: one scrape, ${r.streams} streams + consumers`, `GET /metrics (${r.samples} samples, ${Math.round(r.scrapeBytes / 1024)} KiB)`, r.scrapeMs, "ms", "", `< 25 ms: ${verdict(r.scrapeMs.median < 25)}`);
-  row("", `exporter RSS between scrapes, binary paged in on demand as on a machine (${f(r.exporterRssStartMiB, "MiB")} before the first)`, r.exporterRssMiB, "MiB", `peak ${f(r.exporterPeakMiB, "MiB")}`, `≤ 32 MiB: ${verdict(r.exporterRssMiB.median <= 32)}`);
+  row(
+    `6. metrics: one scrape, ${r.streams} streams + consumers`,
+    `GET /metrics (${r.samples} samples, ${Math.round(r.scrapeBytes / 1024)} KiB)`,
+    r.scrapeMs,
+    "ms",
+    "",
+    `< 25 ms: ${verdict(r.scrapeMs.median < 25)}`,
+  );
+  row(
+    "",
+    `exporter RSS between scrapes, binary paged in on demand as on a machine (${f(r.exporterRssStartMiB, "MiB")} before the first)`,
+    r.exporterRssMiB,
+    "MiB",
+    `peak ${f(r.exporterPeakMiB, "MiB")}`,
+    `≤ 32 MiB: ${verdict(r.exporterRssMiB.median <= 32)}`,
+  );
   row("", "of which private (RssAnon; the rest: the binary's file-backed pages)", r.exporterAnonMiB, "MiB");
   row("", "same, binary read whole into the page cache first (as a build leaves it)", r.exporterRssReadWholeMiB, "MiB");
   row("", "nats-server RSS, same moments", r.natsServerRssMiB, "MiB");
-  row("", "time to exec, compiled, local mode, with exporter (stand-in)", r.execWithMs, "ms", `delta = ${r.execDeltaMs.toFixed(1)} ms`, `≤ 2 ms: ${verdict(r.execDeltaMs <= 2)}`);
+  row(
+    "",
+    "time to exec, compiled, local mode, with exporter (stand-in)",
+    r.execWithMs,
+    "ms",
+    `delta = ${r.execDeltaMs.toFixed(1)} ms`,
+    `≤ 2 ms: ${verdict(r.execDeltaMs <= 2)}`,
+  );
   row("", "same, NATS_METRICS_PORT=0", r.execWithoutMs, "ms");
 }
 if (results.image) {
@@ -237,7 +325,9 @@ const machineLine = `${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB
 process.stdout.write(
   `\n${table}\n\n` +
     `command: ${COMMAND}${full ? "" : ` (sections: ${[...run].join(", ")})`}\n` +
-    `machine: ${machineLine}; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadavg().map((x) => x.toFixed(2)).join(" ")} at end\n` +
+    `machine: ${machineLine}; load average ${machine.loadAverageAtStart.join(" ")} at start, ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(" ")} at end\n` +
     (results.execFloor ? `time to exec vs floor: ${results.execFloor.how}\n` : "") +
     (results.exec ? `time to exec (stand-in) includes: ${results.exec.included}\n` : "") +
     (results.exec?.profile

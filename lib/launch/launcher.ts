@@ -5,7 +5,6 @@
 import type { SettingProblem } from "../errors.ts";
 import { appendFileName, buildNatsConfig } from "../config/build.ts";
 import { featuresOf, formatVersion } from "../config/features.ts";
-import { shapeTopology } from "../config/peer-shape.ts";
 import { renderNatsConfig } from "../config/render.ts";
 import type { NatsConfig } from "../config/types.ts";
 import { execProgram } from "../runtime/exec.ts";
@@ -18,28 +17,25 @@ import { guardClusteredStore } from "../store/guard.ts";
 import { claimStore } from "../store/owner.ts";
 import { fileSystemSize, maxFileStoreWarning } from "../store/space.ts";
 import { basename } from "node:path";
-import { type ConfigFile, writeConfigFiles } from "../server/write-config.ts";
-import { type EarlyCheck, startEarlyCheck } from "../server/early-check.ts";
+import { type ConfigFile, removeFormerShapeFile, writeConfigFiles } from "../server/write-config.ts";
 import { readCachedVersion, versionCachePath, writeCachedVersion } from "../server/version-cache.ts";
 import type { Launch, LaunchHooks } from "./types.ts";
 
 /**
- * Order matters for time to exec (docs/performance.md): `nats-server -t` is the longest step, so with a remembered
- * version it starts first, then discovery (loading node:dns is CPU work that now overlaps the check), then the rest.
- * Modules only needed after that (discovery, logging) are loaded lazily so that their evaluation overlaps too.
+ * Discovery starts as soon as the settings are known, and what does not depend on it overlaps it: the store checks,
+ * and `nats-server --version` when the version is not remembered. Modules only needed after that (discovery,
+ * logging) are loaded lazily so that their evaluation overlaps too.
  */
 export async function prepareLaunch(flags: RawSettings, env: Env, hooks: LaunchHooks = {}): Promise<Launch> {
   const settings = await resolveSettings(flags, env);
   const natsServer = locateNatsServer(settings.natsServer);
   const remembered = readCachedVersion(versionCachePath(settings.configFile), natsServer);
-  if (remembered) hooks.onDraft?.({ settings, natsServer, features: featuresOf(remembered) });
   const started = performance.now();
   const discovering = import("../discovery/index.ts").then(({ discoveryProviderFor }) => discoveryProviderFor(settings).discover());
   discovering.catch(() => {}); // awaited below; a hook throwing first must not leave it unhandled
   hooks.whileDiscovering?.(settings);
   // Without a remembered version, discovery overlaps the --version spawn.
   const version = remembered ?? (await natsServerVersion(natsServer));
-  if (!remembered) hooks.onDraft?.({ settings, natsServer, features: featuresOf(version) });
   const topology = await discovering;
   const discoveryMs = performance.now() - started;
   const config = buildNatsConfig({ settings, topology, features: featuresOf(version) });
@@ -62,47 +58,31 @@ function configFiles(settings: Settings, config: NatsConfig): ConfigFile[] {
 export async function runLauncher(flags: RawSettings, env: Env): Promise<never> {
   let storeWarning: SettingProblem | undefined;
   let spaceWarning: SettingProblem | undefined;
-  // nats-server -t starts before discovery (lib/server/early-check.ts); the real config is checked again
-  // whenever the early verdict cannot stand for it.
-  let early: EarlyCheck | undefined;
-  try {
-    const launch = await prepareLaunch(flags, env, {
-      onDraft: ({ settings, natsServer, features }) => {
-        early = startEarlyCheck(natsServer, settings.configFile, () => {
-          const shape = buildNatsConfig({ settings, features, topology: shapeTopology(settings.region, settings.privateIp) });
-          return { config: shape, files: configFiles(settings, shape) };
-        });
-      },
-      whileDiscovering: (settings) => {
-        ensureStoreDir(settings.storeDir);
-        spaceWarning = maxFileStoreWarning(settings.storeDir, settings.maxFileStore, fileSystemSize(settings.storeDir), settings.volumeSizeLimit);
-        // Every Fly server is clustered; refuse a store a standalone server left streams in (nats-server issue 5467).
-        if (settings.mode === "fly") storeWarning = guardClusteredStore(settings.storeDir, settings.allowStandaloneStore);
-      },
-    });
-    const [{ log }, { reportLaunch }] = await Promise.all([import("../log.ts"), import("./report.ts")]);
-    reportLaunch(launch);
-    if (storeWarning) log.warn(`starting anyway (NATS_ALLOW_STANDALONE_STORE): ${describeError(storeWarning)}`);
-    if (spaceWarning) log.warn(describeError(spaceWarning));
-    const { settings, config, natsServer } = launch;
-    await writeConfigFiles(settings.configFile, configFiles(settings, config), async (staged, describePath) => {
-      if (!(await early?.accepts(config))) await checkNatsConfig(natsServer, staged, describePath);
-    });
-    // Only once the config is in place: a refused start leaves nothing behind, not even this.
-    if (launch.learnedVersion) writeCachedVersion(versionCachePath(settings.configFile), natsServer, launch.learnedVersion);
-    early?.remember();
-    // Fly mode only: there the server name is the machine id, stable for the machine's life; a local host name is not.
-    if (settings.mode === "fly") reportClaim(settings, log);
-    log.info(`wrote ${settings.configFile}; starting nats-server`);
-    await early?.settled;
-    const childEnv = withoutSecrets(process.env);
-    // Lazily: a machine with --metrics-port 0 loads none of it. Spawned only now, once nats-server will surely be
-    // exec'd (a refused config starts no exporter), and after -t: its own start would compete with the check.
-    if (settings.ports.metrics) await import("../metrics/start.ts").then((m) => m.startExporter(launch, childEnv));
-    return execProgram(natsServer, ["-c", settings.configFile], childEnv);
-  } finally {
-    await early?.settled; // its staging directory is gone before we exit, whatever happened
-  }
+  const launch = await prepareLaunch(flags, env, {
+    whileDiscovering: (settings) => {
+      ensureStoreDir(settings.storeDir);
+      spaceWarning = maxFileStoreWarning(settings.storeDir, settings.maxFileStore, fileSystemSize(settings.storeDir), settings.volumeSizeLimit);
+      // Every Fly server is clustered; refuse a store a standalone server left streams in (nats-server issue 5467).
+      if (settings.mode === "fly") storeWarning = guardClusteredStore(settings.storeDir, settings.allowStandaloneStore);
+    },
+  });
+  const [{ log }, { reportLaunch }] = await Promise.all([import("../log.ts"), import("./report.ts")]);
+  reportLaunch(launch);
+  if (storeWarning) log.warn(`starting anyway (NATS_ALLOW_STANDALONE_STORE): ${describeError(storeWarning)}`);
+  if (spaceWarning) log.warn(describeError(spaceWarning));
+  const { settings, config, natsServer } = launch;
+  await writeConfigFiles(settings.configFile, configFiles(settings, config), (staged, describePath) => checkNatsConfig(natsServer, staged, describePath));
+  // Only once the config is in place: a refused start leaves nothing behind, not even this.
+  if (launch.learnedVersion) writeCachedVersion(versionCachePath(settings.configFile), natsServer, launch.learnedVersion);
+  removeFormerShapeFile(settings.configFile);
+  // Fly mode only: there the server name is the machine id, stable for the machine's life; a local host name is not.
+  if (settings.mode === "fly") reportClaim(settings, log);
+  log.info(`wrote ${settings.configFile}; starting nats-server`);
+  const childEnv = withoutSecrets(process.env);
+  // Lazily: a machine with --metrics-port 0 loads none of it. Spawned only now, once nats-server will surely be
+  // exec'd (a refused config starts no exporter).
+  if (settings.ports.metrics) await import("../metrics/start.ts").then((m) => m.startExporter(launch, childEnv));
+  return execProgram(natsServer, ["-c", settings.configFile], childEnv);
 }
 
 /** Makes the store this machine's (lib/store/owner.ts) and says what that moved. */
@@ -112,7 +92,7 @@ function reportClaim(settings: Settings, log: { warn(m: string): void; info(m: s
     log.warn(
       `${settings.storeDir} was last used by JetStream server ${claim.previous}, not this machine (${settings.serverName}): a volume of a destroyed machine, attached to a new one. ` +
         `Its JetStream state was moved aside to ${claim.movedTo} and kept; this server starts with an empty store and gets its stream replicas from the cluster. ` +
-        "Streams whose only replica was on that machine are in that directory (docs/reattached-volume.md says how to restore them); delete it once nothing there is needed",
+        "Streams whose only replica was on that machine are in that directory: docs/reattached-volume.md says how to restore them",
     );
   } else if (claim.previous) {
     log.info(`${settings.storeDir} was last used by JetStream server ${claim.previous} and holds no JetStream state: it is this machine's now`);

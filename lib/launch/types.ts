@@ -1,5 +1,5 @@
 /** What a launch knows once prepared (lib/launch/launcher.ts), and what `run` and `config` log about it (./report.ts). */
-import type { ServerFeatures, ServerVersion } from "../config/features.ts";
+import type { ServerVersion } from "../config/features.ts";
 import type { NatsConfig } from "../config/types.ts";
 import type { Topology } from "../discovery/index.ts";
 import type { Settings } from "../settings/resolve.ts";
@@ -16,17 +16,8 @@ export interface Launch {
   discoveryMs: number;
 }
 
-/** What is known once settings are resolved and nats-server's version is known: enough for a config of the final shape. */
-export interface LaunchDraft {
-  settings: Settings;
-  natsServer: string;
-  features: ServerFeatures;
-}
-
 /** What `run` does alongside discovery; `config` passes none. */
 export interface LaunchHooks {
-  /** Called as soon as the draft is known, before discovery starts (with a remembered version): run's `nats-server -t`. */
-  onDraft?: (draft: LaunchDraft) => void;
-  /** Called once discovery is under way: run's checks of the store, which would otherwise delay the two above. */
+  /** Called once discovery is under way: run's checks of the store, which overlap it. */
   whileDiscovering?: (settings: Settings) => void;
 }

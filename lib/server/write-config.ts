@@ -37,7 +37,7 @@ function makeStagingDir(dir: string): string {
 }
 
 /** Files written into a private staging directory next to the config; `remove()` drops the directory. */
-export interface StagedConfig {
+interface StagedConfig {
   /** The staged main config. */
   main: string;
   /** Rewrites staging paths in a message to the paths the files will have. */
@@ -47,7 +47,7 @@ export interface StagedConfig {
 }
 
 /** Writes `files` (the main config last) into a new staging directory next to `configFile`. */
-export function stageConfigFiles(configFile: string, files: ConfigFile[]): StagedConfig {
+function stageConfigFiles(configFile: string, files: ConfigFile[]): StagedConfig {
   const dir = dirname(configFile);
   const staging = makeStagingDir(dir);
   const remove = () => rmSync(staging, { recursive: true, force: true });
@@ -83,4 +83,14 @@ export async function writeConfigFiles(
   } finally {
     staged.remove();
   }
+}
+
+/**
+ * Earlier versions of the launcher kept a second copy of the config, secrets included, in this file next to it, to
+ * start `nats-server -t` sooner (docs/performance.md, boot-time tricks). Deleted once the config is in place.
+ */
+const FORMER_SHAPE_FILE = ".nats-cluster-shape.json";
+
+export function removeFormerShapeFile(configFile: string): void {
+  rmSync(join(dirname(configFile), FORMER_SHAPE_FILE), { force: true });
 }

@@ -19,11 +19,12 @@
  * launcher touches many more pages of its binary than an empty program does, and pays for each fault.
  */
 import { chmodSync, rmSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { buildFloor } from "./exec.ts";
 import { setBinaryPages } from "./metrics.ts";
 import { flyMachineEnv, makeApp } from "./dns.ts";
-import { COMPILED_LAUNCHER, cleanEnv, now, ratio, round, spawnTracked, stats, tempDir, type Stats } from "./util.ts";
+import { versionCachePath } from "../../lib/server/version-cache.ts";
+import { COMPILED_LAUNCHER, cleanEnv, now, ratio, spawnTracked, stats, tempDir, type Stats } from "./util.ts";
 
 export type FloorVariant = "empty" | "check" | "checkLocal" | "checkDirect" | "wrapper" | "fly" | "flyCold" | "flyRunArg" | "local";
 
@@ -50,7 +51,7 @@ export interface ExecFloorResult {
 }
 
 /** `sh` in front of the real nats-server: `--version` and `-t` go to it, the final `-c <config>` exits at once. */
-function writeWrapper(dir: string, real: string): string {
+export function writeWrapper(dir: string, real: string): string {
   const path = join(dir, "nats-server");
   writeFileSync(path, `#!/bin/sh\ncase "$1" in -c) exit 0 ;; esac\nexec '${real}' "$@"\n`);
   chmodSync(path, 0o755);
@@ -90,7 +91,7 @@ export async function benchExecFloor(nameserver: string, natsServer: string, run
       what: "compiled launcher, no arguments, Fly mode, no version cache",
       cmd: [COMPILED_LAUNCHER],
       env: flyColdEnv,
-      before: () => rmSync(join(dirname(coldCacheOf), ".nats-server-version"), { force: true }),
+      before: () => rmSync(versionCachePath(coldCacheOf), { force: true }),
     },
     local: { what: "compiled launcher, no arguments, local mode, version cached", cmd: [COMPILED_LAUNCHER], env: localEnv },
   };
