@@ -3,7 +3,8 @@
  * of its own playing "the internet", holding a certificate of a test CA made by openssl, terminating TLS and
  * connecting to the machines' ports the way Fly's proxy does:
  *  - `[http_service]` (internal_port = the WebSocket port): HTTPS on 443, HTTP mode, WebSocket upgrades passed on;
- *  - `[[services]]` with `handlers = ["tls"]` on the client port: TLS on 4222, TCP mode, plain NATS behind it.
+ *  - `[[services]]` with `handlers = ["tls"]` on the client port: TLS on 4222, TCP mode, plain NATS behind it;
+ *  - the same on the leaf node port: TLS on 7422.
  * Like Fly's proxy it sends a connection to a machine that is up (health checks every 500 ms, a refused connection is
  * tried on another machine). `balance first`: every connection goes to the first machine that is up, so a test
  * knows which machine its outside clients are on.
@@ -22,13 +23,14 @@ import { run as runOnHost } from "./host.ts";
 /** The edge's public address (in the certificate) and the test namespace's end of the link to it. */
 export const EDGE_IP = "fd00:e::2";
 export const EDGE_GATEWAY = "fd00:e::1";
-export const EDGE_PORTS = { https: 443, natsTls: 4222 } as const;
+export const EDGE_PORTS = { https: 443, natsTls: 4222, leafTls: 7422 } as const;
 
 export interface EdgeBackends {
   /** Machine addresses, in the order `balance first` uses them. */
   machines: string[];
   websocketPort: number;
   clientPort: number;
+  leafnodePort: number;
 }
 
 /** A host command's output; with `input` (an `ip -batch -` script) through its stdin. */
@@ -89,7 +91,7 @@ ${service("[http_service]: HTTPS on 443 to the WebSocket port.", "http_service",
     "tcp",
     EDGE_PORTS.natsTls,
     b.clientPort,
-  )}`;
+  )}${service('[[services]] handlers = ["tls"]: TLS on 7422, plain TCP to the leaf node port.', "leaf_tls", "tcp", EDGE_PORTS.leafTls, b.leafnodePort)}`;
 }
 
 export class FlyEdge {
@@ -171,7 +173,7 @@ export class FlyEdge {
     const deadline = Date.now() + 5_000;
     for (;;) {
       const listening = run("nsenter", [`--net=/proc/${this.#holder.pid}/ns/net`, "--", "ss", "-Htln"]);
-      if (listening.includes(`:${EDGE_PORTS.https}`) && listening.includes(`:${EDGE_PORTS.natsTls}`)) return;
+      if (Object.values(EDGE_PORTS).every((port) => listening.includes(`:${port} `))) return;
       if (this.#haproxy?.exitCode !== null || Date.now() > deadline) throw new Error(`fly-edge: haproxy is not listening: ${this.#haproxyLog}`);
       await new Promise((r) => setTimeout(r, 50));
     }

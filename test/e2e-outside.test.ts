@@ -1,8 +1,8 @@
 // Clients outside Fly, end to end: a stand-in for Fly's edge (HAProxy in a namespace of its own playing "the
 // internet", TLS from a test CA; sim/edge.ts) in front of a closed three-machine cluster with the WebSocket
-// and leaf node listeners on. Through it a NATS.js WebSocket client (wss://) publishes to an R3 stream; two real
+// and leaf node listeners on. Through it a NATS.js WebSocket client (wss://) publishes to an R3 stream; three real
 // nats-servers outside the cluster are leaf nodes, one dialing the leaf node port directly over 6PN, one through the
-// edge's WebSocket path; their clients and the cluster's exchange messages and the leaves' clients get JetStream
+// edge's WebSocket path, one through a TLS handler on the leaf node port (TLS first); their clients and the cluster's exchange messages and the leaves' clients get JetStream
 // acks. Then the machine they are all on is stopped the way Fly stops it (lame duck): every client and leaf comes
 // back through the same paths to another machine, and nothing acknowledged is lost. The TLS handler on the client
 // port carries a client that starts TLS first, but NATS.js refuses it (the server behind it announces no TLS).
@@ -54,7 +54,7 @@ const clients = new Clients();
 beforeAll(async () => {
   net = await FlyNetwork.start();
   ord = net.startMachines(3, { app: APP, region: "ord", env: ENV, killSignal: FLY_STOP.signal, killTimeoutMs: FLY_STOP.timeoutMs });
-  edge = await FlyEdge.start({ machines: ord.map((m) => m.ip), websocketPort: PORTS.websocket, clientPort: 4222 });
+  edge = await FlyEdge.start({ machines: ord.map((m) => m.ip), websocketPort: PORTS.websocket, clientPort: 4222, leafnodePort: PORTS.leafnode });
   await Promise.all(ord.map((m) => waitRoutes(m, ord, { exact: true, timeoutMs: 30_000 })));
   await waitAllHealthy(ord, { timeoutMs: 45_000 });
 });
@@ -151,6 +151,9 @@ function startLeaf(name: string, port: number, remote: string): Leaf {
 /** The leaf's remote straight to the leaf node ports over 6PN (WireGuard, or another Fly app), first machine first. */
 const directRemote = (user = APP_USER) =>
   `{ urls: [${ord.map((m) => `"nats-leaf://${user.user}:${user.pass}@[${m.ip}]:${PORTS.leafnode}"`).join(", ")}], dont_randomize: true }`;
+/** The leaf's remote through a TLS handler on the leaf node port, the leaf starting TLS: tls://<app>.fly.dev:7422 on Fly. */
+const tlsRemote = (user = APP_USER) =>
+  `{ urls: ["tls://${user.user}:${user.pass}@[${EDGE_IP}]:7422"], tls: { ca_file: "${edge.caFile}", handshake_first: true } }`;
 /** The leaf's remote through the edge's WebSocket path: wss://<app>.fly.dev on Fly. */
 const websocketRemote = (user = APP_USER) => `{ urls: ["wss://${user.user}:${user.pass}@[${EDGE_IP}]:443"], tls: { ca_file: "${edge.caFile}" } }`;
 
@@ -214,13 +217,13 @@ test("status shows each machine's listeners for clients outside Fly", async () =
 });
 
 describe("refused", () => {
-  test("wrong credentials: over WebSocket, TLS-first TCP, and a leaf node on each path", async () => {
+  test("wrong credentials: over WebSocket, TLS-first TCP, and a leaf node on each of its three paths", async () => {
     const wrong = { user: "app", pass: "wrong" };
     await expect(websocketClient({ ...wrong, timeout: 5_000 })).rejects.toThrow(/Authorization Violation/i);
     const connectAs = (u: { user: string; pass: string }) =>
       `CONNECT ${JSON.stringify({ user: u.user, pass: u.pass, verbose: false, pedantic: false, protocol: 1 })}\r\nPING\r\n`;
     expect(await tlsHandlerSession(connectAs(wrong), /-ERR|PONG/)).toMatch(/-ERR 'Authorization Violation'/);
-    const leaves = [startLeaf("bad-direct", 15222, directRemote(wrong)), startLeaf("bad-websocket", 15223, websocketRemote(wrong))];
+    const leaves = [startLeaf("bad-direct", 15222, directRemote(wrong)), startLeaf("bad-websocket", 15223, websocketRemote(wrong)), startLeaf("bad-tls", 15224, tlsRemote(wrong))];
     for (const leaf of leaves) {
       await waitUntil(ord[0]!, `leaf ${leaf.name} refused`, async () =>
         /Authorization Violation/i.test(leaf.log()) ? { done: true, value: undefined } : { done: false, saw: leaf.log() },
@@ -275,20 +278,22 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
   const ws = clients.track(await websocketClient({ origin: ORIGIN, name: "ws", ...FOLLOWING }));
   const direct = startLeaf("leaf-direct", 24222, directRemote());
   const viaWs = startLeaf("leaf-websocket", 24223, websocketRemote());
+  const viaTls = startLeaf("leaf-tls", 24224, tlsRemote());
+  const leaves = [direct, viaWs, viaTls];
   // Every connection through the edge goes to the first machine that is up (balance first); the direct leaf dials it first.
   const hub = ord[0]!;
-  expect([await waitLeafAttached(direct, ord), await waitLeafAttached(viaWs, ord)].map((m) => m.id)).toEqual([hub.id, hub.id]);
+  expect((await Promise.all(leaves.map((leaf) => waitLeafAttached(leaf, ord)))).map((m) => m.id)).toEqual([hub.id, hub.id, hub.id]);
   expect(ws.info?.server_name).toBe(hub.id);
   const leafClients = await Promise.all(
-    [direct, viaWs].map(async (leaf) =>
+    leaves.map(async (leaf) =>
       clients.track(await websocketClient({ servers: leaf.clientUrl, user: undefined, pass: undefined, name: `${leaf.name}-client`, ...FOLLOWING })),
     ),
   );
 
   // The hub's exporter: prometheus-nats-exporter's -leafz figures, and /varz's WebSocket port.
   const metrics = await (await fetch(hub.metricsUrl)).text();
-  expect(metrics).toContain(`gnatsd_leafz_conn_nodes_total{server_id="${hub.id}"} 2`);
-  for (const leaf of [direct, viaWs]) expect(metrics).toMatch(new RegExp(`gnatsd_leafz_info\\{[^}]*account="APP"[^}]*name="${leaf.name}"[^}]*\\} 1`));
+  expect(metrics).toContain(`gnatsd_leafz_conn_nodes_total{server_id="${hub.id}"} 3`);
+  for (const leaf of leaves) expect(metrics).toMatch(new RegExp(`gnatsd_leafz_info\\{[^}]*account="APP"[^}]*name="${leaf.name}"[^}]*\\} 1`));
   expect(metrics).toContain(`gnatsd_varz_websocket_port{server_id="${hub.id}"} 8080`);
 
   // Core NATS both ways between each leaf's client and a client of the supercluster (same account APP).
@@ -297,11 +302,12 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
     await expectDelivered(cluster, leafClient, `to.leaf.${i}`);
   }
 
-  // Three publishers on the R3 stream, one per path; a leaf's client gets acks from the supercluster's JetStream.
+  // Four publishers on the R3 stream, one per path; a leaf's client gets acks from the supercluster's JetStream.
   const paths: Array<[string, NatsConnection]> = [
     ["ws", ws],
     ["leafdirect", leafClients[0]!],
     ["leafws", leafClients[1]!],
+    ["leaftls", leafClients[2]!],
   ];
   const publishers = paths.map(([prefix, nc]) =>
     new Publisher(jetstream(nc, { timeout: 5_000 }) as JetStreamClient, `outside.${prefix}`, prefix, { workers: 2, pauseMs: 20 }).start(),
@@ -315,7 +321,7 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
   expect(rest.map((m) => m.id)).toContain(ws.info!.server_name);
   // Back through the edge: the only address the servers advertise to WebSocket clients.
   expect(ws.getServer()).toBe(`[${EDGE_IP}]:443`);
-  for (const leaf of [direct, viaWs]) expect(rest.map((m) => m.id)).toContain((await waitLeafAttached(leaf, rest)).id);
+  for (const leaf of leaves) expect(rest.map((m) => m.id)).toContain((await waitLeafAttached(leaf, rest)).id);
   await expectDelivered(leafClients[1]!, cluster, "to.cluster.after");
 
   await Promise.all(publishers.map((p) => p.stop()));

@@ -19,16 +19,18 @@ const TEXT = readFileSync(join(PROJECT_ROOT, "fly.toml"), "utf8");
 const LINES = TEXT.split("\n");
 const shipped = parse(TEXT) as Table;
 
-/** The commented block that starts with the line `# <header>`, up to the first line that is not `# …`, turned on. */
-function optIn(header: string): Table {
-  const start = LINES.indexOf(`# ${header}`);
-  if (start < 0) throw new Error(`fly.toml has no commented block "# ${header}"`);
-  const block: string[] = [];
-  for (const line of LINES.slice(start)) {
-    if (!line.startsWith("# ")) break;
-    block.push(line.slice(2));
-  }
-  return parse(block.join("\n")) as Table;
+/** Every commented block that starts with the line `# <header>`, up to the first line that is not `# …`, turned on. */
+function optIn(header: string): Table[] {
+  const starts = LINES.flatMap((line, i) => (line === `# ${header}` ? [i] : []));
+  if (starts.length === 0) throw new Error(`fly.toml has no commented block "# ${header}"`);
+  return starts.map((start) => {
+    const block: string[] = [];
+    for (const line of LINES.slice(start)) {
+      if (!line.startsWith("# ")) break;
+      block.push(line.slice(2));
+    }
+    return parse(block.join("\n")) as Table;
+  });
 }
 
 /** A commented [env] line `  # NAME = "value"`, turned on. */
@@ -38,8 +40,9 @@ function optInEnv(name: string): string {
   return match[1]!;
 }
 
-const httpService = optIn("[http_service]").http_service as Table;
-const services = optIn("[[services]]").services as Table[];
+const httpServices = optIn("[http_service]").map((t) => t.http_service as Table);
+const httpService = httpServices[0]!;
+const services = optIn("[[services]]").flatMap((t) => t.services as Table[]);
 /** Fly's connection handlers (fly.io/docs/networking/services, "Connection handlers"). */
 const FLY_HANDLERS = ["http", "tls", "proxy_proto", "pg_tls", "edge_http"];
 
@@ -63,18 +66,24 @@ describe("turned on, each follows Fly's rules", () => {
   }
 
   test("[http_service] goes to the launcher's WebSocket port, HTTPS only", () => {
+    expect(httpServices).toHaveLength(1);
     expect(httpService.internal_port).toBe(Number(optInEnv("NATS_WEBSOCKET_PORT")));
     expect(httpService.force_https).toBe(true);
   });
 
-  test("[[services]]: TCP to the launcher's client port, through Fly's TLS handler only", () => {
-    expect(services).toHaveLength(1);
-    const [service] = services;
+  test("[[services]]: TCP to the launcher's client port and its leaf node port, each through Fly's TLS handler only", () => {
     const clientPort = Number((shipped.env as Table).NATS_CLIENT_PORT ?? SETTINGS.clientPort.default);
-    expect(service).toMatchObject({ internal_port: clientPort, protocol: "tcp" });
-    const ports = service!.ports as Table[];
-    expect(ports.map((p) => [p.port, p.handlers])).toEqual([[clientPort, ["tls"]]]);
-    for (const p of ports) for (const h of p.handlers) expect(FLY_HANDLERS).toContain(h);
+    const leafnodePort = Number(optInEnv("NATS_LEAFNODE_PORT"));
+    expect(services.map((s) => [s.internal_port, s.protocol])).toEqual([
+      [clientPort, "tcp"],
+      [leafnodePort, "tcp"],
+    ]);
+    for (const service of services) {
+      const ports = service.ports as Table[];
+      // The public port is the machine's: clients and leaf nodes use the ports they know.
+      expect(ports.map((p) => [p.port, p.handlers])).toEqual([[service.internal_port, ["tls"]]]);
+      for (const p of ports) for (const h of p.handlers) expect(FLY_HANDLERS).toContain(h);
+    }
   });
 });
 
@@ -84,6 +93,7 @@ test("the whole file with every opt-in turned on still parses, and its env boots
   );
   const all = parse(uncommented) as Table;
   expect(all.http_service.internal_port).toBe(8080);
+  expect(all.services.map((s: Table) => s.internal_port)).toEqual([4222, 7422]);
   const env = Object.fromEntries(Object.entries(all.env as Table).map(([k, v]) => [k, String(v)]));
   expect(env).toMatchObject({ NATS_WEBSOCKET_PORT: "8080", NATS_LEAFNODE_PORT: "7422" });
   const dir = mkdtempSync(join(tmpdir(), "fly-toml-outside-"));
