@@ -24,8 +24,11 @@ beforeAll(() => {
   glibc = Container.open(ARM64_GLIBC, "nats-cluster-arm64-glibc-test");
 }, 120_000);
 afterAll(() => {
-  build?.close();
-  glibc?.close();
+  try {
+    build?.close();
+  } finally {
+    glibc?.close();
+  }
 });
 
 /** The arm64 launcher with `args` under qemu, its dynamic loader and libraries from the arm64 tree, and only `env`. */

@@ -26,8 +26,11 @@ const envOf = new Map<FlyMachine, Record<string, string>>();
 const c = () => image!;
 
 afterAll(async () => {
-  await net?.close();
-  image?.close();
+  try {
+    await net?.close();
+  } finally {
+    image?.close();
+  }
 });
 
 /** Starts a machine running the image's ENTRYPOINT; `fly` false: local mode (none of Fly's variables). */
