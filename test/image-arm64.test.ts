@@ -14,6 +14,8 @@ import { testedNatsServer } from "../sim/tested-nats-server.ts";
 const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8"));
 let build: Container | undefined;
 let glibc: Container | undefined;
+/** Emulated, a launcher run takes ~1 s here; under a full test run it took over 5 s (bun's default timeout). */
+const QEMU_TIMEOUT_MS = 60_000;
 /** Where the build stage leaves the launcher (the final stage copies it from there). */
 const launcher = () => build!.path("src/dist/nats-cluster");
 
@@ -54,13 +56,13 @@ test("--version under qemu names the version and HEAD's revision", () => {
   if (r.stdout !== `${pkg.version} (git ${head})`) {
     throw new Error(`the arm64 build says "${r.stdout}", not HEAD (${head}): run scripts/image-build (npm test runs it first)`);
   }
-});
+}, QEMU_TIMEOUT_MS);
 
 test("--help under qemu", () => {
   const r = arm64(["--help"]);
   expect(r.code).toBe(0);
   expect(r.stdout).toContain("USAGE nats-cluster [OPTIONS] run|config|healthcheck|status|prune|exporter");
-});
+}, QEMU_TIMEOUT_MS);
 
 test("config in local mode under qemu: the same config as this machine's build prints", () => {
   const env = { NATS_SERVER_BIN: testedNatsServer() };
@@ -70,4 +72,4 @@ test("config in local mode under qemu: the same config as this machine's build p
   expect(r.stdout).toContain("jetstream");
   const native = spawnSync(join(PROJECT_ROOT, "dist/nats-cluster"), ["config"], { env, encoding: "utf8" });
   expect(r.stdout).toBe(native.stdout.trim());
-});
+}, QEMU_TIMEOUT_MS);
