@@ -25,6 +25,8 @@ export type Runtime = "compiled" | "bun";
 export interface StartMachineOptions {
   app: string;
   region: string;
+  /** The machine's process group (FLY_PROCESS_GROUP and AAAA <group>.process.<app>.internal); "app" as on Fly. */
+  processGroup?: string;
   /** Fly machine id (14 hex chars); random when omitted. */
   id?: string;
   /** The machine's volume; a fresh dir under the network's temp dir when omitted. Kept across restarts. */
@@ -71,6 +73,7 @@ let nextVeth = 0;
 export class FlyMachine {
   readonly app: string;
   readonly region: string;
+  readonly processGroup: string;
   readonly id: string;
   readonly ip: string;
   readonly runtime: Runtime;
@@ -100,7 +103,7 @@ export class FlyMachine {
   /** @internal use `net.startMachine()` */
   constructor(
     net: FlyNetwork,
-    opts: Required<Pick<StartMachineOptions, "app" | "region" | "id">> & {
+    opts: Required<Pick<StartMachineOptions, "app" | "region" | "id" | "processGroup">> & {
       ip: string;
       dir: string;
       storeDir: string;
@@ -115,6 +118,7 @@ export class FlyMachine {
     this.#net = net;
     this.app = opts.app;
     this.region = opts.region;
+    this.processGroup = opts.processGroup;
     this.id = opts.id;
     this.ip = opts.ip;
     this.dir = opts.dir;
@@ -211,7 +215,7 @@ export class FlyMachine {
       this.#net.loopback.add(this.ip);
       this.#addrUp = true;
     }
-    this.#net.dns.addMachine({ id: this.id, app: this.app, region: this.region, ip: this.ip } satisfies DnsMachine);
+    this.#net.dns.addMachine({ id: this.id, app: this.app, region: this.region, ip: this.ip, processGroup: this.processGroup } satisfies DnsMachine);
 
     let env: Record<string, string> = {};
     for (const [k, v] of Object.entries({ ...process.env, ...this.#net._machineEnv(this), ...this.#extraEnv })) {

@@ -156,6 +156,7 @@ export class FlyNetwork {
     const m = new FlyMachine(this, {
       app: opts.app,
       region: opts.region,
+      processGroup: opts.processGroup ?? "app",
       id,
       ip,
       dir,
@@ -187,6 +188,7 @@ export class FlyNetwork {
     return {
       FLY_APP_NAME: m.app,
       FLY_REGION: m.region,
+      FLY_PROCESS_GROUP: m.processGroup,
       FLY_MACHINE_ID: m.id,
       FLY_PRIVATE_IP: m.ip,
       FLY_NAMESERVER: this.dns.nameserver,

@@ -98,6 +98,25 @@ describe("discoverFlyTopology against a Fly-shaped DNS server", () => {
     expect(topology.regions).toEqual([{ region: "ord", addresses: [ip(1), ip(2)] }]);
   });
 
+  test("with a process group, only its machines count; a region of other groups' machines only is none", async () => {
+    addMachines("ord", [1, 2]);
+    addMachines("sjc", [4]);
+    dns.addMachine({ id: "job", app: "myapp", region: "ord", ip: ip(3), processGroup: "backup" });
+    dns.addMachine({ id: "job2", app: "myapp", region: "ams", ip: ip(6), processGroup: "backup" });
+    const topology = await discoverFlyTopology(options({ processGroup: "app" }));
+    expect(topology).toEqual({
+      regions: [
+        { region: "ord", addresses: [ip(1), ip(2)] },
+        { region: "sjc", addresses: [ip(4)] },
+      ],
+      problems: [],
+    });
+    expect(dns.queries.map((q) => `${q.type} ${q.name}`)).toContain("AAAA app.process.myapp.internal");
+    // Without a group (a launcher started by hand): every machine of the app, as before.
+    const all = await discoverFlyTopology(options());
+    expect(all.regions.map((r) => `${r.region} ${r.addresses.length}`)).toEqual(["ams 1", "ord 3", "sjc 1"]);
+  });
+
   test("a transient failure is retried", async () => {
     addMachines("ord", [1, 2]);
     addMachines("sjc", [4]);

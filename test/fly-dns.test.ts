@@ -94,6 +94,18 @@ describe("answers like Fly's 6PN DNS", () => {
     expect(server.nameserver).toBe(`127.0.0.1:${server.port}`);
   });
 
+  test("AAAA <group>.process.<app>.internal: the machines of one process group", async () => {
+    server.addMachine({ id: "0b1c2d3e4f5a6b", app: "nats", region: "ord", ip: "fdaa:0:1:a7b:9::2", processGroup: "backup" });
+    const r = resolver();
+    expect(await r.resolve6("backup.process.nats.internal")).toEqual(["fdaa:0:1:a7b:9::2"]);
+    expect((await r.resolve6("app.process.nats.internal")).sort()).toEqual(
+      M.filter((m) => m.app === APP)
+        .map((m) => m.ip)
+        .sort(),
+    );
+    expect(await errorCode(r.resolve6("web.process.nats.internal"))).toBe("ENOTFOUND");
+  });
+
   test("AAAA for region, global, app and vm names, case-insensitively", async () => {
     const r = resolver();
     expect((await r.resolve6("ord.nats.internal")).sort()).toEqual([M[0]!.ip, M[1]!.ip]);

@@ -57,6 +57,7 @@ describe("precedence: flag > env > default", () => {
     region: ["ams", (s) => s.region, "ams"],
     serverName: ["node-7", (s) => s.serverName, "node-7"],
     privateIp: ["fdaa::9", (s) => s.privateIp, "fdaa::9"],
+    processGroup: ["Worker", (s) => s.processGroup, "worker"],
     nameserver: ["[::1]:5353", (s) => s.nameserver, { host: "::1", port: 5353 }],
     discoveryTimeout: ["2s", (s) => s.discoveryTimeoutMs, 2000],
     storeDir: ["/data", (s) => s.storeDir, "/data"],

@@ -1,6 +1,9 @@
 /**
  * Discovery on Fly: the app's regions come from TXT `regions.<app>.internal`, each region's machines
  * from AAAA `<region>.<app>.internal`, asked of Fly's internal nameserver (fdaa::3) with node:dns.
+ * With a process group (FLY_PROCESS_GROUP), only the machines AAAA `<group>.process.<app>.internal` also
+ * lists count: a scheduled job's machine of the same app is never a peer, and a region holding only such
+ * machines is no region of the supercluster. Fly has no name per region and group, hence the intersection.
  *
  * DNS trouble at boot must neither hang nor crash-loop a machine: every query is retried with backoff
  * within one shared deadline, and whatever is still missing then is reported as a problem while the
@@ -14,6 +17,8 @@ import type { DiscoveryProvider, RegionMembers, Topology } from "./topology.ts";
 export interface FlyDiscoveryOptions {
   app: string;
   region: string;
+  /** Only machines of this process group are members; undefined: every machine of the app. */
+  processGroup?: string;
   privateIp: string;
   nameserver: HostPort;
   /** Total time discovery may take. */
@@ -28,6 +33,7 @@ export type Lookup<T> = { ok: true; value: T } | { ok: false; problem: string };
 
 export const regionsName = (app: string) => `regions.${app}.internal`;
 export const regionName = (region: string, app: string) => `${region}.${app}.internal`;
+export const processGroupName = (group: string, app: string) => `${group}.process.${app}.internal`;
 
 /**
  * A TXT answer as the one value Fly put in it. Fly splits a long value into 255-byte strings, even mid-name,
@@ -80,26 +86,35 @@ export async function discoverFlyTopology(options: FlyDiscoveryOptions): Promise
   const deadline = Date.now() + options.timeoutMs;
   const resolver = await flyResolver(options.nameserver, options.timeoutMs);
 
-  const lookupRegions = () =>
-    withRetry(regionsName(app), () => resolver.resolveTxt(regionsName(app)).then(parseRegionsTxt), [], deadline);
-  const lookupMembers = (name: string) =>
-    withRetry(regionName(name, app), () => resolver.resolve6(regionName(name, app)), [], deadline);
+  const lookupRegions = () => withRetry(regionsName(app), () => resolver.resolveTxt(regionsName(app)).then(parseRegionsTxt), [], deadline);
+  const lookupMembers = (name: string) => withRetry(regionName(name, app), () => resolver.resolve6(regionName(name, app)), [], deadline);
 
-  // Own region's machines and the list of regions at once; then every other region at once.
-  const [regions, own] = await Promise.all([lookupRegions(), lookupMembers(region)]);
+  const group = options.processGroup;
+  const lookupGroup = async (): Promise<Lookup<string[]> | undefined> =>
+    group === undefined ? undefined : withRetry(processGroupName(group, app), () => resolver.resolve6(processGroupName(group, app)), [], deadline);
+
+  // Own region's machines, the list of regions and the group's machines at once; then every other region at once.
+  const [regions, own, inGroup] = await Promise.all([lookupRegions(), lookupMembers(region), lookupGroup()]);
   const others = (regions.ok ? regions.value : []).filter((r) => r !== region);
   const found = await Promise.all(others.map(lookupMembers));
 
   const problems: string[] = [];
+  // The group's lookup failed: every machine counts (a job's machine does not listen on the route port) and it is reported.
+  const groupSet = inGroup?.ok ? new Set(sortedAddresses(inGroup.value)) : undefined;
+  if (inGroup && !inGroup.ok) problems.push(inGroup.problem);
   const members = (name: string, lookup: Lookup<string[]>): RegionMembers => {
     if (!lookup.ok) problems.push(lookup.problem);
-    return { region: name, addresses: sortedAddresses(lookup.ok ? lookup.value : []) };
+    const addresses = sortedAddresses(lookup.ok ? lookup.value : []);
+    return { region: name, addresses: groupSet ? addresses.filter((a) => groupSet.has(a)) : addresses };
   };
   if (!regions.ok) problems.push(regions.problem);
   const ownMembers = members(region, own);
   // DNS may not list a machine that has only just booted; it is a member all the same.
   ownMembers.addresses = sortedAddresses([...ownMembers.addresses, privateIp]);
-  const all = [ownMembers, ...others.map((name, i) => members(name, found[i]))];
+  const otherMembers = others.map((name, i) => members(name, found[i]));
+  // A region whose machines all belong to other groups is none of ours (its lookup failing is not that).
+  const ours = otherMembers.filter((m, i) => !groupSet || m.addresses.length > 0 || !found[i]!.ok);
+  const all = [ownMembers, ...ours];
   return { regions: all.sort((a, b) => a.region.localeCompare(b.region)), problems };
 }
 

@@ -3,7 +3,7 @@ import { flyProvider } from "./fly.ts";
 import { localProvider } from "./local.ts";
 import type { DiscoveryProvider } from "./topology.ts";
 
-export type {   Topology } from "./topology.ts";
+export type { Topology } from "./topology.ts";
 export { membersOf } from "./topology.ts";
 export { regionName } from "./fly.ts";
 
@@ -13,6 +13,7 @@ export function discoveryProviderFor(settings: Settings): DiscoveryProvider {
   return flyProvider({
     app: settings.app,
     region: settings.region,
+    processGroup: settings.processGroup,
     privateIp: settings.privateIp,
     nameserver: settings.nameserver,
     timeoutMs: settings.discoveryTimeoutMs,

@@ -16,6 +16,8 @@ export interface Settings {
   mode: "fly" | "local";
   app?: string;
   region: string;
+  /** Only machines of this Fly process group are peers; undefined: every machine of the app. */
+  processGroup?: string;
   serverName: string;
   privateIp: string;
   nameserver: HostPort;
@@ -133,6 +135,7 @@ export async function resolveSettings(flags: RawSettings, env: Env, probes: Prob
     mode,
     app,
     region: field("region", parse.parseDnsLabel),
+    processGroup: field("processGroup", parse.parseDnsLabel, () => undefined),
     serverName: field("serverName", parse.parseServerName, () => parse.parseServerName(probes.hostname())),
     privateIp,
     nameserver: field("nameserver", parse.parseNameserver),

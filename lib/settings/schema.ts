@@ -28,6 +28,12 @@ export const SETTINGS = {
     description: "Fly app whose machines form the supercluster",
   },
   region: { flag: "region", env: ["FLY_REGION"], default: "local", description: "This machine's region: the cluster and gateway name" },
+  processGroup: {
+    flag: "process-group",
+    env: ["FLY_PROCESS_GROUP"],
+    describeDefault: "none: every machine of the app",
+    description: "Fly process group whose machines are peers; machines of other groups (a backup job) never are",
+  },
   serverName: {
     flag: "server-name",
     env: ["FLY_MACHINE_ID", "FLY_ALLOC_ID"],

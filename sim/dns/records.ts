@@ -3,6 +3,7 @@
  *   AAAA <app>.internal, global.<app>.internal  every machine of the app
  *   AAAA <region>.<app>.internal                the app's machines in that region (NXDOMAIN if none)
  *   AAAA <id>.vm.<app>.internal                 that machine
+ *   AAAA <group>.process.<app>.internal         the app's machines in that process group (fly.toml [processes])
  *   TXT  regions.<app>.internal                 "ord,sjc"
  *   TXT  vms.<app>.internal                     "<id> <region>,<id> <region>" of the started machines
  *   TXT  all.vms.<app>.internal                 the same for every machine of the app, stopped ones too
@@ -14,6 +15,8 @@ export interface FlyMachine {
   app: string;
   region: string;
   ip: string; // IPv6
+  /** The machine's process group: FLY_PROCESS_GROUP; "app" (Fly's default) when omitted. */
+  processGroup?: string;
 }
 
 /** The records a name has, or null when the name does not exist (NXDOMAIN). */
@@ -36,6 +39,7 @@ export function flyRecords(name: string, started: FlyMachine[], all: FlyMachine[
 
   if (sub.length === 0 || (sub.length === 1 && sub[0] === "global")) return ips(ms);
   if (sub.length === 2 && sub[1] === "vm") return ips(ms.filter((m) => m.id.toLowerCase() === sub[0]));
+  if (sub.length === 2 && sub[1] === "process") return ips(ms.filter((m) => (m.processGroup ?? "app").toLowerCase() === sub[0]));
   if (sub.length !== 1) return null;
   if (sub[0] === "regions") {
     const regions = [...new Set(ms.map((m) => m.region))].sort();
