@@ -218,7 +218,7 @@ if (results.tricks) {
     const saves = `saves ${t.savesMs.toFixed(1)} ms (medians: ${t.savesMedianMs.toFixed(1)})`;
     row(
       "",
-      `without ${t.name}: ${t.what} (lower quartile ${t.without.p25.toFixed(1)} ms)`,
+      `${t.control ? "control" : `without ${t.name}`}: ${t.what} (lower quartile ${t.without.p25.toFixed(1)} ms)`,
       t.without,
       "ms",
       saves,

@@ -33,7 +33,7 @@ interface Trick {
 
 const TRICKS: Trick[] = [
   { name: "the version cache", what: "nats-server's version remembered next to the config", file: VERSION_CACHE_NAME },
-  { name: "nothing (control)", what: "the same launcher built again from a copy of the sources", stubs: {} },
+  { name: "nothing", what: "the same launcher built again from a copy of the sources", stubs: {} },
 ];
 
 export interface TrickResult {
