@@ -2,8 +2,9 @@
 // per machine), scraped every second by a real Prometheus that loads monitoring/alerts.yml with only its `for:`
 // durations shortened (FOR_DIVISOR; test/support/alert-rules.ts, checked by test/alerts.test.ts). Nothing fires
 // while it is healthy; stopping a machine fires NatsMachineDown (and its JetStream alerts), which resolve once it is
-// started again; cutting ams off (and its two machines from each other) fires NatsGatewayMissing and
-// NatsRouteMissing; filling ams's small volume fires NatsStoreFileSystemFull while writes are still acknowledged.
+// started again; cutting ams off (and its two machines from each other) fires NatsGatewayMissing, NatsRouteMissing
+// and NatsJetStreamNoMetaLeader; filling ams's small volume (and memory store) fires NatsStoreFileSystemFull (and the JetStream limit
+// alerts) while writes are still acknowledged.
 // Every panel query of monitoring/grafana-dashboard.json returns series from the same Prometheus. The nats-servers
 // ping every PING_INTERVAL (as NATS_APPEND_CONFIG): with the default, a silent cut is noticed after 45 s (gateways
 // ping every 15 s at most). Run inside scripts/netns-run (npm test does).
@@ -12,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { DASHBOARD_FILE, shippedRules, shortenFor } from "./support/alert-rules.ts";
 import { FlyNetwork } from "../sim/network.ts";
 import { PORTS, type FlyMachine } from "../sim/machine.ts";
@@ -23,13 +24,15 @@ import { Clients } from "./support/nats.ts";
 import { waitAllHealthy } from "../sim/wait.ts";
 import { waitSupercluster } from "../sim/cluster-wait.ts";
 
-setDefaultTimeout(60_000);
+setDefaultTimeout(120_000);
 
 const APP = "e2e-alerts";
 /** Every `for:` of the shipped rules divided by this: 1m → 2 s, 2m → 4 s, 5m → 10 s. */
 const FOR_DIVISOR = 30;
 const PING_INTERVAL = "2s";
 const VOLUME_MIB = 16;
+/** ams's JetStream limits: the file store as large as the volume (as fly.toml advises), a small memory store. */
+const AMS_LIMITS = { NATS_MAX_FILE_STORE: `${VOLUME_MIB}MiB`, NATS_MAX_MEM_STORE: "4MiB" };
 
 let net: FlyNetwork;
 let machines: FlyMachine[] = [];
@@ -66,7 +69,7 @@ beforeAll(async () => {
   machines = [
     ...net.startMachines(2, { app: APP, region: "ord", env }),
     ...net.startMachines(2, { app: APP, region: "sjc", env }),
-    ...volumes.map((storeDir) => net.startMachine({ app: APP, region: "ams", env, storeDir })),
+    ...volumes.map((storeDir) => net.startMachine({ app: APP, region: "ams", env: { ...env, ...AMS_LIMITS }, storeDir })),
   ];
   await waitSupercluster(machines, { timeoutMs: 45_000 });
 
@@ -120,7 +123,7 @@ async function waitAlerts(what: string, accept: (alerts: ActiveAlert[]) => boole
 }
 
 /** Waits for each named alert (matching `labels`) to fire, recording how long each took from `since`. */
-async function expectFiring(scenario: string, since: number, expected: [name: string, labels: Record<string, string>][], timeoutMs = 30_000): Promise<void> {
+async function expectFiring(scenario: string, since: number, expected: [name: string, labels: Record<string, string>][], timeoutMs = 45_000): Promise<void> {
   fired[scenario] ??= {};
   await Promise.all(
     expected.map(async ([name, labels]) => {
@@ -159,7 +162,7 @@ test("healthy: nothing fires, nothing is pending, every exporter reports what DN
   expect((await prometheus!.query("nats_cluster_store_fs_size_bytes > 0")).length).toBe(machines.length);
   // Longer than the shortened `for:` of the alerts a booting supercluster could trip (2m → 4 s); the last test
   // checks that nothing fired over the whole test.
-  await Bun.sleep(5_000);
+  await Bun.sleep(4_500);
   expect(names(await prometheus!.alerts())).toEqual([]);
 });
 
@@ -182,7 +185,7 @@ test("a machine stopped: NatsMachineDown and its JetStream alerts fire; all reso
   });
 });
 
-test("ams cut off from the other regions (and its two machines from each other): NatsGatewayMissing and NatsRouteMissing fire, and resolve once healed", async () => {
+test("ams cut off from the other regions (and its two machines from each other): NatsGatewayMissing, NatsRouteMissing and NatsJetStreamNoMetaLeader fire, and resolve once healed", async () => {
   const ams = region("ams");
   const others = machines.filter((m) => m.region !== "ams");
   await scenario("region cut off", async () => {
@@ -193,6 +196,8 @@ test("ams cut off from the other regions (and its two machines from each other):
         ["NatsGatewayMissing", { instance: others[0]!.id, remote_gateway_name: "ams" }],
         ["NatsGatewayMissing", { instance: ams[0]!.id }],
         ["NatsRouteMissing", { instance: ams[0]!.id }],
+        // ams's two machines are a minority of the meta group's six: they lose its leader.
+        ["NatsJetStreamNoMetaLeader", { instance: ams[1]!.id }],
       ]);
     } finally {
       for (const cut of cuts) cut.heal();
@@ -201,7 +206,7 @@ test("ams cut off from the other regions (and its two machines from each other):
   });
 });
 
-test("ams's volume filling: NatsStoreFileSystemFull fires while writes are still acknowledged", async () => {
+test("ams's volume and memory store filling: NatsStoreFileSystemFull and the JetStream limit alerts fire while writes are still acknowledged", async () => {
   await scenario("volume filling", async () => {
     const nc = await clients.to(region("ams")[0]!);
     const jsm = await jetstreamManager(nc);
@@ -222,11 +227,27 @@ test("ams's volume filling: NatsStoreFileSystemFull fires while writes are still
       acked += round;
     }
     const overAt = performance.now();
-    await expectFiring("volume filling", overAt, [["NatsStoreFileSystemFull", { instance: holder }]]);
-    // The alert is out and writes still succeed.
-    await js.publish("fill.x", payload);
-    console.log(`volume filling: ${acked + 1} writes of 64 KiB acked; ${Math.round(used() * 100)} % used when the alert fired`);
-    await jsm.streams.delete("FILL");
+    // And a memory stream to 90 % of the 4 MiB memory store.
+    const mem = await addStreamWhenPlaceable(jsm, {
+      name: "FILL_MEM",
+      subjects: ["fillmem.>"],
+      num_replicas: 1,
+      storage: StorageType.Memory,
+      placement: { cluster: "ams" },
+    });
+    await Promise.all(Array.from({ length: 56 }, () => js.publish("fillmem.x", payload)));
+    const memAt = performance.now();
+    await Promise.all([
+      expectFiring("volume filling", overAt, [
+        ["NatsStoreFileSystemFull", { instance: holder }],
+        ["NatsJetStreamStorageHigh", { instance: holder }],
+      ]),
+      expectFiring("volume filling", memAt, [["NatsJetStreamMemoryHigh", { instance: mem.cluster!.leader! }]]),
+    ]);
+    // The alerts are out and writes still succeed.
+    await Promise.all([js.publish("fill.x", payload), js.publish("fillmem.x", new Uint8Array(1024))]);
+    console.log(`volume filling: ${acked + 1} writes of 64 KiB acked; ${Math.round(used() * 100)} % used when the alerts fired`);
+    await Promise.all([jsm.streams.delete("FILL"), jsm.streams.delete("FILL_MEM")]);
   });
 });
 
