@@ -10,7 +10,8 @@ import type { Jsz, Routez } from "../lib/monitoring/client.ts";
 import { argsFromArgv, parseExporterArgs } from "../lib/metrics/args.ts";
 import { type ExporterSource, exporterArgs } from "../lib/metrics/start.ts";
 import { Families } from "../lib/metrics/family.ts";
-import { flyDnsFamilies } from "../lib/metrics/fly-dns.ts";
+import { flyDnsFamilies, flyDnsWatcher } from "../lib/metrics/fly-dns.ts";
+import { FlyDnsServer } from "../sim/dns/server.ts";
 import { jszFamilies } from "../lib/metrics/jsz.ts";
 import { routezFamilies } from "../lib/metrics/routez.ts";
 import { storeFamilies } from "../lib/metrics/store.ts";
@@ -29,7 +30,7 @@ test("DNS view: expected route peers, a gateway per other region, every machine 
         { id: "m1", region: "ord" },
         { id: "m2", region: "sjc" },
       ],
-      errors: { regions: false, region: false, vms: true, all_vms: false },
+      errors: { regions: false, region: false, group: false, vms: true, all_vms: false },
     },
     { app: "demo", region: "ord" },
   );
@@ -46,12 +47,13 @@ test("DNS view: expected route peers, a gateway per other region, every machine 
   expect(samples.nats_cluster_dns_error!.map((s) => [s.labels.record, s.value])).toEqual([
     ["regions", 0],
     ["region", 0],
+    ["group", 0],
     ["vms", 1],
     ["all_vms", 0],
   ]);
   // Nothing answered yet: no expected figures at all (rather than zeros an alert would compare with).
   const none = new Families();
-  flyDnsFamilies(none, { errors: { regions: true, region: true, vms: true, all_vms: true } }, { app: "demo", region: "ord" });
+  flyDnsFamilies(none, { errors: { regions: true, region: true, group: true, vms: true, all_vms: true } }, { app: "demo", region: "ord" });
   expect(none.list().map((f) => f.name)).toEqual(["nats_cluster_dns_error"]);
 });
 
@@ -149,3 +151,39 @@ test("run hands the exporter the store directory, and on Fly the machine's addre
   const local = { ...launch, settings: { ...settings, mode: "local", app: undefined } } as unknown as ExporterSource;
   expect(parseExporterArgs(argsFromArgv(exporterArgs(local, 42).slice(1))).flyDns).toBeUndefined();
 });
+
+test("the DNS watcher against the simulated Fly DNS: only the process group's machines count; a failed lookup keeps the last answer", async () => {
+  const dns = await FlyDnsServer.start({ host: "127.0.0.1", port: 0 });
+  try {
+    const machine = (id: string, region: string, n: number, processGroup?: string) =>
+      dns.addMachine({ id, app: "demo", region, ip: `fdaa:0:1:a7b:${n}::2`, processGroup });
+    machine("o1", "ord", 1);
+    machine("o2", "ord", 2);
+    machine("s1", "sjc", 3);
+    machine("o3", "ord", 4);
+    dns.stopMachine("o3");
+    // A scheduled job of the same app, in ord and alone in ams.
+    machine("j1", "ord", 5, "backup");
+    machine("j2", "ams", 6, "backup");
+    const nameserver = { host: "127.0.0.1", port: dns.port };
+    const view = await flyDnsWatcher({ app: "demo", region: "ord", processGroup: "app", privateIp: "fdaa:0:1:a7b:1::2", nameserver })();
+    expect(view.routePeers).toEqual(["fdaa:0:1:a7b:2::2"]);
+    expect(view.regions).toEqual(["ord", "sjc"]);
+    expect(view.all!.map((vm) => vm.id).sort()).toEqual(["j1", "j2", "o1", "o2", "o3", "s1"]);
+    expect(view.started!.map((vm) => vm.id).sort()).toEqual(["j1", "j2", "o1", "o2", "s1"]);
+    // Without a group (by hand), every machine of the app counts.
+    const everyone = await flyDnsWatcher({ app: "demo", region: "ord", privateIp: "fdaa:0:1:a7b:1::2", nameserver })();
+    expect(everyone.routePeers!.sort()).toEqual(["fdaa:0:1:a7b:2::2", "fdaa:0:1:a7b:5::2"]);
+    expect(everyone.regions).toEqual(["ams", "ord", "sjc"]);
+    // DNS gone: the last answers stay, flagged.
+    const watch = flyDnsWatcher({ app: "demo", region: "ord", processGroup: "app", privateIp: "fdaa:0:1:a7b:1::2", nameserver });
+    await watch();
+    await dns.close();
+    const stale = await watch();
+    expect(stale.errors).toEqual({ regions: true, region: true, group: true, vms: true, all_vms: true });
+    expect(stale.routePeers).toEqual(["fdaa:0:1:a7b:2::2"]);
+    expect(stale.regions).toEqual(["ord", "sjc"]);
+  } finally {
+    await dns.close();
+  }
+}, 15_000);

@@ -48,7 +48,10 @@ export function parseExporterArgs(args: ExporterArgs): ExporterOptions {
     return required("private-ip");
   };
   // Fly's DNS only with an app and a nameserver (local mode has neither).
-  const flyDns = args.app && args.nameserver ? { app: args.app, region: required("region"), privateIp: privateIp(), nameserver: nameserver() } : undefined;
+  const flyDns =
+    args.app && args.nameserver
+      ? { app: args.app, region: required("region"), processGroup: args["process-group"] || undefined, privateIp: privateIp(), nameserver: nameserver() }
+      : undefined;
   return {
     storeDir: args["store-dir"] || undefined,
     flyDns,

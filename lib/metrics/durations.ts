@@ -1,6 +1,6 @@
 /** The duration and time texts nats-server's monitoring JSON uses, as numbers for gauges. */
 
-const GO_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, "µs": 1e-6, "μs": 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+const GO_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, μs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 
 /** A Go duration (`time.Duration.String()`: "1.5ms", "2m3.4s", "0s") in seconds; NaN if it is not one. */
 export function goDurationSeconds(text: string): number {

@@ -98,7 +98,8 @@ export function runExporter(opts: ExporterOptions): void {
   let warned = false;
   const listen = () =>
     serveHttp(opts.listenHost, opts.port, handler).catch((error: NodeJS.ErrnoException) => {
-      if (!warned) warn(`cannot listen on ${formatHostPort(opts.listenHost, opts.port)}: ${error.code ?? error.message}; retrying every ${LISTEN_RETRY_MS / 1000} s`);
+      if (!warned)
+        warn(`cannot listen on ${formatHostPort(opts.listenHost, opts.port)}: ${error.code ?? error.message}; retrying every ${LISTEN_RETRY_MS / 1000} s`);
       warned = true;
       setTimeout(listen, LISTEN_RETRY_MS);
     });

@@ -19,6 +19,7 @@ export const EXPORTER_FLAGS = {
   "store-dir": "JetStream store directory: its file system's size and free space are exported",
   "private-ip": "This machine's 6PN address (left out of its region's expected route peers)",
   nameserver: "Fly's DNS server, asked at each scrape for the app's machines and regions (with --app)",
+  "process-group": "Fly process group: only its machines count as expected peers (FLY_PROCESS_GROUP)",
 } as const;
 
 export type ExporterFlag = keyof typeof EXPORTER_FLAGS;

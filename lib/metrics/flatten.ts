@@ -27,7 +27,11 @@ const SKIPPED = new Set([
 
 /** `a`, `b/c` → `a_b_c`: slashes (http_req_stats' paths) and anything else a metric name cannot hold become underscores, none doubled or at the edges. */
 function flatName(path: readonly string[]): string {
-  return path.join("_").replace(/[^A-Za-z0-9_]/g, "_").replace(/_+/g, "_").replace(/^_|_$/g, "");
+  return path
+    .join("_")
+    .replace(/[^A-Za-z0-9_]/g, "_")
+    .replace(/_+/g, "_")
+    .replace(/^_|_$/g, "");
 }
 
 export function flattenDocument(families: Families, prefix: string, doc: Record<string, unknown>, serverId: string, path: string[] = []): void {

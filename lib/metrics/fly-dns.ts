@@ -2,12 +2,14 @@
  * What Fly's DNS says the supercluster should be, asked at every scrape: the regions TXT (the gateways this
  * machine should have), the own region's AAAA (its route peers) and the vms/all.vms TXT (every machine of
  * the app, started or stopped). nats-server knows none of it, and a stopped machine's own series simply stop,
- * so the alerts compare what remains (the other machines' series) against these. A lookup that fails keeps
- * its last answer, so an expected peer does not vanish from the comparison with a DNS hiccup;
- * nats_cluster_dns_error says which answer is stale.
+ * so the alerts compare what remains (the other machines' series) against these. With a process group
+ * (FLY_PROCESS_GROUP) only its machines count, as in discovery: AAAA `<group>.process.<app>.internal` filters
+ * the own region's peers, and a region counts when its AAAA lists one of them (a scheduled job's machine is no
+ * peer). A lookup that fails keeps its last answer, so an expected peer does not vanish from the comparison with
+ * a DNS hiccup; nats_cluster_dns_error says which answer is stale.
  */
 import { canonicalIp } from "../net.ts";
-import { flyResolver, parseRegionsTxt, regionName, regionsName, withRetry } from "../discovery/fly.ts";
+import { flyResolver, parseRegionsTxt, processGroupName, regionName, regionsName, withRetry } from "../discovery/fly.ts";
 import { allVmsName, type FlyVm, parseVmsTxt, vmsName } from "../discovery/machines.ts";
 import type { HostPort } from "../net.ts";
 import type { Families } from "./family.ts";
@@ -15,6 +17,8 @@ import type { Families } from "./family.ts";
 export interface FlyDnsOptions {
   app: string;
   region: string;
+  /** Only machines of this process group count; undefined: every machine of the app. */
+  processGroup?: string;
   privateIp: string;
   nameserver: HostPort;
 }
@@ -26,30 +30,46 @@ export interface DnsView {
   routePeers?: string[];
   started?: FlyVm[];
   all?: FlyVm[];
-  errors: Record<"regions" | "region" | "vms" | "all_vms", boolean>;
+  /** The process group's machines' addresses (with a group). */
+  group?: Set<string>;
+  errors: Record<"regions" | "region" | "group" | "vms" | "all_vms", boolean>;
 }
 
 /** Well inside a scrape's timeout (Prometheus' default 10 s); each query is retried within it. */
 const LOOKUP_DEADLINE_MS = 2000;
 
-/** Asks the four records at once each time it is called; remembers the last good answers. */
+/** Asks the records at once each time it is called (with a group, then the other regions' AAAA); remembers the last good answers. */
 export function flyDnsWatcher(opts: FlyDnsOptions): () => Promise<DnsView> {
-  const view: DnsView = { errors: { regions: false, region: false, vms: false, all_vms: false } };
+  const view: DnsView = { errors: { regions: false, region: false, group: false, vms: false, all_vms: false } };
   const self = canonicalIp(opts.privateIp);
+  const group = opts.processGroup;
   return async () => {
     const resolver = await flyResolver(opts.nameserver, LOOKUP_DEADLINE_MS);
     const deadline = Date.now() + LOOKUP_DEADLINE_MS;
     const lookup = <T>(name: string, query: () => Promise<T>, empty: T) => withRetry(name, query, empty, deadline);
-    const [regions, region, started, all] = await Promise.all([
+    const addresses = (name: string) => lookup(name, () => resolver.resolve6(name).then((ips) => [...new Set(ips.map(canonicalIp))]), []);
+    const [regions, region, inGroup, started, all] = await Promise.all([
       lookup(regionsName(opts.app), () => resolver.resolveTxt(regionsName(opts.app)), []),
-      lookup(regionName(opts.region, opts.app), () => resolver.resolve6(regionName(opts.region, opts.app)), []),
+      addresses(regionName(opts.region, opts.app)),
+      group === undefined ? undefined : addresses(processGroupName(group, opts.app)),
       lookup(vmsName(opts.app), () => resolver.resolveTxt(vmsName(opts.app)), []),
       lookup(allVmsName(opts.app), () => resolver.resolveTxt(allVmsName(opts.app)), []),
     ]);
-    view.errors.regions = !regions.ok;
-    if (regions.ok) view.regions = parseRegionsTxt(regions.value);
+    view.errors.group = inGroup?.ok === false;
+    if (inGroup?.ok) view.group = new Set(inGroup.value);
+    const ours = (ips: string[]) => (view.group ? ips.filter((ip) => view.group!.has(ip)) : ips);
     view.errors.region = !region.ok;
-    if (region.ok) view.routePeers = [...new Set(region.value.map(canonicalIp))].filter((ip) => ip !== self);
+    if (region.ok) view.routePeers = ours(region.value).filter((ip) => ip !== self);
+    view.errors.regions = !regions.ok;
+    if (regions.ok) {
+      const names = parseRegionsTxt(regions.value);
+      if (!view.group) view.regions = names;
+      else {
+        // A region counts when its AAAA lists a machine of the group, or when that lookup failed (not known to be none).
+        const found = await Promise.all(names.map((name) => (name === opts.region ? undefined : addresses(regionName(name, opts.app)))));
+        view.regions = names.filter((_, i) => !found[i] || !found[i]!.ok || ours(found[i]!.value).length > 0);
+      }
+    }
     for (const [key, name, answer] of [
       ["vms", vmsName(opts.app), started],
       ["all_vms", allVmsName(opts.app), all],

@@ -10,6 +10,16 @@ import type { Families } from "./family.ts";
 export function healthzFamilies(families: Families, health: Healthz, serverId: string): void {
   const status = (health.body as { status?: unknown } | undefined)?.status;
   const value = health.status === undefined ? "unreachable" : typeof status === "string" ? status : "invalid";
-  families.add("gnatsd_healthz_status", "0 when nats-server's /healthz answers ok, 1 otherwise (not running included)", { server_id: serverId }, health.ok ? 0 : 1);
-  families.add("gnatsd_healthz_status_value", "1 when /healthz is ok; the value label says what it answered", { server_id: serverId, value }, health.ok ? 1 : 0);
+  families.add(
+    "gnatsd_healthz_status",
+    "0 when nats-server's /healthz answers ok, 1 otherwise (not running included)",
+    { server_id: serverId },
+    health.ok ? 0 : 1,
+  );
+  families.add(
+    "gnatsd_healthz_status_value",
+    "1 when /healthz is ok; the value label says what it answered",
+    { server_id: serverId, value },
+    health.ok ? 1 : 0,
+  );
 }

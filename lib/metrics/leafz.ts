@@ -6,7 +6,7 @@
  */
 import type { LeafConnection, Leafz } from "../monitoring/client.ts";
 import { goDurationSeconds } from "./durations.ts";
-import { Families, numberOr } from "./family.ts";
+import { type Families, numberOr } from "./family.ts";
 
 /** [metric suffix, help, value of the connection] */
 const FIELDS: [string, string, (c: LeafConnection) => number][] = [

@@ -40,6 +40,11 @@ export function ownFamilies(families: Families, boot: BootFacts, scrapeErrors: R
   }
   families.add("nats_cluster_boot_discovery_problems", "DNS lookups discovery could not complete at boot (0: it saw everything)", {}, boot.discoveryProblems);
   for (const [endpoint, failed] of Object.entries(scrapeErrors)) {
-    families.add("nats_cluster_scrape_error", "1 when this scrape could not read the monitoring endpoint (its metrics are then missing)", { endpoint }, failed ? 1 : 0);
+    families.add(
+      "nats_cluster_scrape_error",
+      "1 when this scrape could not read the monitoring endpoint (its metrics are then missing)",
+      { endpoint },
+      failed ? 1 : 0,
+    );
   }
 }

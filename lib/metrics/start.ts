@@ -13,7 +13,7 @@ import { exporterArgv } from "./flags.ts";
 
 /** What the exporter is told at boot: a launch (lib/launch/types.ts) has all of it. */
 export interface ExporterSource {
-  settings: Pick<Settings, "listenHost" | "ports" | "serverName" | "app" | "region" | "mode" | "storeDir" | "privateIp" | "nameserver">;
+  settings: Pick<Settings, "listenHost" | "ports" | "serverName" | "app" | "region" | "mode" | "storeDir" | "privateIp" | "nameserver" | "processGroup">;
   topology: Topology;
   serverVersion: string;
 }
@@ -35,7 +35,11 @@ export function exporterArgs({ settings, topology, serverVersion }: ExporterSour
     "store-dir": settings.storeDir,
     // Fly's DNS, which the exporter asks at every scrape for the machines and regions there should be.
     ...(settings.mode === "fly" && settings.app
-      ? { "private-ip": settings.privateIp, nameserver: formatHostPort(settings.nameserver.host, settings.nameserver.port) }
+      ? {
+          "private-ip": settings.privateIp,
+          nameserver: formatHostPort(settings.nameserver.host, settings.nameserver.port),
+          ...(settings.processGroup ? { "process-group": settings.processGroup } : {}),
+        }
       : {}),
   });
 }
