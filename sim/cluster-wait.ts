@@ -60,16 +60,15 @@ export function waitGateways(m: FlyMachine, regions: string[], opts: WaitOptions
     m,
     "/gatewayz",
     `outbound gateways to ${want.join(", ")}${opts.inbound ? " and inbound from each" : ""}`,
-    (r) => {
-      if (r.status !== 200 || !r.json) return undefined;
-      const out = Object.entries<any>(r.json.outbound_gateways ?? {})
+    (gatewayz) => {
+      const out = Object.entries<any>(gatewayz.outbound_gateways ?? {})
         .filter(([, g]) => g?.connection)
         .map(([name]) => name);
-      const inbound = Object.entries<any>(r.json.inbound_gateways ?? {})
+      const inbound = Object.entries<any>(gatewayz.inbound_gateways ?? {})
         .filter(([, gs]) => Array.isArray(gs) && gs.length > 0)
         .map(([name]) => name);
       const ok = want.every((w) => out.includes(w) && (!opts.inbound || inbound.includes(w)));
-      return ok ? r.json : undefined;
+      return ok ? gatewayz : undefined;
     },
     opts,
   );
@@ -77,7 +76,7 @@ export function waitGateways(m: FlyMachine, regions: string[], opts: WaitOptions
 
 /** Polls /jsz (with accounts and streams) until `accept(jsz)` returns something other than undefined/false. */
 export function waitJsz<T>(m: FlyMachine, what: string, accept: (jsz: any) => T | undefined | false, opts?: WaitOptions): Promise<T> {
-  return waitMonitor(m, "/jsz?accounts=true&streams=true&consumers=true", what, (r) => (r.status === 200 && r.json ? accept(r.json) : undefined), opts);
+  return waitMonitor(m, "/jsz?accounts=true&streams=true&consumers=true", what, accept, opts);
 }
 
 /** The stream as this server's /jsz reports it (its local replica's state), or undefined. */

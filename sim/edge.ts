@@ -18,6 +18,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { delay, pollUntil } from "../lib/util/async.ts";
 import { run as runOnHost } from "./host.ts";
 
 /** The edge's public address (in the certificate) and the test namespace's end of the link to it. */
@@ -157,11 +158,8 @@ export class FlyEdge {
     const pid = this.#holder.pid;
     if (!pid) throw new Error("fly-edge: could not spawn `unshare --net -- sleep infinity`");
     const ours = run("readlink", ["/proc/self/ns/net"]).trim();
-    const deadline = Date.now() + 5_000;
-    while (run("readlink", [`/proc/${pid}/ns/net`]).trim() === ours || !readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("sleep")) {
-      if (Date.now() > deadline) throw new Error("fly-edge: the namespace holder did not come up");
-      await new Promise((r) => setTimeout(r, 5));
-    }
+    const up = () => run("readlink", [`/proc/${pid}/ns/net`]).trim() !== ours && readFileSync(`/proc/${pid}/comm`, "utf8").startsWith("sleep");
+    if (!(await pollUntil(up, { timeoutMs: 5_000, intervalMs: 5 }))) throw new Error("fly-edge: the namespace holder did not come up");
     spawnSync("ip", ["link", "del", "edge0"]);
     run("ip", ["link", "add", "edge0", "type", "veth", "peer", "name", "eth0", "netns", String(pid)]);
     run("ip", ["-6", "addr", "add", `${EDGE_GATEWAY}/64`, "dev", "edge0", "nodad"]);
@@ -170,13 +168,12 @@ export class FlyEdge {
   }
 
   async #waitListening(): Promise<void> {
-    const deadline = Date.now() + 5_000;
-    for (;;) {
-      const listening = run("nsenter", [`--net=/proc/${this.#holder.pid}/ns/net`, "--", "ss", "-Htln"]);
-      if (Object.values(EDGE_PORTS).every((port) => listening.includes(`:${port} `))) return;
-      if (this.#haproxy?.exitCode !== null || Date.now() > deadline) throw new Error(`fly-edge: haproxy is not listening: ${this.#haproxyLog}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    const listens = () => {
+      const sockets = run("nsenter", [`--net=/proc/${this.#holder.pid}/ns/net`, "--", "ss", "-Htln"]);
+      return Object.values(EDGE_PORTS).every((port) => sockets.includes(`:${port} `));
+    };
+    const outcome = await pollUntil(() => listens() || (this.#haproxy?.exitCode !== null && "exited"), { timeoutMs: 5_000, intervalMs: 50 });
+    if (outcome !== true) throw new Error(`fly-edge: haproxy is not listening: ${this.#haproxyLog}`);
   }
 
   async close(): Promise<void> {
@@ -188,7 +185,7 @@ export class FlyEdge {
         c.kill("SIGKILL");
       } catch {}
     }
-    await Promise.race([Promise.all([...this.#children, this.#holder].map(gone)), new Promise((r) => setTimeout(r, 2_000))]);
+    await Promise.race([Promise.all([...this.#children, this.#holder].map(gone)), delay(2_000)]);
     spawnSync("ip", ["link", "del", "edge0"]);
     rmSync(this.dir, { recursive: true, force: true });
   }

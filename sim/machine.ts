@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { createInterface } from "node:readline";
+import { delay, pollUntil } from "../lib/util/async.ts";
 import type { FlyMachine as DnsMachine } from "./dns/server.ts";
 import { createMachineNetns, dropMachineNetns, inNetns, netnsAlive, type MachineNetns } from "./netns.ts";
 import type { FlyNetwork } from "./network.ts";
@@ -63,8 +64,6 @@ export interface ExitInfo {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Names of the bridge-side veth ends, unique within the process. */
 let nextVeth = 0;
@@ -180,18 +179,19 @@ export class FlyMachine {
 
   /** Resolves with the first output line (of the current run) matching `re`; rejects on timeout or exit. */
   async waitForLog(re: RegExp, timeoutMs = 15_000): Promise<string> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const line = this.logs({ currentRun: true }).find((l) => re.test(l));
-      if (line !== undefined) return line;
-      if (this.#exitInfo) {
-        throw new Error(`machine ${this.label} exited (${formatExit(this.#exitInfo)}) before logging ${re}\n${this.#tailText()}`);
-      }
-      if (Date.now() > deadline) {
-        throw new Error(`timed out after ${timeoutMs} ms waiting for a log line matching ${re} on machine ${this.label}\n${this.#tailText()}`);
-      }
-      await sleep(100);
-    }
+    const line = await pollUntil(
+      () => {
+        const found = this.logs({ currentRun: true }).find((l) => re.test(l));
+        if (found === undefined && this.#exitInfo) {
+          throw new Error(`machine ${this.label} exited (${formatExit(this.#exitInfo)}) before logging ${re}\n${this.#tailText()}`);
+        }
+        return found;
+      },
+      { timeoutMs },
+    );
+    if (line === undefined)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for a log line matching ${re} on machine ${this.label}\n${this.#tailText()}`);
+    return line;
   }
 
   #tailText(n = 30): string {
@@ -276,7 +276,7 @@ export class FlyMachine {
       child.once("exit", (code, signal) => {
         info ??= { code, signal };
         // Collect the last lines before reporting the exit (bounded: a grandchild may hold the pipes).
-        void Promise.race([Promise.all(streamsDone), sleep(500)]).then(() => {
+        void Promise.race([Promise.all(streamsDone), delay(500)]).then(() => {
           this.#exitInfo = info;
           resolveExit(info!);
         });
@@ -293,7 +293,7 @@ export class FlyMachine {
     const timeoutMs = opts.timeoutMs ?? this.killTimeoutMs;
     if (this.running) {
       this.#child!.kill(signal);
-      const done = await Promise.race([this.#exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+      const done = await Promise.race([this.#exited.then(() => true), delay(timeoutMs).then(() => false)]);
       if (!done) {
         this.#lines.push(`[fly-net] ${this.id} did not exit ${timeoutMs} ms after ${signal}; sending SIGKILL`);
         this.#child!.kill("SIGKILL");

@@ -35,6 +35,7 @@ import type { ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { delay } from "../lib/util/async.ts";
 import { IpAllocator, LoopbackAddresses } from "./addresses.ts";
 import { openNetworks, track, untrack } from "./cleanup.ts";
 import { FlyDnsServer } from "./dns/server.ts";
@@ -58,8 +59,6 @@ export interface FlyNetworkOptions {
   /** Mount a tmpfs on the network's temp dir (default true): fast fsync, and it vanishes with the namespace. */
   tmpfs?: boolean;
 }
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** The simulated 6PN: a DNS server on fdaa::3 plus machines on their own addresses. */
 export class FlyNetwork {
@@ -216,7 +215,7 @@ export class FlyNetwork {
     this.closeSync();
     // The holders got SIGKILL in closeSync; wait (briefly) until they are reaped, so no `sleep` outlives close().
     const gone = (h: ChildProcess) => (h.exitCode !== null || h.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => h.once("exit", () => r())));
-    await Promise.race([Promise.all(holders.map(gone)), sleep(2_000)]);
+    await Promise.race([Promise.all(holders.map(gone)), delay(2_000)]);
   }
 
   /** Synchronous cleanup for exit handlers: SIGKILL everything, remove addresses, unmount and delete temp dirs. */

@@ -7,6 +7,8 @@ import { SETTING_KEYS, SETTINGS, type SettingSpec } from "../lib/settings/schema
 import { COMPILED_LAUNCHER } from "../sim/project.ts";
 import { FlyDnsServer } from "../sim/dns/server.ts";
 import { runLauncher } from "./support/launcher.ts";
+import { probeHealthz } from "../lib/monitoring/client.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 let dir: string;
 beforeAll(() => {
@@ -187,11 +189,7 @@ describe("config: the same from the compiled binary, bun and deno", () => {
 
 /** Polls a local /healthz for up to 15 s. */
 async function becomesHealthy(httpPort: number): Promise<boolean> {
-  for (let i = 0; i < 150; i++) {
-    if (await fetch(`http://127.0.0.1:${httpPort}/healthz`).then((r) => r.ok, () => false)) return true;
-    await Bun.sleep(100);
-  }
-  return false;
+  return (await pollUntil(async () => (await probeHealthz(`http://127.0.0.1:${httpPort}/healthz`)).ok, { timeoutMs: 15_000 })) === true;
 }
 
 describe("run: becomes nats-server in place", () => {

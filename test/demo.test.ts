@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PROJECT_ROOT } from "../sim/project.ts";
 import { requireTestNamespace } from "./support/netns.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(90_000);
 
@@ -23,8 +24,7 @@ test("the demo shows the six machines' status and a prompt; Ctrl-C removes every
   demo.stdout.on("data", (d) => (out += d));
   demo.stderr.on("data", (d) => (out += d));
   const exited = new Promise<number | null>((resolve) => demo.on("exit", (code) => resolve(code)));
-  const deadline = Date.now() + 75_000;
-  while (!out.includes("demo> ") && Date.now() < deadline && demo.exitCode === null) await new Promise((r) => setTimeout(r, 200));
+  await pollUntil(() => out.includes("demo> ") || demo.exitCode !== null, { timeoutMs: 75_000, intervalMs: 200 });
   expect(out).toContain("demo> ");
   expect(out).toContain("app demo: 6 machines in 3 regions");
   expect(out).toContain("No problems found.");
@@ -36,6 +36,6 @@ test("the demo shows the six machines' status and a prompt; Ctrl-C removes every
   expect(out).toContain("Ctrl-C: stopping every machine");
   // SIGKILLed by the demo on its way out; init of the namespace reaps them a moment later.
   const left = () => ({ servers: natsServers(), addresses: machineAddresses(), dirs: flyNetDirs() });
-  for (const until = Date.now() + 5_000; JSON.stringify(left()) !== JSON.stringify(before) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+  await pollUntil(() => JSON.stringify(left()) === JSON.stringify(before), { timeoutMs: 5_000 });
   expect(left()).toEqual(before);
 });

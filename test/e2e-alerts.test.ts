@@ -23,6 +23,7 @@ import { addStreamWhenPlaceable } from "./support/streams.ts";
 import { Clients } from "./support/nats.ts";
 import { waitAllHealthy } from "../sim/wait.ts";
 import { waitSupercluster } from "../sim/cluster-wait.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(120_000);
 
@@ -113,13 +114,9 @@ const names = (alerts: ActiveAlert[]) =>
 
 /** Polls the firing alerts until `accept` holds; resolves to the ms it took, from `since` (performance.now()). */
 async function waitAlerts(what: string, accept: (alerts: ActiveAlert[]) => boolean, since: number, timeoutMs = 30_000): Promise<number> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const alerts = await firing();
-    if (accept(alerts)) return Math.round(performance.now() - since);
-    if (performance.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(names(alerts))} after ${timeoutMs} ms`);
-    await Bun.sleep(250);
-  }
+  let alerts: ActiveAlert[] = [];
+  if (await pollUntil(async () => accept((alerts = await firing())), { timeoutMs, intervalMs: 250 })) return Math.round(performance.now() - since);
+  throw new Error(`${what}: still ${JSON.stringify(names(alerts))} after ${timeoutMs} ms`);
 }
 
 /** Waits for each named alert (matching `labels`) to fire, recording how long each took from `since`. */

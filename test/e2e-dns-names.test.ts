@@ -121,10 +121,16 @@ describe("machines in their own network namespaces find each other through Fly's
     await Promise.all(ord.map((m) => waitGateways(m, ["sjc"], { timeoutMs: 30_000 })));
     // sjc's one server dials one ord server; every ord server dials sjc back: three inbound connections, each from
     // that machine's own address.
-    const inbound = await waitMonitor(sjc!, "/gatewayz", "inbound gateways from all 3 ord machines", (r) => {
-      const ips = ((r.json?.inbound_gateways?.ord ?? []) as any[]).map((g) => g.connection?.ip).sort();
-      return ips.length === ord.length ? ips : undefined;
-    }, { timeoutMs: 30_000 });
+    const inbound = await waitMonitor(
+      sjc!,
+      "/gatewayz",
+      "inbound gateways from all 3 ord machines",
+      (gatewayz) => {
+        const ips = ((gatewayz?.inbound_gateways?.ord ?? []) as any[]).map((g) => g.connection?.ip).sort();
+        return ips.length === ord.length ? ips : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
     expect(inbound).toEqual(ord.map((m) => m.ip).sort());
     console.log(`sjc joined: gateways sjc -> ord and every ord machine -> sjc ${Math.round(performance.now() - started)} ms after it started`);
     for (const m of ord) {

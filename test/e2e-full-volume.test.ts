@@ -18,6 +18,7 @@ import { addStreamWhenPlaceable } from "./support/streams.ts";
 import { Clients } from "./support/nats.ts";
 import { monitorJson, waitAllHealthy } from "../sim/wait.ts";
 import { waitRoutes } from "../sim/cluster-wait.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(120_000);
 
@@ -32,11 +33,7 @@ const volumes: string[] = [];
 const clients = new Clients();
 
 async function waitFor(what: string, ok: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await Bun.sleep(100);
-  }
+  if (!(await pollUntil(ok, { timeoutMs }))) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 function sh(cmd: string, args: string[]): void {

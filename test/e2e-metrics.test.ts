@@ -18,6 +18,7 @@ import { Clients } from "./support/nats.ts";
 import { waitAllHealthy } from "../sim/wait.ts";
 import { waitGateways } from "../sim/cluster-wait.ts";
 import { DASHBOARD_METRICS } from "./data/dashboard-metrics.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(60_000);
 
@@ -96,9 +97,8 @@ function processGone(pid: number): boolean {
 
 async function waitGone(pid: number, timeoutMs = 5_000): Promise<number> {
   const started = Date.now();
-  while (!processGone(pid)) {
-    if (Date.now() - started > timeoutMs) throw new Error(`process ${pid} still runs ${timeoutMs} ms later: ${readFileSync(`/proc/${pid}/cmdline`, "utf8")}`);
-    await Bun.sleep(100);
+  if (!(await pollUntil(() => processGone(pid), { timeoutMs }))) {
+    throw new Error(`process ${pid} still runs ${timeoutMs} ms later: ${readFileSync(`/proc/${pid}/cmdline`, "utf8")}`);
   }
   return Date.now() - started;
 }
@@ -225,11 +225,8 @@ test("without nats-server the endpoint answers, unhealthy (the exporter started 
     { stdio: "ignore" },
   );
   spawned.push(exporter);
-  let text = "";
-  for (let i = 0; i < 50 && !text; i++) {
-    text = await fetch(`http://[${ip}]:17777/metrics`).then((r) => r.text(), () => "");
-    if (!text) await Bun.sleep(100);
-  }
+  const scrape = () => fetch(`http://[${ip}]:17777/metrics`).then((r) => r.text(), () => "");
+  const text = (await pollUntil(async () => (await scrape()) || undefined, { timeoutMs: 5_000 })) ?? "";
   expect(text).toContain('gnatsd_healthz_status{server_id="lonely"} 1');
   expect(text).toContain('gnatsd_healthz_status_value{server_id="lonely",value="unreachable"} 0');
   expect(text).toContain('nats_cluster_scrape_error{endpoint="varz"} 1');

@@ -17,6 +17,8 @@ import { addStreamWhenPlaceable } from "./support/streams.ts";
 import { Clients } from "./support/nats.ts";
 import { monitorJson, waitUntil } from "../sim/wait.ts";
 import { publishInOrder } from "./support/publish.ts";
+import { probeHealthz } from "../lib/monitoring/client.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(60_000);
 
@@ -208,8 +210,7 @@ test("local mode: one standalone server, status exits 0 while it runs and 1 with
   });
   const gone = new Promise((resolve) => server.once("exit", resolve));
   try {
-    const healthy = () => fetch("http://127.0.0.1:18232/healthz").then((r) => r.ok, () => false);
-    for (const until = Date.now() + 15_000; !(await healthy()) && Date.now() < until; ) await new Promise((r) => setTimeout(r, 100));
+    await pollUntil(async () => (await probeHealthz("http://127.0.0.1:18232/healthz")).ok, { timeoutMs: 15_000 });
     const up = await runLauncher(["status", "--json"], local);
     expectCode(up, 0);
     const report = JSON.parse(up.stdout);

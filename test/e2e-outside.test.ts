@@ -28,6 +28,7 @@ import { addStreamWhenPlaceable } from "./support/streams.ts";
 import { Clients } from "./support/nats.ts";
 import { monitorJson, waitAllHealthy, waitUntil } from "../sim/wait.ts";
 import { waitRoutes } from "../sim/cluster-wait.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(90_000);
 
@@ -177,14 +178,16 @@ async function expectDelivered(from: NatsConnection, to: NatsConnection, subject
   const got = (async () => {
     for await (const m of sub) return m.string();
   })();
-  const deadline = Date.now() + 10_000;
   let done = false;
   void got.then(() => (done = true));
-  while (!done) {
-    if (Date.now() > deadline) throw new Error(`nothing arrived on ${subject}`);
-    from.publish(subject, `hello ${subject}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const arrived = await pollUntil(
+    () => {
+      if (!done) from.publish(subject, `hello ${subject}`);
+      return done;
+    },
+    { timeoutMs: 10_000, intervalMs: 200 },
+  );
+  if (!arrived) throw new Error(`nothing arrived on ${subject}`);
   expect(await got).toBe(`hello ${subject}`);
 }
 

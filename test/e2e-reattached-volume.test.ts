@@ -19,6 +19,7 @@ import { addStreamWhenPlaceable } from "./support/streams.ts";
 import { Clients } from "./support/nats.ts";
 import { monitorJson, waitAllHealthy, waitHealthy, waitUntil } from "../sim/wait.ts";
 import { publishInOrder } from "./support/publish.ts";
+import { delay, retry } from "../lib/util/async.ts";
 
 setDefaultTimeout(90_000);
 
@@ -92,17 +93,15 @@ async function messagesIn(jetstreamDir: string, stream: string): Promise<number>
   const server = spawn(testedNatsServer(), ["-c", conf], { stdio: "ignore" });
   const exited = new Promise((r) => server.once("exit", r));
   try {
-    for (let tries = 0; ; tries++) {
-      try {
+    return await retry(
+      async () => {
         const nc = await clients.track(await connect({ servers: "127.0.0.1:14299", user: "app", pass: "pw", maxReconnectAttempts: 0 }));
         const messages = (await (await jetstreamManager(nc)).streams.info(stream)).state.messages;
         await clients.close(nc);
         return messages;
-      } catch (error) {
-        if (tries > 50) throw error;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    }
+      },
+      { timeoutMs: 5_000 },
+    );
   } finally {
     server.kill("SIGTERM");
     await exited;
@@ -168,7 +167,7 @@ test("`fly scale count 3`: a new machine boots on the old volume, moves the old 
 
 test("the pruned peer stays gone, ORDERS keeps three replicas, nothing acknowledged is lost", async () => {
   // A few seconds for any stale state to resurface in the meta group.
-  await new Promise((r) => setTimeout(r, 3_000));
+  await delay(3_000);
   const meta = await metaGroup(reattached);
   expect(meta).not.toContain(victim.id);
   expect(meta).toContain(reattached.id);

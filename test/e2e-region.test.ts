@@ -15,6 +15,7 @@ import { Clients } from "./support/nats.ts";
 import { jszStream, waitJsz, waitRoutes } from "../sim/cluster-wait.ts";
 import { monitorJson, waitAllHealthy, waitHealthy, waitUntil } from "../sim/wait.ts";
 import { publishInOrder } from "./support/publish.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(90_000);
 
@@ -46,15 +47,18 @@ async function readAllInOrder(js: JetStreamClient, stream: string, durable: stri
   const consumer = await js.consumers.get(stream, durable);
   const got: string[] = [];
   const seqs: number[] = [];
-  const deadline = Date.now() + 30_000;
-  while (got.length < count && Date.now() < deadline) {
-    const batch = await consumer.fetch({ max_messages: Math.min(500, count - got.length), expires: 5_000 });
-    for await (const m of batch) {
-      got.push(m.string());
-      seqs.push(m.seq);
-      m.ack();
-    }
-  }
+  await pollUntil(
+    async () => {
+      const batch = await consumer.fetch({ max_messages: Math.min(500, count - got.length), expires: 5_000 });
+      for await (const m of batch) {
+        got.push(m.string());
+        seqs.push(m.seq);
+        m.ack();
+      }
+      return got.length >= count;
+    },
+    { timeoutMs: 30_000, intervalMs: 0 },
+  );
   expect(got.length).toBe(count);
   expect(got).toEqual(Array.from({ length: count }, (_, i) => `msg-${i + 1}`));
   expect(seqs).toEqual(Array.from({ length: count }, (_, i) => i + 1));

@@ -14,6 +14,8 @@ import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../sim/project.ts";
 import { FlyNetwork } from "../sim/network.ts";
 import { testedNatsServer } from "../sim/tested-nats-server.ts";
 import { waitVarz } from "../sim/wait.ts";
+import { probeHealthz } from "../lib/monitoring/client.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(60_000);
 
@@ -21,7 +23,6 @@ const APP = "e2e-store-guard";
 let dir: string;
 let storeDir: string;
 let net: FlyNetwork;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Every file under the stream's dir with a SHA-256 of its bytes: what must survive the refused start unchanged. */
 function streamFiles(): Record<string, string> {
@@ -49,10 +50,8 @@ beforeAll(async () => {
   });
   const exited = new Promise((r) => local.once("exit", r));
   try {
-    const deadline = Date.now() + 20_000;
-    while (!(await fetch("http://127.0.0.1:8222/healthz").then((r) => r.ok, () => false))) {
-      if (Date.now() > deadline) throw new Error("local-mode launcher did not become healthy");
-      await sleep(150);
+    if (!(await pollUntil(async () => (await probeHealthz("http://127.0.0.1:8222/healthz")).ok, { timeoutMs: 20_000, intervalMs: 150 }))) {
+      throw new Error("local-mode launcher did not become healthy");
     }
     const nc = await connect({ servers: "127.0.0.1:4222" });
     const jsm = await jetstreamManager(nc);

@@ -12,6 +12,7 @@ import { Clients } from "./support/nats.ts";
 import { monitorJson, waitAllHealthy, waitUntil } from "../sim/wait.ts";
 import { publishInOrder } from "./support/publish.ts";
 import { waitGateways, waitRoutes } from "../sim/cluster-wait.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(120_000);
 
@@ -77,13 +78,16 @@ test("supercluster ord×3 + sjc×3 + ams×1: gateways everywhere, a message from
   await jsm.consumers.add("SJC_ONLY", { durable_name: "from-ord", ack_policy: AckPolicy.Explicit });
   const consumer = await js.consumers.get("SJC_ONLY", "from-ord");
   const got200: string[] = [];
-  const deadline = Date.now() + 20_000;
-  while (got200.length < 200 && Date.now() < deadline) {
-    for await (const m of await consumer.fetch({ max_messages: 200 - got200.length, expires: 5_000 })) {
-      got200.push(m.string());
-      m.ack();
-    }
-  }
+  await pollUntil(
+    async () => {
+      for await (const m of await consumer.fetch({ max_messages: 200 - got200.length, expires: 5_000 })) {
+        got200.push(m.string());
+        m.ack();
+      }
+      return got200.length >= 200;
+    },
+    { timeoutMs: 20_000, intervalMs: 0 },
+  );
   expect(got200).toEqual(Array.from({ length: 200 }, (_, i) => `w-${i + 1}`));
 });
 

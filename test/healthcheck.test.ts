@@ -7,9 +7,10 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { localMonitoringUrl } from "../lib/commands/healthcheck.ts";
-import { healthzUrlOf, monitoringClient, type MonitoringError, snapshotOf } from "../lib/monitoring/client.ts";
+import { healthzUrlOf, monitoringClient, type MonitoringError, probeHealthz, snapshotOf } from "../lib/monitoring/client.ts";
 import { checkHealth, healthzUrl } from "../lib/monitoring/healthcheck.ts";
 import { PROJECT_ROOT } from "../sim/project.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN || "nats-server";
 const tmp = mkdtempSync(join(tmpdir(), "nats-cluster-hc-"));
@@ -31,12 +32,14 @@ async function startNats(name: string, conf: (p: { client: number; http: number;
   writeFileSync(file, conf(p));
   const proc = spawn([NATS_SERVER, "-c", file], { stdout: "ignore", stderr: "ignore" });
   procs.push(proc);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    if (await fetch(`http://127.0.0.1:${p.http}/varz`).then((r) => r.ok, () => false)) break;
-    if (Date.now() > deadline) throw new Error(`${name}: monitoring port ${p.http} never answered`);
-    await Bun.sleep(50);
-  }
+  const answers = () =>
+    monitoringClient(`http://127.0.0.1:${p.http}`)
+      .varz()
+      .then(
+        () => true,
+        () => false,
+      );
+  if (!(await pollUntil(answers, { timeoutMs: 10_000, intervalMs: 50 }))) throw new Error(`${name}: monitoring port ${p.http} never answered`);
   return { ...p, url: `http://127.0.0.1:${p.http}/healthz`, proc };
 }
 
@@ -67,9 +70,7 @@ beforeAll(async () => {
     jetstream { store_dir: "${p.dir}" }
   `);
   // A standalone JetStream server is healthy within moments; wait for it so the tests never race it.
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline; await Bun.sleep(50)) {
-    if (await fetch(healthy.url).then((r) => r.ok, () => false)) break;
-  }
+  await pollUntil(async () => (await probeHealthz(healthy.url)).ok, { timeoutMs: 10_000, intervalMs: 50 });
   // A clustered JetStream server whose only peer is unreachable: it stays "starting" (no meta
   // leader can be elected), the state a Fly machine is in until its peers are found.
   const deadPeer = await freePort();

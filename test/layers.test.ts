@@ -7,8 +7,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
+import { PROJECT_ROOT as ROOT } from "../sim/project.ts";
 
-const ROOT = join(import.meta.dir, "..");
 
 /** Top to bottom: a module may import its own layer and those below it, never one above. */
 const LAYERS: Array<{ name: string; holds: string[] }> = [

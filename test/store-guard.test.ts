@@ -9,11 +9,12 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { describeError } from "../lib/settings/describe.ts";
 import { guardClusteredStore, inspectStore, jetstreamDir, StandaloneStoreError, standaloneStreams } from "../lib/store/guard.ts";
+import { probeHealthz } from "../lib/monitoring/client.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(60_000);
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN || "nats-server";
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 let dir: string;
 const running = new Set<ChildProcess>();
 
@@ -50,13 +51,8 @@ async function stopServer(child: ChildProcess): Promise<void> {
 }
 
 async function waitHealthy(node: Node): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    const ok = await fetch(`http://127.0.0.1:${node.http}/healthz`).then((r) => r.ok, () => false);
-    if (ok) return;
-    await sleep(150);
-  }
-  throw new Error(`${node.name} not healthy`);
+  const healthy = await pollUntil(async () => (await probeHealthz(`http://127.0.0.1:${node.http}/healthz`)).ok, { timeoutMs: 20_000, intervalMs: 150 });
+  if (!healthy) throw new Error(`${node.name} not healthy`);
 }
 
 /** Adds stream `name` (`replicas`) with 3 messages and a durable consumer. */

@@ -12,6 +12,7 @@
  */
 import type { Resolver } from "node:dns/promises";
 import { canonicalIp, formatHostPort, type HostPort, isDnsLabel, isIPv6 } from "../net.ts";
+import { delay } from "../util/async.ts";
 import type { DiscoveryProvider, RegionMembers, Topology } from "./topology.ts";
 
 export interface FlyDiscoveryOptions {
@@ -67,7 +68,7 @@ export async function withRetry<T>(name: string, query: () => Promise<T>, empty:
       if (DEFINITE_ABSENCE.has(code)) return { ok: true, value: empty };
       const backoff = Math.min(100 * 2 ** attempt, 2000);
       if (Date.now() + backoff >= deadline) return { ok: false, problem: `${name}: ${code}` };
-      await new Promise((resolve) => setTimeout(resolve, backoff));
+      await delay(backoff);
     }
   }
 }

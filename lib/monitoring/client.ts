@@ -224,7 +224,7 @@ export const DEFAULT_MONITORING_TIMEOUT_MS = 2000;
 export function monitoringClient(baseUrl: string, opts: MonitoringClientOptions = {}): MonitoringClient {
   const base = baseUrl.replace(/\/+$/, "");
   const timeoutMs = opts.timeoutMs ?? DEFAULT_MONITORING_TIMEOUT_MS;
-  const getJson = <T>(path: string, query: Record<string, boolean | undefined> = {}) => fetchJson<T>(urlOf(base, path, query), timeoutMs);
+  const getJson = <T>(path: string, query: Record<string, boolean | undefined> = {}) => getMonitoringJson<T>(urlOf(base, path, query), timeoutMs);
   return {
     baseUrl: base,
     varz: () => getJson<Varz>("/varz"),
@@ -258,8 +258,9 @@ function urlOf(base: string, path: string, query: Record<string, boolean | undef
   return url.toString();
 }
 
+/** One GET of a monitoring URL, parsed; throws a MonitoringError unless it answers 200 with JSON. */
 // retry: 0 because ofetch retries GETs by default, and a dead machine must cost one timeout, not three.
-async function fetchJson<T>(url: string, timeoutMs: number): Promise<T> {
+export async function getMonitoringJson<T>(url: string, timeoutMs = DEFAULT_MONITORING_TIMEOUT_MS): Promise<T> {
   let res;
   try {
     res = await ofetch.raw<string, "text">(url, { retry: 0, timeout: timeoutMs, ignoreResponseError: true, responseType: "text" });

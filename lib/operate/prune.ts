@@ -13,9 +13,10 @@ import { APP_ACCOUNT } from "../config/accounts.ts";
 import { UsageError } from "../errors.ts";
 import { natsUrl } from "../net.ts";
 import type { Credentials, Settings } from "../settings/resolve.ts";
+import { pollUntil } from "../util/async.ts";
 import { assess, runningIn } from "./assess.ts";
 import { tooFewMachines } from "./problems.ts";
-import type { StreamStatus } from "./report.ts";
+import type { StatusReport, StreamStatus } from "./report.ts";
 import { metaLeaderView } from "./views.ts";
 import { planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
 import { type Survey, surveyCluster } from "./survey.ts";
@@ -104,11 +105,11 @@ async function carryOut(
   // nats-server moves the removed peers' stream replicas itself; only what it leaves is asked for per stream.
   const gone = new Set([...plan.servers, ...plan.streamPeers.map((p) => p.peer)]);
   const leftOver = (s: Survey): StreamPeer[] => planPrune(s).streamPeers.filter((p) => gone.has(p.peer));
-  let after = await survey();
-  for (let waitUntil = Date.now() + (plan.servers.length ? Math.min(8000, settleMs) : 0); leftOver(after).length && Date.now() < waitUntil; ) {
-    await sleep(500);
-    after = await survey();
-  }
+  let after!: Survey;
+  await pollUntil(async () => leftOver((after = await survey())).length === 0, {
+    timeoutMs: plan.servers.length ? Math.min(8000, settleMs) : 0,
+    intervalMs: 500,
+  });
   for (const p of leftOver(after)) {
     const what = `removed the replica of stream ${p.account} > ${p.stream} on ${p.peer}`;
     if (p.account !== APP_ACCOUNT || settings.clientAuth.kind !== "user") {
@@ -121,7 +122,7 @@ async function carryOut(
   // The result: the meta group without the removed peers, and the streams that had a replica there caught up.
   const touched = new Set(plan.streamPeers.map((p) => `${p.account}\u0000${p.stream}`));
   const isTouched = (s: StreamStatus) => touched.has(`${s.account}\u0000${s.name}`);
-  let status = assess(await survey());
+  let status!: StatusReport;
   // A stream whose region has no machine to spare keeps fewer replicas (nats-server shrinks its replica set):
   // settled once as many as the region's machines are current.
   const machines = () => status.regions.flatMap((r) => r.machines);
@@ -130,10 +131,13 @@ async function carryOut(
     status.jetstream.streams
       .filter(isTouched)
       .every((s) => !s.peers.some((p) => gone.has(p.name)) && s.current >= Math.min(s.replicas, runningIn(machines(), s.cluster)));
-  while (!settled() && Date.now() < deadline) {
-    await sleep(500);
-    status = assess(await survey());
-  }
+  await pollUntil(
+    async () => {
+      status = assess(await survey());
+      return settled();
+    },
+    { deadline, intervalMs: 500 },
+  );
   const peers = status.jetstream.peers.map((p) => `${p.name}${p.offline ? " (offline)" : ""}`);
   write(`meta group: ${peers.length} peers: ${peers.join(", ")}\n`);
   for (const s of status.jetstream.streams.filter(isTouched)) {
@@ -143,8 +147,6 @@ async function carryOut(
   if (!settled()) write("not settled yet: run nats-cluster status --wait 1m to follow it\n");
   return failed || !settled() ? 1 : 0;
 }
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** What a request to nats-server came to: undefined when done, else the error and whether nobody answered. */
 export type RequestOutcome = { error: string; unanswered: boolean } | undefined;
@@ -163,12 +165,16 @@ export async function removeWhileUnanswered(opts: {
   settleMs: number;
   pauseMs?: number;
 }): Promise<string | undefined> {
-  for (;;) {
-    const outcome = await opts.send();
-    if (!outcome) return undefined;
-    if (!outcome.unanswered) return outcome.error;
-    if (await opts.isGone()) return undefined;
-    if (Date.now() >= opts.deadline) return `${outcome.error} (no JetStream meta leader answered within ${Math.round(opts.settleMs / 1000)} s)`;
-    await sleep(opts.pauseMs ?? 1000);
-  }
+  let last: RequestOutcome;
+  const done = await pollUntil(
+    async () => {
+      last = await opts.send();
+      if (!last) return { error: undefined };
+      if (!last.unanswered) return { error: last.error };
+      if (await opts.isGone()) return { error: undefined };
+      return undefined;
+    },
+    { deadline: opts.deadline, intervalMs: opts.pauseMs ?? 1000 },
+  );
+  return done ? done.error : `${last?.error} (no JetStream meta leader answered within ${Math.round(opts.settleMs / 1000)} s)`;
 }

@@ -3,6 +3,7 @@
  * wrong or the time is up (a deploy gate), and prints the last report.
  */
 import type { Settings } from "../settings/resolve.ts";
+import { pollUntil } from "../util/async.ts";
 import { assess } from "./assess.ts";
 import type { StatusReport } from "./report.ts";
 import { exposureWarnings } from "./exposure.ts";
@@ -33,12 +34,12 @@ async function statusReport(settings: Settings, timeoutMs: number): Promise<Stat
 /** Prints the report; resolves to the exit code: 0 when nothing is wrong, 1 otherwise. */
 export async function runStatus(settings: Settings, opts: StatusOptions): Promise<number> {
   const write = opts.write ?? ((text: string) => process.stdout.write(text));
-  const deadline = Date.now() + opts.waitMs;
-  let report = await statusReport(settings, opts.timeoutMs);
-  while (!report.ok && Date.now() + POLL_INTERVAL_MS < deadline) {
-    await new Promise((r) => setTimeout(r, POLL_INTERVAL_MS));
-    report = await statusReport(settings, opts.timeoutMs);
-  }
+  let report!: StatusOutput;
+  // No new survey starts later than POLL_INTERVAL_MS before the end of --wait.
+  await pollUntil(async () => (report = await statusReport(settings, opts.timeoutMs)).ok, {
+    timeoutMs: opts.waitMs - POLL_INTERVAL_MS,
+    intervalMs: POLL_INTERVAL_MS,
+  });
   write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderStatus(report));
   return report.ok ? 0 : 1;
 }

@@ -30,7 +30,9 @@ import { PORTS } from "../../sim/machine.ts";
 import { REGIONS } from "./dns.ts";
 import { alternate } from "./local.ts";
 import { featuresOf, parseServerVersion, type ServerFeatures } from "../../lib/config/features.ts";
-import { cleanEnv, commandOutput, now, ratio, round, sleep, spawnTracked, stats, stopProcess, tempDir, type Stats } from "./util.ts";
+import { cleanEnv, commandOutput, now, ratio, round, spawnTracked, stats, stopProcess, tempDir, type Stats } from "./util.ts";
+import { monitoringClient, monitoringUrlOf } from "../../lib/monitoring/client.ts";
+import { pollUntil, retry } from "../../lib/util/async.ts";
 
 /** The same JetStream limits for both cases (the launcher's default memory limit depends on the machine). */
 const MAX_MEM = 1024 ** 3;
@@ -80,35 +82,27 @@ interface Node {
   exited: () => boolean;
 }
 
-const url = (ip: string, path: string) => `http://[${ip}]:${PORTS.http}${path}`;
-
-async function getJson(u: string): Promise<{ status: number; json: any } | undefined> {
-  try {
-    const res = await fetch(u, { signal: AbortSignal.timeout(2_000) });
-    const text = await res.text();
-    return { status: res.status, json: JSON.parse(text) };
-  } catch {
-    return undefined;
-  }
-}
 
 /** One pass of the per-server checks: undefined when all pass, else what is missing. */
 async function missing(s: Scenario, regions: string[], n: Node): Promise<string | undefined> {
-  const h = await getJson(url(n.ip, "/healthz"));
-  if (h?.status !== 200 || h.json?.status !== "ok") return h ? `/healthz ${h.status} ${JSON.stringify(h.json)}` : "/healthz does not answer";
-  const g = await getJson(url(n.ip, "/gatewayz"));
-  const out = Object.entries<any>(g?.json?.outbound_gateways ?? {}).filter(([, v]) => v?.connection).map(([k]) => k);
+  const client = monitoringClient(monitoringUrlOf(n.ip, PORTS.http));
+  const h = await client.healthz();
+  if (!h.ok) return h.status ? `/healthz ${h.status} ${h.text}` : "/healthz does not answer";
+  const g = await client.gatewayz().catch(() => undefined);
+  const out = Object.entries(g?.outbound_gateways ?? {})
+    .filter(([, v]) => v?.connection)
+    .map(([k]) => k);
   const lacking = regions.filter((r) => r !== n.region && !out.includes(r));
   if (lacking.length) return `no outbound gateway to ${lacking.length} region(s): ${lacking.slice(0, 5).join(", ")}`;
   if (s.perRegion > 1) {
-    const r = await getJson(url(n.ip, "/routez"));
-    const peers = new Set((r?.json?.routes ?? []).map((x: any) => x.remote_id ?? x.remote_name));
+    const r = await client.routez().catch(() => undefined);
+    const peers = new Set((r?.routes ?? []).map((x) => x.remote_id ?? x.remote_name));
     if (peers.size < s.perRegion - 1) return `routes to ${peers.size} of ${s.perRegion - 1} peers`;
   }
   if (s.meta) {
-    const j = await getJson(url(n.ip, "/jsz"));
-    const size = j?.json?.meta_cluster?.cluster_size;
-    if (size !== s.regions * s.perRegion) return `meta group of ${size} (want ${s.regions * s.perRegion}), leader ${j?.json?.meta_cluster?.leader}`;
+    const j = await client.jsz().catch(() => undefined);
+    const size = j?.meta_cluster?.cluster_size;
+    if (size !== s.regions * s.perRegion) return `meta group of ${size} (want ${s.regions * s.perRegion}), leader ${j?.meta_cluster?.leader}`;
   }
   return undefined;
 }
@@ -119,16 +113,15 @@ async function streamWorks(region: string, ip: string, deadline: number): Promis
   try {
     const jsm = await jetstreamManager(nc, { timeout: 10_000 });
     const name = `R3_${region.toUpperCase()}`;
-    for (;;) {
-      try {
+    await retry(
+      async () => {
         await jsm.streams.add({ name, subjects: [`${region}.>`], num_replicas: 3, placement: { cluster: region, tags: [`region:${region}`] } });
-        const ack = await jetstream(nc, { timeout: 10_000 }).publish(`${region}.probe`, "converged");
-        if (ack.seq >= 1) return;
-      } catch (error) {
-        if (now() > deadline) throw new Error(`convergence: stream ${name} placed in ${region} never worked: ${(error as Error).message}`);
-        await sleep(250);
-      }
-    }
+        await jetstream(nc, { timeout: 10_000 }).publish(`${region}.probe`, "converged");
+      },
+      { deadline, intervalMs: 250 },
+    ).catch((error: Error) => {
+      throw new Error(`convergence: stream ${name} placed in ${region} never worked: ${error.message}`);
+    });
   } finally {
     await nc.close();
   }
@@ -136,15 +129,17 @@ async function streamWorks(region: string, ip: string, deadline: number): Promis
 
 /** Resolves with performance.now() once every server passes every check and the streams work. */
 async function waitConverged(s: Scenario, regions: string[], nodes: Node[]): Promise<number> {
-  const deadline = now() + s.timeoutMs;
+  const deadline = Date.now() + s.timeoutMs;
   const one = async (n: Node): Promise<void> => {
-    for (;;) {
-      if (n.exited()) throw new Error(`convergence ${s.name}: the server on ${n.ip} (${n.region}) exited`);
-      const saw = await missing(s, regions, n);
-      if (saw === undefined) return;
-      if (now() > deadline) throw new Error(`convergence ${s.name}: ${n.ip} (${n.region}) not converged after ${s.timeoutMs} ms; last saw ${saw}`);
-      await sleep(s.pollMs);
-    }
+    let saw: string | undefined;
+    const converged = await pollUntil(
+      async () => {
+        if (n.exited()) throw new Error(`convergence ${s.name}: the server on ${n.ip} (${n.region}) exited`);
+        return (saw = await missing(s, regions, n)) === undefined;
+      },
+      { deadline, intervalMs: s.pollMs },
+    );
+    if (!converged) throw new Error(`convergence ${s.name}: ${n.ip} (${n.region}) not converged after ${s.timeoutMs} ms; last saw ${saw}`);
   };
   await Promise.all(nodes.map(one));
   await Promise.all(regions.slice(0, s.streams).map((r) => streamWorks(r, nodes.find((n) => n.region === r)!.ip, deadline)));

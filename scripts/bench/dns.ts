@@ -1,6 +1,7 @@
 /** Fly-shaped apps for the benchmarks, served by the simulated Fly DNS in a child process (./dns-server.ts). */
 import type { FlyMachine } from "../../sim/dns/server.ts";
-import { BUN, PROJECT_ROOT, cleanEnv, sleep, spawnTracked, stopProcess } from "./util.ts";
+import { BUN, PROJECT_ROOT, cleanEnv, spawnTracked, stopProcess } from "./util.ts";
+import { delay } from "../../lib/util/async.ts";
 
 /** 35 real Fly region codes. */
 export const REGIONS = [
@@ -54,7 +55,7 @@ export async function startDnsProcess(machines: FlyMachine[], host = "fdaa::3", 
       if (text.includes("\n")) return text.split("\n")[0];
     }
   })();
-  const line = await Promise.race([ready, proc.exited.then(() => ""), sleep(10_000).then(() => "")]);
+  const line = await Promise.race([ready, proc.exited.then(() => ""), delay(10_000).then(() => "")]);
   if (!line.startsWith("ready ")) {
     await stopProcess(proc);
     const err = await new Response(proc.stderr as ReadableStream).text();

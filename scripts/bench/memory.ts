@@ -5,7 +5,8 @@
  */
 import { readFileSync, readlinkSync } from "node:fs";
 import { alternate, LocalPair, type Side } from "./local.ts";
-import { ratio, sleep, stats, stopProcess, type Stats } from "./util.ts";
+import { ratio, stats, stopProcess, type Stats } from "./util.ts";
+import { delay } from "../../lib/util/async.ts";
 
 export interface MemoryResult {
   afterMs: number;
@@ -30,7 +31,7 @@ export async function benchMemory(natsServer: string, runs = 3, afterMs = 5_000)
     await pair.prepare();
     const proc = pair.spawn(side);
     try {
-      await sleep(afterMs);
+      await delay(afterMs);
       if (proc.exitCode !== null) throw new Error(`memory: ${side} exited with ${proc.exitCode}`);
       if (side === "launcher") launcherExe = readlinkSync(`/proc/${proc.pid}/exe`);
       return rssMiB(proc.pid);

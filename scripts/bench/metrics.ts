@@ -19,7 +19,8 @@ import { AckPolicy, jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
 import { writeStandIn } from "./exec.ts";
 import { LocalPair, LOCAL_HEALTHZ } from "./local.ts";
-import { COMPILED_LAUNCHER, cleanEnv, now, pollHealthz, round, sleep, spawnTracked, stats, stopProcess, tempDir, type Stats } from "./util.ts";
+import { COMPILED_LAUNCHER, cleanEnv, now, pollHealthz, round, spawnTracked, stats, stopProcess, tempDir, type Stats } from "./util.ts";
+import { delay, pollUntil } from "../../lib/util/async.ts";
 
 const METRICS_URL = "http://127.0.0.1:7777/metrics";
 
@@ -81,10 +82,8 @@ function processesWith(needle: string): number[] {
 }
 
 async function waitNone(needle: string, timeoutMs = 5_000): Promise<void> {
-  const deadline = now() + timeoutMs;
-  while (processesWith(needle).length) {
-    if (now() > deadline) throw new Error(`metrics: a process with ${needle} still runs ${timeoutMs} ms later`);
-    await sleep(20);
+  if (!(await pollUntil(() => processesWith(needle).length === 0, { timeoutMs, intervalMs: 20 }))) {
+    throw new Error(`metrics: a process with ${needle} still runs ${timeoutMs} ms later`);
   }
 }
 
@@ -120,7 +119,7 @@ async function scrapeAndRss(natsServer: string, streams: number, scrapes: number
     let text = "";
     // Spaced a little, as a scraper does (Fly's every 15 s): the exporter collects garbage after a scrape.
     for (let i = 0; i < 5 + scrapes; i++) {
-      await sleep(150);
+      await delay(150);
       const t0 = now();
       const res = await fetch(METRICS_URL);
       text = await res.text();
@@ -128,7 +127,7 @@ async function scrapeAndRss(natsServer: string, streams: number, scrapes: number
       if (i >= 5) times.push(now() - t0);
       if (i >= 5 && (i - 5) % 10 === 9) {
         // Between scrapes, as the exporter spends nearly all its time (its collection after a scrape has run).
-        await sleep(300);
+        await delay(300);
         exporterRss.push(status(exporter, "VmRSS"));
         exporterAnon.push(status(exporter, "RssAnon"));
         natsServerRss.push(status(proc.pid, "VmRSS"));

@@ -3,6 +3,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { probeHealthz } from "../../lib/monitoring/client.ts";
+import { delay, pollUntil } from "../../lib/util/async.ts";
 import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../../sim/project.ts";
 import { testedNatsServer } from "../../sim/tested-nats-server.ts";
 
@@ -10,7 +12,6 @@ export { COMPILED_LAUNCHER, PROJECT_ROOT };
 export const BUN = process.versions.bun ? process.execPath : join(PROJECT_ROOT, "node_modules/.bin/bun");
 export const DENO = join(PROJECT_ROOT, "node_modules/.bin/deno");
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const now = () => performance.now();
 
 export interface Stats {
@@ -87,7 +88,7 @@ export function spawnTracked(cmd: string[], opts: { env: Record<string, string>;
 export async function stopProcess(proc: Bun.Subprocess, timeoutMs = 3_000): Promise<void> {
   if (proc.exitCode !== null || proc.signalCode !== null) return;
   proc.kill("SIGTERM");
-  const done = await Promise.race([proc.exited.then(() => true), sleep(timeoutMs).then(() => false)]);
+  const done = await Promise.race([proc.exited.then(() => true), delay(timeoutMs).then(() => false)]);
   if (!done) {
     proc.kill("SIGKILL");
     await proc.exited;
@@ -105,38 +106,33 @@ export function killAllSync(): void {
 
 /** GET `url` every `intervalMs` until it answers 200 with `{"status":"ok"}`; returns performance.now() of that answer. */
 export async function pollHealthz(url: string, opts: { timeoutMs?: number; intervalMs?: number; proc?: Bun.Subprocess } = {}): Promise<number> {
-  const deadline = now() + (opts.timeoutMs ?? 30_000);
-  const intervalMs = opts.intervalMs ?? 2;
   let saw = "nothing";
-  for (;;) {
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      const body = await res.text();
-      if (res.status === 200 && body.includes('"ok"')) return now();
-      saw = `${res.status} ${body.slice(0, 200)}`;
-    } catch (err) {
-      saw = (err as Error).message;
-    }
-    if (opts.proc && opts.proc.exitCode !== null) throw new Error(`${url}: the process exited (code ${opts.proc.exitCode}) before /healthz was ok; last saw: ${saw}`);
-    if (now() > deadline) throw new Error(`${url}: /healthz not ok within ${opts.timeoutMs ?? 30_000} ms; last saw: ${saw}`);
-    await sleep(intervalMs);
-  }
+  const healthyAt = await pollUntil(
+    async () => {
+      const h = await probeHealthz(url, 1_000);
+      if (h.ok) return now();
+      saw = h.status ? `${h.status} ${(h.text ?? "").slice(0, 200)}` : (h.error ?? "no answer");
+      if (opts.proc && opts.proc.exitCode !== null) throw new Error(`${url}: the process exited (code ${opts.proc.exitCode}) before /healthz was ok; last saw: ${saw}`);
+      return undefined;
+    },
+    { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: opts.intervalMs ?? 2 },
+  );
+  if (healthyAt === undefined) throw new Error(`${url}: /healthz not ok within ${opts.timeoutMs ?? 30_000} ms; last saw: ${saw}`);
+  return healthyAt;
 }
 
 /** Waits until nothing accepts connections on host:port any more (the previous server is really gone). */
 export async function waitPortFree(host: string, port: number, timeoutMs = 5_000): Promise<void> {
-  const deadline = now() + timeoutMs;
-  for (;;) {
-    const open = await new Promise<boolean>((res) => {
+  const accepts = () =>
+    new Promise<boolean>((res) => {
       Bun.connect({
         hostname: host,
         port,
         socket: { open: (s) => (s.end(), res(true)), error: () => res(false), data: () => {}, connectError: () => res(false) },
       }).catch(() => res(false));
     });
-    if (!open) return;
-    if (now() > deadline) throw new Error(`${host}:${port} still accepts connections after ${timeoutMs} ms`);
-    await sleep(5);
+  if (!(await pollUntil(async () => !(await accepts()), { timeoutMs, intervalMs: 5 }))) {
+    throw new Error(`${host}:${port} still accepts connections after ${timeoutMs} ms`);
   }
 }
 

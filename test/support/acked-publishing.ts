@@ -8,9 +8,8 @@ import { expect } from "bun:test";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { FlyMachine } from "../../sim/machine.ts";
+import { delay, pollUntil, retry } from "../../lib/util/async.ts";
 import type { Clients } from "./nats.ts";
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /**
  * A client that follows the servers across restarts: all their URLs, reconnecting forever (every wait in the tests
@@ -111,17 +110,17 @@ export class Publisher {
   /** Resolves once `count` more messages are acknowledged; rejects after `timeoutMs`. */
   async moreAcks(count: number, timeoutMs = 30_000): Promise<void> {
     const target = this.acked.size + count;
-    const deadline = Date.now() + timeoutMs;
-    while (this.acked.size < target) {
-      if (Date.now() > deadline) throw new Error(`${this.prefix}: ${count} more acks not reached in ${timeoutMs} ms (${this.acked.size}/${target}; errors ${JSON.stringify(Object.fromEntries(this.errors))})`);
-      await sleep(50);
+    if (!(await pollUntil(() => this.acked.size >= target, { timeoutMs, intervalMs: 50 }))) {
+      throw new Error(
+        `${this.prefix}: ${count} more acks not reached in ${timeoutMs} ms (${this.acked.size}/${target}; errors ${JSON.stringify(Object.fromEntries(this.errors))})`,
+      );
     }
   }
 
   async #loop(): Promise<void> {
     while (!this.#stopping) {
       await this.#send(++this.#next);
-      await sleep(this.opts.pauseMs ?? 10);
+      await delay(this.opts.pauseMs ?? 10);
     }
   }
 
@@ -149,7 +148,7 @@ export class Publisher {
           return;
         }
         this.retries++;
-        await sleep(Math.min(100 * 2 ** attempt, 1_000));
+        await delay(Math.min(100 * 2 ** attempt, 1_000));
       }
     }
   }
@@ -187,12 +186,8 @@ export class DurableReader {
 
   /** Keeps reading until every number in `want` has been received (or the deadline passes). */
   async drain(want: Iterable<number>, timeoutMs: number): Promise<number[]> {
-    const deadline = Date.now() + timeoutMs;
-    let missing = [...want].filter((n) => !this.received.has(n));
-    while (missing.length && Date.now() < deadline) {
-      await sleep(250);
-      missing = missing.filter((n) => !this.received.has(n));
-    }
+    let missing = [...want];
+    await pollUntil(() => (missing = missing.filter((n) => !this.received.has(n))).length === 0, { timeoutMs, intervalMs: 250 });
     return missing;
   }
 
@@ -210,7 +205,7 @@ export class DurableReader {
         }
       } catch {
         this.errors++;
-        await sleep(250);
+        await delay(250);
       }
     }
   }
@@ -229,16 +224,7 @@ interface StoredMessage {
 async function readBack(js: JetStreamClient, jsm: JetStreamManager, stream: string, prefixes: string[]): Promise<Map<number, StoredMessage>> {
   const deadline = Date.now() + 60_000;
   // Right after a fault the stream may still be electing a leader: retry until the deadline.
-  const retrying = async <T>(what: () => Promise<T>): Promise<T> => {
-    for (;;) {
-      try {
-        return await what();
-      } catch (err) {
-        if (Date.now() > deadline) throw err;
-        await sleep(500);
-      }
-    }
-  };
+  const retrying = <T>(what: () => Promise<T>): Promise<T> => retry(what, { deadline, intervalMs: 500 });
   const info = await retrying(() => jsm.streams.info(stream));
   const last = info.state.last_seq;
   const bySeq = new Map<number, StoredMessage>();
@@ -260,7 +246,7 @@ async function readBack(js: JetStreamClient, jsm: JetStreamManager, stream: stri
       // A fetch that fails midway (no responders while the stream settles) is retried; the ordered consumer
       // resumes after the last message it delivered. Anything else is a finding.
       if (!/no responders|timeout/i.test((err as Error).message) || Date.now() > deadline) throw err;
-      await sleep(500);
+      await delay(500);
     }
   }
   if (seen !== last) console.log(`read-back of ${stream} stopped at seq ${seen}; stream info: ${JSON.stringify(info.state)}, now ${JSON.stringify((await jsm.streams.info(stream).catch(() => undefined))?.state)}`);

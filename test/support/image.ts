@@ -10,9 +10,9 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { PROJECT_ROOT } from "../../sim/project.ts";
 
-const HEAD = spawnSync("git", ["rev-parse", "HEAD"], { cwd: fileURLToPath(new URL("../..", import.meta.url)), encoding: "utf8" }).stdout.trim();
+const HEAD = spawnSync("git", ["rev-parse", "HEAD"], { cwd: PROJECT_ROOT, encoding: "utf8" }).stdout.trim();
 /** The amd64 image and the arm64 build stage that scripts/image-build built from HEAD. */
 export const IMAGE = `localhost/nats-cluster:git-${HEAD}`;
 export const ARM64_BUILD = `localhost/nats-cluster-build:arm64-git-${HEAD}`;

@@ -7,6 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { pollUntil } from "../../lib/util/async.ts";
 
 export interface Target {
   /** host:port, IPv6 in brackets. */
@@ -73,18 +74,19 @@ export class Prometheus {
       { stdio: ["ignore", "pipe", "pipe"] },
     );
     const prometheus = new Prometheus(child, dir, `http://${listen}`);
-    const deadline = Date.now() + 15_000;
-    while (
-      !(await fetch(`${prometheus.url}/-/ready`).then(
-        (r) => r.ok,
-        () => false,
-      ))
-    ) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        await prometheus.close();
-        throw new Error(`prometheus did not become ready: ${prometheus.#output}`);
-      }
-      await Bun.sleep(100);
+    const ready = await pollUntil(
+      async () =>
+        child.exitCode !== null
+          ? "exited"
+          : (await fetch(`${prometheus.url}/-/ready`).then(
+              (r) => r.ok,
+              () => false,
+            )) && "ready",
+      { timeoutMs: 15_000, intervalMs: 100 },
+    );
+    if (ready !== "ready") {
+      await prometheus.close();
+      throw new Error(`prometheus did not become ready: ${prometheus.#output}`);
     }
     return prometheus;
   }
@@ -114,13 +116,9 @@ export class Prometheus {
 
   /** Polls `promql` until `accept(result)` holds; the last result is in the error otherwise. */
   async waitFor(promql: string, accept: (series: Series[]) => boolean, timeoutMs = 15_000): Promise<Series[]> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const series = await this.query(promql);
-      if (accept(series)) return series;
-      if (Date.now() > deadline) throw new Error(`PromQL ${promql} still returns ${JSON.stringify(series).slice(0, 1500)}`);
-      await Bun.sleep(250);
-    }
+    let series: Series[] = [];
+    if (await pollUntil(async () => accept((series = await this.query(promql))), { timeoutMs, intervalMs: 250 })) return series;
+    throw new Error(`PromQL ${promql} still returns ${JSON.stringify(series).slice(0, 1500)}`);
   }
 
   async close(): Promise<void> {

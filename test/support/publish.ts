@@ -1,7 +1,6 @@
 /** Publishing numbered messages to a JetStream stream, in order, every one acked. */
 import type { JetStreamClient } from "@nats-io/jetstream";
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+import { retry } from "../../lib/util/async.ts";
 
 /**
  * Publishes `${prefix}-${i}` for i in [from, from + count) to a JetStream stream, in order, and waits for every ack.
@@ -20,16 +19,11 @@ export async function publishInOrder(
   const prefix = opts.prefix ?? "msg";
   const payload = (i: number) => `${prefix}-${i}`;
   const msgID = (i: number) => `${subject}:${payload(i)}`;
-  const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
-  for (;;) {
-    try {
-      await js.publish(subject, payload(from), { msgID: msgID(from), timeout: 2_000 });
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`publishing ${payload(from)} to ${subject} kept failing: ${(err as Error).message}`);
-      await sleep(200);
-    }
-  }
+  await retry(() => js.publish(subject, payload(from), { msgID: msgID(from), timeout: 2_000 }), { timeoutMs: opts.timeoutMs ?? 20_000, intervalMs: 200 }).catch(
+    (err: Error) => {
+      throw new Error(`publishing ${payload(from)} to ${subject} kept failing: ${err.message}`);
+    },
+  );
   const window = opts.window ?? 250;
   for (let i = from + 1; i < from + count; i += window) {
     const n = Math.min(window, from + count - i);

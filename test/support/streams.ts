@@ -1,5 +1,6 @@
 /** Creating JetStream streams on a cluster that has only just formed. */
 import type { JetStreamManager, Placement, StreamInfo } from "@nats-io/jetstream";
+import { retry } from "../../lib/util/async.ts";
 
 /**
  * Creates a stream, retrying while the meta leader answers "no suitable peers for placement": right after a
@@ -12,13 +13,9 @@ type StreamConfigInput = Parameters<JetStreamManager["streams"]["add"]>[0];
 type PlaceableStreamConfig = Omit<StreamConfigInput, "placement"> & { placement?: Partial<Placement> };
 
 export async function addStreamWhenPlaceable(jsm: JetStreamManager, config: PlaceableStreamConfig, timeoutMs = 15_000): Promise<StreamInfo> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await jsm.streams.add(config as StreamConfigInput);
-    } catch (err) {
-      if (!/no suitable peers for placement/.test(String(err)) || Date.now() > deadline) throw err;
-      await new Promise((ok) => setTimeout(ok, 250));
-    }
-  }
+  return retry(() => jsm.streams.add(config as StreamConfigInput), {
+    timeoutMs,
+    intervalMs: 250,
+    retryable: (err) => /no suitable peers for placement/.test(String(err)),
+  });
 }
