@@ -14,6 +14,9 @@ const subCommands = {
   healthcheck: () => import("./lib/commands/healthcheck.ts").then((m) => m.default),
   status: () => import("./lib/commands/status.ts").then((m) => m.default),
   prune: () => import("./lib/commands/prune.ts").then((m) => m.default),
+  backup: () => import("./lib/commands/backup.ts").then((m) => m.default),
+  restore: () => import("./lib/commands/restore.ts").then((m) => m.default),
+  backups: () => import("./lib/commands/backups.ts").then((m) => m.default),
   exporter: () => import("./lib/commands/exporter.ts").then((m) => m.default),
 };
 

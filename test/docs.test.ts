@@ -15,7 +15,7 @@ const read = (file: string) => readFileSync(join(PROJECT_ROOT, file), "utf8");
 const FENCE = /^```[^\n]*\n([\s\S]*?)^```$/gm;
 const withoutCodeBlocks = (md: string) => md.replace(FENCE, "");
 const ENV_NAMES = new Set<string>(Object.values(SETTINGS).flatMap((s) => s.env));
-const COMMANDS = ["run", "config", "healthcheck", "status", "prune", "exporter"];
+const COMMANDS = ["run", "config", "healthcheck", "status", "prune", "exporter", "backup", "restore", "backups"];
 
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
 function anchors(md: string): Set<string> {
@@ -67,7 +67,7 @@ describe.each(DOCS)("%s", (file) => {
 
   test("every NATS_ setting it names exists", () => {
     const named = new Set(read(file).match(/\bNATS_[A-Z_]+[A-Z]\b/g) ?? []);
-    const unknown = [...named].filter((name) => !ENV_NAMES.has(name) && name !== "NATS_VERSION"); // the Dockerfile's build argument
+    const unknown = [...named].filter((name) => !ENV_NAMES.has(name) && name !== "NATS_VERSION" && name !== "NATS_BACKUP_URL"); // the Dockerfile's build argument; backup's store
     expect(unknown).toEqual([]);
   });
 

@@ -13,7 +13,7 @@ import { PROJECT_ROOT as ROOT } from "../sim/project.ts";
 /** Top to bottom: a module may import its own layer and those below it, never one above. */
 const LAYERS: Array<{ name: string; holds: string[] }> = [
   { name: "commands", holds: ["main.ts", "lib/commands/"] },
-  { name: "flows", holds: ["lib/launch/", "lib/operate/", "lib/metrics/"] },
+  { name: "flows", holds: ["lib/launch/", "lib/operate/", "lib/metrics/", "lib/backup/"] },
   { name: "domain", holds: ["lib/config/", "lib/discovery/", "lib/server/", "lib/store/", "lib/monitoring/"] },
   { name: "settings", holds: ["lib/settings/"] },
   { name: "shared", holds: ["lib/errors.ts", "lib/log.ts", "lib/net.ts", "lib/version.ts", "lib/runtime/", "lib/util/"] },

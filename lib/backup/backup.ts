@@ -1,0 +1,97 @@
+/**
+ * `nats-cluster backup`: every file-backed stream of the account (plain streams, KV_* and OBJ_*), with its
+ * consumers, one at a time through nats-server's snapshot API, straight into the store; the manifest last.
+ * Then, with `keep`, complete backups beyond the newest `keep` are removed (never the new one).
+ */
+import { launcherVersion } from "../version.ts";
+import { JetStreamApi, JetStreamApiError } from "./jetstream.ts";
+import { FORMAT, listBackups, type Manifest, MANIFEST, newBackupId, type StreamEntry, streamKey } from "./manifest.ts";
+import type { Progress } from "./progress.ts";
+import { type BackupStore, once } from "./store.ts";
+import type { NatsConnection } from "@nats-io/transport-node";
+
+interface BackupOptions {
+  keep?: number;
+  progress: Progress;
+  /** Set when the user interrupts: the backup stops between chunks and stays incomplete. */
+  signal?: AbortSignal;
+}
+
+const encode = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
+
+export async function runBackup(nc: NatsConnection, store: BackupStore, opts: BackupOptions): Promise<Manifest> {
+  const api = new JetStreamApi(nc, 10_000);
+  const id = newBackupId();
+  const manifest: Manifest = {
+    format: FORMAT,
+    id,
+    created: new Date().toISOString(),
+    launcher: launcherVersion,
+    natsServer: nc.info?.version ?? "unknown",
+    streams: [],
+    skipped: [],
+  };
+  const streams = (await api.streams()).sort((a, b) => a.config.name.localeCompare(b.config.name));
+  opts.progress.start(id, store.url, streams.length);
+  for (const listed of streams) {
+    const name = listed.config.name;
+    if (listed.config.storage === "memory") {
+      manifest.skipped.push({ name, reason: "memory storage: nothing on disk to snapshot" });
+      opts.progress.skipped(name, "memory storage");
+      continue;
+    }
+    opts.signal?.throwIfAborted();
+    try {
+      manifest.streams.push(await backUpStream(api, store, id, name, opts));
+    } catch (error) {
+      // Deleted between the list and its snapshot: the rest is still worth having.
+      if (error instanceof JetStreamApiError && error.error.err_code === 10059) {
+        manifest.skipped.push({ name, reason: "deleted during the backup" });
+        opts.progress.skipped(name, "deleted during the backup");
+        continue;
+      }
+      throw error;
+    }
+  }
+  opts.signal?.throwIfAborted();
+  await store.put(`${id}/${MANIFEST}`, once(encode(manifest)));
+  if (opts.keep !== undefined) await prune(store, opts.keep, id, opts.progress);
+  opts.progress.done(manifest);
+  return manifest;
+}
+
+async function backUpStream(api: JetStreamApi, store: BackupStore, id: string, name: string, opts: BackupOptions): Promise<StreamEntry> {
+  const consumers = await api.consumerNames(name);
+  const { info, chunks } = await api.snapshot(name);
+  opts.progress.stream(name, info.state.bytes);
+  const snapshot = await store.put(streamKey(id, name, "snapshot.tar.s2"), counted(chunks, name, opts));
+  const infoObject = await store.put(streamKey(id, name, "stream.json"), once(encode({ config: info.config, state: info.state, consumers })));
+  opts.progress.streamDone(name, snapshot.bytes);
+  return {
+    name,
+    messages: info.state.messages,
+    bytes: info.state.bytes,
+    consumers,
+    objects: {
+      info: { key: streamKey(id, name, "stream.json"), ...infoObject },
+      snapshot: { key: streamKey(id, name, "snapshot.tar.s2"), ...snapshot },
+    },
+  };
+}
+
+async function* counted(chunks: AsyncIterable<Uint8Array>, name: string, opts: BackupOptions): AsyncIterable<Uint8Array> {
+  for await (const chunk of chunks) {
+    opts.signal?.throwIfAborted();
+    opts.progress.bytes(name, chunk.length);
+    yield chunk;
+  }
+}
+
+/** Removes complete backups beyond the newest `keep`; incomplete ones are left for a person to look at. */
+async function prune(store: BackupStore, keep: number, newest: string, progress: Progress): Promise<void> {
+  const complete = (await listBackups(store)).filter((b) => b.complete && b.id !== newest);
+  for (const old of complete.slice(Math.max(0, keep - 1))) {
+    await store.removeBackup(old.id);
+    progress.removed(old.id);
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * Connecting the way `status` finds the servers: inside the app every machine discovery finds (the same DNS
+ * names `run` uses), by hand in local mode the local server, or the `--server` URLs given; with the client
+ * credentials the servers use (NATS_USER/NATS_PASSWORD or NATS_TOKEN), so a job in the same app needs no new secret.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { discoveryProviderFor } from "../discovery/index.ts";
+import { RuntimeError } from "../errors.ts";
+import { natsUrl } from "../net.ts";
+import type { Settings } from "../settings/resolve.ts";
+
+const DNS_TIMEOUT_MS = 3000;
+
+async function serverUrls(settings: Settings, given: string[]): Promise<string[]> {
+  if (given.length) return given;
+  if (settings.mode === "local" || !settings.app) return [natsUrl(settings.listenHost, settings.ports.client)];
+  const topology = await discoveryProviderFor({ ...settings, discoveryTimeoutMs: Math.min(settings.discoveryTimeoutMs, DNS_TIMEOUT_MS) }).discover();
+  // The job's own machine is no server: discovery adds it to its region, so its address is left out again.
+  const urls = topology.regions.flatMap((r) => r.addresses.filter((a) => a !== settings.privateIp).map((a) => natsUrl(a, settings.ports.client)));
+  if (!urls.length) {
+    const group = settings.processGroup ? ` in process group ${settings.processGroup}` : "";
+    const problems = topology.problems.length ? ` (${topology.problems.join("; ")})` : "";
+    throw new RuntimeError(
+      `no NATS machines of app ${settings.app}${group} in Fly's DNS${problems}; from a job machine give --process-group <the group running NATS>`,
+    );
+  }
+  return urls;
+}
+
+export async function connectToCluster(settings: Settings, given: string[], name: string): Promise<NatsConnection> {
+  const { connect } = await import("@nats-io/transport-node");
+  const servers = await serverUrls(settings, given);
+  const auth = settings.clientAuth;
+  const credentials = auth.kind === "user" ? { user: auth.app.user, pass: auth.app.password } : auth.kind === "token" ? { token: auth.token } : {};
+  try {
+    return await connect({ servers, name, timeout: 5000, maxReconnectAttempts: 3, ...credentials });
+  } catch (error) {
+    const message = (error as Error).message;
+    if (/authoriz|authentic/i.test(message)) {
+      throw new RuntimeError(
+        `${servers.join(", ")}: the servers refused the credentials (${message}); set NATS_USER/NATS_PASSWORD or NATS_TOKEN as the machines have them`,
+      );
+    }
+    throw new RuntimeError(`cannot connect to ${servers.join(", ")}: ${message}; is the cluster up (nats-cluster status)?`);
+  }
+}

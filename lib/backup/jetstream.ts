@@ -1,0 +1,147 @@
+/**
+ * The JetStream API calls a backup needs, over the official NATS client (@nats-io/transport-node, which has no
+ * snapshot helpers): list streams and consumers, and the snapshot and restore protocols of nats-server.
+ *
+ * Snapshot: `$JS.API.STREAM.SNAPSHOT.<stream>` with a deliver subject; nats-server sends the snapshot there in
+ * chunks, each with a reply subject that acks it, and stops sending once 8 MiB are unacked (flow control). A chunk is
+ * acked only after the store took it, so a slow store slows the snapshot instead of filling memory. An empty
+ * message ends it: without a status header it is complete, with one (408, 500) it failed.
+ * Restore: `$JS.API.STREAM.RESTORE.<stream>` with the saved config and state answers with a subject the chunks are
+ * sent to, each acked by a reply; an empty message ends it and is answered with the restored stream's info.
+ */
+import { createInbox, type NatsConnection } from "@nats-io/transport-node";
+
+interface ApiError {
+  code?: number;
+  err_code?: number;
+  description?: string;
+}
+
+export class JetStreamApiError extends Error {
+  constructor(
+    readonly subject: string,
+    readonly error: ApiError,
+  ) {
+    super(`${subject}: ${error.description ?? "error"} (${error.code ?? "?"}${error.err_code ? `/${error.err_code}` : ""})`);
+  }
+}
+
+/** nats-server's error code for a stream that does not exist. */
+const STREAM_NOT_FOUND = 10059;
+const CHUNK_BYTES = 128 * 1024;
+
+export interface StreamInfo {
+  config: Record<string, unknown> & { name: string; storage?: string };
+  state: Record<string, unknown> & { messages: number; bytes: number };
+}
+
+export class JetStreamApi {
+  constructor(
+    readonly nc: NatsConnection,
+    readonly timeoutMs: number,
+  ) {}
+
+  async request<T>(subject: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    const reply = await this.nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: timeoutMs });
+    const json = reply.json<T & { error?: ApiError }>();
+    if (json.error) throw new JetStreamApiError(subject, json.error);
+    return json;
+  }
+
+  /** Every stream of the account, with config and state, paged as nats-server serves them. */
+  async streams(): Promise<StreamInfo[]> {
+    const out: StreamInfo[] = [];
+    for (;;) {
+      const page = await this.request<{ total: number; streams: StreamInfo[] | null }>("$JS.API.STREAM.LIST", { offset: out.length });
+      out.push(...(page.streams ?? []));
+      if (!page.streams?.length || out.length >= page.total) return out;
+    }
+  }
+
+  async consumerNames(stream: string): Promise<string[]> {
+    const out: string[] = [];
+    for (;;) {
+      const page = await this.request<{ total: number; consumers: string[] | null }>(`$JS.API.CONSUMER.NAMES.${stream}`, { offset: out.length });
+      out.push(...(page.consumers ?? []));
+      if (!page.consumers?.length || out.length >= page.total) return out;
+    }
+  }
+
+  /** The stream's info, or undefined when it does not exist. */
+  async streamInfo(stream: string): Promise<StreamInfo | undefined> {
+    try {
+      return await this.request<StreamInfo>(`$JS.API.STREAM.INFO.${stream}`, undefined);
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.error.err_code === STREAM_NOT_FOUND) return undefined;
+      throw error;
+    }
+  }
+
+  /**
+   * Starts a snapshot of `stream` with its consumers; resolves to the config and state nats-server snapshots and
+   * the chunks, which must be consumed (each is acked when the consumer asks for the next one).
+   */
+  async snapshot(stream: string): Promise<{ info: StreamInfo; chunks: AsyncIterable<Uint8Array> }> {
+    const deliver = createInbox();
+    const sub = this.nc.subscribe(deliver);
+    let info: StreamInfo;
+    try {
+      info = await this.request<StreamInfo>(`$JS.API.STREAM.SNAPSHOT.${stream}`, { deliver_subject: deliver, chunk_size: CHUNK_BYTES });
+    } catch (error) {
+      sub.unsubscribe();
+      throw error;
+    }
+    async function* chunks(): AsyncIterable<Uint8Array> {
+      try {
+        for await (const m of sub) {
+          if (m.data.length === 0) {
+            const status = m.headers?.code;
+            if (status && status !== 200 && status !== 204) {
+              throw new Error(`snapshot of ${stream} failed on the server: ${status} ${m.headers?.description ?? ""}`.trim());
+            }
+            return;
+          }
+          yield m.data;
+          // Acked once the consumer took the chunk: nats-server sends more only within its window.
+          if (m.reply) m.respond();
+        }
+        throw new Error(`snapshot of ${stream}: the connection closed before the snapshot ended`);
+      } finally {
+        sub.unsubscribe();
+      }
+    }
+    return { info, chunks: chunks() };
+  }
+
+  /** Restores a stream from its saved config and state and its snapshot chunks; resolves to the new stream's info. */
+  async restore(config: StreamInfo["config"], state: unknown, chunks: AsyncIterable<Uint8Array>): Promise<StreamInfo> {
+    const { deliver_subject } = await this.request<{ deliver_subject: string }>(`$JS.API.STREAM.RESTORE.${config.name}`, { config, state });
+    const window: Promise<unknown>[] = [];
+    for await (const data of rechunk(chunks, CHUNK_BYTES)) {
+      window.push(this.ackedChunk(deliver_subject, data));
+      // A few chunks in flight: the round trip does not limit the rate, and memory stays a few chunks.
+      if (window.length >= 8) await window.shift();
+    }
+    await Promise.all(window);
+    // The end: nats-server now builds the stream, which takes a while for a large one.
+    const done = await this.nc.request(deliver_subject, new Uint8Array(0), { timeout: Math.max(this.timeoutMs, 120_000) });
+    const json = done.json<StreamInfo & { error?: ApiError }>();
+    if (json.error) throw new JetStreamApiError(`$JS.API.STREAM.RESTORE.${config.name}`, json.error);
+    return json;
+  }
+
+  async ackedChunk(subject: string, data: Uint8Array): Promise<void> {
+    const reply = await this.nc.request(subject, data, { timeout: this.timeoutMs });
+    if (reply.data.length > 0) {
+      const json = reply.json<{ error?: ApiError }>();
+      if (json.error) throw new JetStreamApiError(subject, json.error);
+    }
+  }
+}
+
+/** Chunks of at most `max` bytes, whatever sizes the store reads. */
+async function* rechunk(chunks: AsyncIterable<Uint8Array>, max: number): AsyncIterable<Uint8Array> {
+  for await (const chunk of chunks) {
+    for (let i = 0; i < chunk.length; i += max) yield chunk.subarray(i, i + max);
+  }
+}

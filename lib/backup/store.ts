@@ -1,0 +1,107 @@
+/**
+ * Where backups live. A store holds objects under keys `<backup id>/<name>`; `file:///path` is a directory tree.
+ * Every object is written from an async iterable of chunks, so a snapshot goes to storage as it arrives, and read
+ * back the same way: memory stays bounded whatever the stream's size.
+ */
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export interface Written {
+  bytes: number;
+  sha256: string;
+}
+
+export interface BackupStore {
+  /** The URL, for messages. */
+  readonly url: string;
+  put(key: string, chunks: AsyncIterable<Uint8Array>): Promise<Written>;
+  get(key: string): AsyncIterable<Uint8Array>;
+  /** The backup ids (first path segment of every key), in any order. */
+  ids(): Promise<string[]>;
+  /** The object's bytes, or undefined when there is none. */
+  size(key: string): Promise<number | undefined>;
+  /** Removes every object of a backup. */
+  removeBackup(id: string): Promise<void>;
+}
+
+/** Counts and hashes chunks on their way through. */
+export async function* hashing(chunks: AsyncIterable<Uint8Array>, into: { bytes: number; hash: ReturnType<typeof createHash> }) {
+  for await (const chunk of chunks) {
+    into.bytes += chunk.length;
+    into.hash.update(chunk);
+    yield chunk;
+  }
+}
+
+export async function readAll(chunks: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  for await (const chunk of chunks) parts.push(chunk);
+  return Buffer.concat(parts);
+}
+
+export async function* once(data: Uint8Array): AsyncIterable<Uint8Array> {
+  yield data;
+}
+
+class FileStore implements BackupStore {
+  constructor(
+    readonly url: string,
+    readonly root: string,
+  ) {}
+
+  async put(key: string, chunks: AsyncIterable<Uint8Array>): Promise<Written> {
+    const path = join(this.root, key);
+    await mkdir(dirname(path), { recursive: true });
+    // Written aside and renamed: a half-written object never has the final name.
+    const partial = `${path}.partial`;
+    const file = await open(partial, "w");
+    const seen = { bytes: 0, hash: createHash("sha256") };
+    try {
+      for await (const chunk of hashing(chunks, seen)) await file.write(chunk);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(partial, path);
+    return { bytes: seen.bytes, sha256: seen.hash.digest("hex") };
+  }
+
+  async *get(key: string): AsyncIterable<Uint8Array> {
+    for await (const chunk of createReadStream(join(this.root, key), { highWaterMark: 256 * 1024 })) yield chunk as Uint8Array;
+  }
+
+  async ids(): Promise<string[]> {
+    try {
+      return (await readdir(this.root, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name);
+    } catch (error) {
+      if ((error as { code?: string }).code === "ENOENT") return [];
+      throw error;
+    }
+  }
+
+  async size(key: string): Promise<number | undefined> {
+    try {
+      return (await stat(join(this.root, key))).size;
+    } catch {
+      return undefined;
+    }
+  }
+
+  removeBackup(id: string): Promise<void> {
+    return rm(join(this.root, id), { recursive: true, force: true });
+  }
+}
+
+export class StoreUrlError extends Error {}
+
+/** `file:///path` or `s3://bucket/prefix`; anything else is bad input (the caller names the flag). */
+export async function openStore(url: string): Promise<BackupStore> {
+  const parsed = URL.canParse(url) ? new URL(url) : undefined;
+  if (!parsed) throw new StoreUrlError(`"${url}" is not a URL; use file:///path or s3://bucket/prefix`);
+  if (parsed.protocol === "file:") return new FileStore(url, fileURLToPath(parsed));
+  if (parsed.protocol === "s3:") throw new StoreUrlError(`"${url}": s3:// stores are not supported yet; use file:///path`);
+  throw new StoreUrlError(`"${url}": ${parsed.protocol} is not a backup store; use file:///path or s3://bucket/prefix`);
+}
