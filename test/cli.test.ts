@@ -242,10 +242,8 @@ describe("run: becomes nats-server in place", () => {
 /** Polls the local metrics exporter until a scrape says nats-server is healthy. */
 async function metricsHealthy(port: number): Promise<string> {
   let text = "";
-  for (let i = 0; i < 100 && !text.includes("gnatsd_healthz_status{"); i++) {
-    text = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
-    if (!text) await Bun.sleep(100);
-  }
+  const scrape = () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
+  await pollUntil(async () => (text = await scrape()).includes("gnatsd_healthz_status{"), { timeoutMs: 10_000 });
   return /^gnatsd_healthz_status\{[^}]*\} \d/m.exec(text)?.[0] ?? `no gnatsd_healthz_status in: ${text.slice(0, 200)}`;
 }
 
@@ -267,7 +265,7 @@ describe("run under Deno: no execve, so nats-server is a supervised child", () =
       const serverPid = Number(readFileSync(join(p.configDir, "nats-server.pid"), "utf8"));
       expect(serverPid).not.toBe(child.pid);
       child.kill("SIGHUP");
-      for (let i = 0; i < 50 && !output.includes("Reloaded"); i++) await Bun.sleep(100);
+      await pollUntil(() => output.includes("Reloaded"), { timeoutMs: 5_000 });
       expect(output).toContain("Reloaded server configuration");
       child.kill("SIGTERM");
       expect(await exited).not.toBe(0);

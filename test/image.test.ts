@@ -17,6 +17,7 @@ import { Container, IMAGE } from "./support/image.ts";
 import { requireTestNamespace } from "./support/netns.ts";
 import { natsServerVersion, pinnedNatsVersion } from "../sim/tested-nats-server.ts";
 import { waitHealthy } from "../sim/wait.ts";
+import { pollUntil } from "../lib/util/async.ts";
 
 const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8"));
 let image: Container | undefined;
@@ -127,12 +128,13 @@ describe(`the image (${IMAGE}, built from the Dockerfile by scripts/image-build)
 
   test("local mode: a standalone JetStream server, healthy; the HEALTHCHECK exits 0, then 1", async () => {
     const m = startMachine("image-local", false);
-    for (let i = 0; ; i++) {
+    let stderr = "";
+    const check = () => {
       const r = healthcheck(m);
-      if (r.code === 0) break;
-      if (m.exitInfo || i > 100) throw new Error(`not healthy: ${r.stderr}\n${m.tail().join("\n")}`);
-      await Bun.sleep(200);
-    }
+      stderr = r.stderr;
+      return r.code === 0 || (m.exitInfo !== undefined && "exited");
+    };
+    if ((await pollUntil(check, { timeoutMs: 20_000, intervalMs: 200 })) !== true) throw new Error(`not healthy: ${stderr}\n${m.tail().join("\n")}`);
     // The launcher exec'd nats-server: the PID the runtime started is nats-server now.
     expect(readlinkSync(`/proc/${m.pid}/exe`)).toBe(c().path("usr/local/bin/nats-server"));
     // JetStream writes to the volume, not into the image.
