@@ -19,6 +19,7 @@ import { FlyNetwork } from "../sim/network.ts";
 import { COMPILED_LAUNCHER } from "../sim/project.ts";
 import { expectCode, runLauncher } from "./support/launcher.ts";
 import { Clients } from "./support/nats.ts";
+import { type LocalS3, startS3 } from "./support/s3.ts";
 import { addStreamWhenPlaceable } from "./support/streams.ts";
 
 setDefaultTimeout(60_000);
@@ -37,6 +38,7 @@ let nc: NatsConnection, js: JetStreamClient, jsm: JetStreamManager;
 const clients = new Clients();
 let before: Awaited<ReturnType<typeof everything>>;
 let firstBackup: string;
+let s3: LocalS3 | undefined;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "e2e-backup-"));
@@ -52,6 +54,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await clients.closeAll();
+  await s3?.close();
   await net?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -184,6 +187,24 @@ test("deleted, then restored: stream state, every message, every KV revision, th
   for (const name of STREAMS) expect(restored.stdout).toMatch(new RegExp(`^${name}: restored`, "m"));
   expect(await everything()).toEqual(before);
   expect(await nextForWorker()).toBe(ACKED + 1);
+});
+
+test("s3:// (BUCKET_NAME's default, s3rver on loopback) works the same; an unknown access key is named", async () => {
+  s3 = await startS3(["backups"]);
+  const env = { ...AUTH, ...s3.env, BUCKET_NAME: "backups" };
+  const backedUp = await launcher(["backup"], env);
+  expectCode(backedUp, 0);
+  expect(backedUp.stdout).toContain("to s3://backups/nats-backups:");
+  await deleteAll();
+  const restored = await launcher(["restore"], env);
+  expectCode(restored, 0);
+  expect(await everything()).toEqual(before);
+  const listed = await runLauncher(["backups", "--json"], env);
+  expect(JSON.parse(listed.stdout)).toMatchObject([{ complete: true, streams: STREAMS }]);
+  const wrongKey = await launcher(["backup"], { ...env, AWS_ACCESS_KEY_ID: "NOT-A-KEY" });
+  expectCode(wrongKey, 1);
+  expect(wrongKey.stderr).toContain("the store refused the credentials (InvalidAccessKeyId); check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY");
+  expect(wrongKey.stderr).not.toContain(s3.env.AWS_SECRET_ACCESS_KEY);
 });
 
 test("a second restore is refused, naming the streams, and changes nothing", async () => {

@@ -15,8 +15,10 @@ async function serverUrls(settings: Settings, given: string[]): Promise<string[]
   if (given.length) return given;
   if (settings.mode === "local" || !settings.app) return [natsUrl(settings.listenHost, settings.ports.client)];
   const topology = await discoveryProviderFor({ ...settings, discoveryTimeoutMs: Math.min(settings.discoveryTimeoutMs, DNS_TIMEOUT_MS) }).discover();
-  // The job's own machine is no server: discovery adds it to its region, so its address is left out again.
-  const urls = topology.regions.flatMap((r) => r.addresses.filter((a) => a !== settings.privateIp).map((a) => natsUrl(a, settings.ports.client)));
+  // The job's own machine is no server (discovery adds it to its region); on a lone NATS machine it is the only one.
+  const all = topology.regions.flatMap((r) => r.addresses);
+  const others = all.filter((a) => a !== settings.privateIp);
+  const urls = (others.length ? others : all).map((a) => natsUrl(a, settings.ports.client));
   if (!urls.length) {
     const group = settings.processGroup ? ` in process group ${settings.processGroup}` : "";
     const problems = topology.problems.length ? ` (${topology.problems.join("; ")})` : "";

@@ -1,31 +1,16 @@
 /**
  * Where backups live. A store holds objects under keys `<backup id>/<name>`; `file:///path` is a directory tree.
  * Every object is written from an async iterable of chunks, so a snapshot goes to storage as it arrives, and read
- * back the same way: memory stays bounded whatever the stream's size.
+ * back the same way: memory stays bounded whatever the stream's size. `s3://` is ./s3-store.ts, loaded only then.
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { type BackupStore, StoreUrlError, type Written } from "./store-api.ts";
 
-export interface Written {
-  bytes: number;
-  sha256: string;
-}
-
-export interface BackupStore {
-  /** The URL, for messages. */
-  readonly url: string;
-  put(key: string, chunks: AsyncIterable<Uint8Array>): Promise<Written>;
-  get(key: string): AsyncIterable<Uint8Array>;
-  /** The backup ids (first path segment of every key), in any order. */
-  ids(): Promise<string[]>;
-  /** The object's bytes, or undefined when there is none. */
-  size(key: string): Promise<number | undefined>;
-  /** Removes every object of a backup. */
-  removeBackup(id: string): Promise<void>;
-}
+export { type BackupStore, StoreUrlError } from "./store-api.ts";
 
 /** Counts and hashes chunks on their way through. */
 export async function* hashing(chunks: AsyncIterable<Uint8Array>, into: { bytes: number; hash: ReturnType<typeof createHash> }) {
@@ -95,13 +80,14 @@ class FileStore implements BackupStore {
   }
 }
 
-export class StoreUrlError extends Error {}
-
 /** `file:///path` or `s3://bucket/prefix`; anything else is bad input (the caller names the flag). */
-export async function openStore(url: string): Promise<BackupStore> {
+export async function openStore(url: string, env: Record<string, string | undefined>): Promise<BackupStore> {
   const parsed = URL.canParse(url) ? new URL(url) : undefined;
   if (!parsed) throw new StoreUrlError(`"${url}" is not a URL; use file:///path or s3://bucket/prefix`);
   if (parsed.protocol === "file:") return new FileStore(url, fileURLToPath(parsed));
-  if (parsed.protocol === "s3:") throw new StoreUrlError(`"${url}": s3:// stores are not supported yet; use file:///path`);
+  if (parsed.protocol === "s3:") {
+    const { s3Store } = await import("./s3-store.ts");
+    return s3Store(parsed, env);
+  }
   throw new StoreUrlError(`"${url}": ${parsed.protocol} is not a backup store; use file:///path or s3://bucket/prefix`);
 }

@@ -31,7 +31,7 @@ export async function storeFrom(flag: string, given: unknown, env: Record<string
       `no backup store: give --${flag} file:///path or s3://bucket/prefix, or set NATS_BACKUP_URL (or BUCKET_NAME, which fly storage create sets)`,
     );
   try {
-    return await openStore(url);
+    return await openStore(url, env);
   } catch (error) {
     if (error instanceof StoreUrlError) throw new UsageError(`${from}: ${error.message}`);
     throw error;
