@@ -12,7 +12,7 @@ import { Clients } from "./support/nats.ts";
 import { monitorJson, waitAllHealthy, waitUntil } from "../sim/wait.ts";
 import { publishInOrder } from "./support/publish.ts";
 import { waitGateways, waitRoutes } from "../sim/cluster-wait.ts";
-import { pollUntil } from "../lib/util/async.ts";
+import { delay, pollUntil } from "../lib/util/async.ts";
 
 setDefaultTimeout(120_000);
 
@@ -55,7 +55,7 @@ test("supercluster ord×3 + sjc×3 + ams×1: gateways everywhere, a message from
   await waitUntil(ams[0], "a message published in ord to arrive in ams", async () => {
     inOrd.publish("greetings.ams", `hello from ${ord[1].id}`);
     await inOrd.flush();
-    got = await Promise.race([received, new Promise<undefined>((r) => setTimeout(() => r(undefined), 300))]);
+    got = await Promise.race([received, delay(300).then(() => undefined)]);
     return got ? { done: true, value: got } : { done: false, saw: "no message yet" };
   });
   expect(got).toBe(`hello from ${ord[1].id}`);
