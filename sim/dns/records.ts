@@ -53,7 +53,7 @@ export function flyRecords(name: string, started: FlyMachine[], all: FlyMachine[
  * Fly puts a long TXT value into several character-strings of at most 255 bytes, cut at the byte
  * limit rather than at a comma, so a client must concatenate them before splitting on commas.
  */
-export function splitTxt(value: string, max = 255): string[] {
+function splitTxt(value: string, max = 255): string[] {
   const bytes = Buffer.from(value, "utf8");
   const out: string[] = [];
   for (let i = 0; i < bytes.length; i += max) out.push(bytes.subarray(i, i + max).toString("latin1"));
