@@ -113,8 +113,15 @@ async function everything() {
     if (++seen === messages) break;
   }
   const kv = await new Kvm(nc).open("config");
-  const revisions: string[] = [];
-  for await (const e of await kv.history({ key: ">" })) revisions.push(`${e.key} ${e.revision} ${e.operation} ${e.string()}`);
+  // Right after a restore the R3 bucket's history can read empty once (its consumer finds no leader yet): read it
+  // until it holds as many entries as the bucket's stream has messages.
+  const kvMessages = (await jsm.streams.info("KV_config")).state.messages;
+  let revisions: string[] = [];
+  for (let attempt = 0; attempt < 20 && revisions.length !== kvMessages; attempt++) {
+    if (attempt) await Bun.sleep(250);
+    revisions = [];
+    for await (const e of await kv.history({ key: ">" })) revisions.push(`${e.key} ${e.revision} ${e.operation} ${e.string()}`);
+  }
   const os = await new Objm(nc).open("files");
   const blob = (await os.getBlob("blob.bin"))!;
   const consumer = await jsm.consumers.info("ORDERS", "worker");
