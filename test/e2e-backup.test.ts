@@ -222,7 +222,7 @@ test("a second restore is refused, naming the streams, and changes nothing", asy
   expect((await jsm.streams.info("ORDERS")).state).toEqual(state);
 });
 
-test("a backup with one corrupted object is refused before any stream exists", async () => {
+test("a backup with one corrupted object, or taken on a newer nats-server, is refused before any stream exists", async () => {
   const damaged = "2000-01-01T00-00-00-000Z";
   cpSync(join(dir, "backups", firstBackup), join(dir, "backups", damaged), { recursive: true });
   const manifestPath = join(dir, "backups", damaged, "manifest.json");
@@ -237,6 +237,17 @@ test("a backup with one corrupted object is refused before any stream exists", a
   expect(refused.stderr).toContain(`${damaged}/OBJ_files/snapshot.tar.s2: checksum mismatch`);
   expect(await streamNames()).toEqual(["SCRATCH"]);
   rmSync(join(dir, "backups", damaged), { recursive: true });
+
+  // Taken on a newer nats-server than the cluster's: its snapshot format may be unreadable here.
+  const newer = "2000-01-02T00-00-00-000Z";
+  cpSync(join(dir, "backups", firstBackup), join(dir, "backups", newer), { recursive: true });
+  const manifest = JSON.parse(readFileSync(join(dir, "backups", newer, "manifest.json"), "utf8"));
+  writeFileSync(join(dir, "backups", newer, "manifest.json"), JSON.stringify({ ...manifest, id: newer, natsServer: "9.99.0" }));
+  const tooNew = await launcher(["restore", "--from", storeUrl, "--backup", newer]);
+  expectCode(tooNew, 1);
+  expect(tooNew.stderr).toMatch(/taken on nats-server 9\.99\.0, newer than this cluster's .*upgrade the cluster first/);
+  expect(await streamNames()).toEqual(["SCRATCH"]);
+  rmSync(join(dir, "backups", newer), { recursive: true });
 });
 
 test("--replicas 1 --placement sjc restores into the other region", async () => {
