@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, release, totalmem } from "node:os";
 import { join } from "node:path";
+import { type BackupBenchResult, benchBackup } from "./bench/backup.ts";
 import { benchConvergence, type ConvergenceResult, SCENARIO_12x3, SCENARIO_35x1 } from "./bench/convergence.ts";
 import { benchDiscovery, PER_REGION, SCALE_SIZES, scaleApp, type DiscoveryResult } from "./bench/discovery.ts";
 import { makeApp, startDnsProcess } from "./bench/dns.ts";
@@ -38,7 +39,7 @@ import {
 
 /** The simulated round trip to Fly's resolver in the second discovery run. */
 const DNS_DELAY_MS = 2;
-const SECTIONS = ["exec", "tricks", "discovery", "serving", "memory", "metrics", "convergence", "scale", "image"] as const;
+const SECTIONS = ["exec", "tricks", "discovery", "serving", "memory", "metrics", "convergence", "scale", "image", "backup"] as const;
 type Section = (typeof SECTIONS)[number];
 
 if (process.env.NATS_CLUSTER_NETNS !== "1") {
@@ -95,6 +96,7 @@ const results: {
   convergence?: ConvergenceResult;
   scale?: { wide: ConvergenceResult; regional: ConvergenceResult };
   image?: ImageResult;
+  backup?: BackupBenchResult;
 } = {};
 
 const section = async <T>(name: Section, body: () => Promise<T>): Promise<T | undefined> => {
@@ -134,6 +136,7 @@ try {
     regional: await benchConvergence(natsServer, SCENARIO_12x3, 2),
   }));
   results.image = await section("image", async () => benchImage());
+  results.backup = await section("backup", () => benchBackup(natsServer));
 } finally {
   cleanup();
 }
@@ -312,6 +315,14 @@ if (results.image) {
   row("", "(parts) base: debian:bookworm-slim (stand-in of the same content, measured)", one(seed.baseMiB), "MiB");
   rows.push(["", "(parts) nats-server 2.11 (between the 2.10.27 and 2.15.1 binaries measured here)", range(seed.natsServerMiB), "", "", "", "", ""]);
   rows.push(["", "(parts) prometheus-nats-exporter v0.17.2 + the seed's Go launcher (not built here: estimate)", range(seed.goProgramsMiB), "", "", "", "", ""]);
+}
+if (results.backup) {
+  const r = results.backup;
+  const rate = (x: number) => [`${x} MiB/s`, "", "", "1"];
+  rows.push(["8. backup (1 stream)", `snapshot API's own rate, read to nowhere (${r.streamMiB} MiB stream, ${r.snapshotMiB} MiB snapshot)`, ...rate(r.snapshotMiBps), "", ""]);
+  rows.push(["", "`nats-cluster backup` to file://", ...rate(r.backupMiBps), `ratio = ${r.backupRatio}`, `≥ 0.8: ${verdict(r.backupRatio >= 0.8)}`]);
+  rows.push(["", "`nats-cluster restore` from file://", ...rate(r.restoreMiBps), `ratio = ${r.restoreRatio}`, ""]);
+  rows.push(["", "peak RSS of `nats-cluster backup` (VmHWM)", `${r.backupPeakRssMiB} MiB`, "", "", "1", "", `≤ 100 MiB: ${verdict(r.backupPeakRssMiB <= 100)}`]);
 }
 
 const header = ["measurement", "subject", "median", "min", "max", "n", "compare", "target"];
