@@ -3,6 +3,7 @@
  * consumers, one at a time through nats-server's snapshot API, straight into the store; the manifest last.
  * Then, with `keep`, complete backups beyond the newest `keep` are removed (never the new one).
  */
+import { collectGarbage } from "../runtime/gc.ts";
 import { launcherVersion } from "../version.ts";
 import { JetStreamApi, JetStreamApiError } from "./jetstream.ts";
 import { FORMAT, listBackups, type Manifest, MANIFEST, newBackupId, type StreamEntry, streamKey } from "./manifest.ts";
@@ -79,11 +80,20 @@ async function backUpStream(api: JetStreamApi, store: BackupStore, id: string, n
   };
 }
 
+/** Bun leaves the chunks' buffers to a GC that comes late: a collection every so often keeps memory flat. */
+const COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
+
 async function* counted(chunks: AsyncIterable<Uint8Array>, name: string, opts: BackupOptions): AsyncIterable<Uint8Array> {
+  let sinceCollect = 0;
   for await (const chunk of chunks) {
     opts.signal?.throwIfAborted();
     opts.progress.bytes(name, chunk.length);
     yield chunk;
+    sinceCollect += chunk.length;
+    if (sinceCollect >= COLLECT_EVERY_BYTES) {
+      sinceCollect = 0;
+      collectGarbage();
+    }
   }
 }
 

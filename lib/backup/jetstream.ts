@@ -28,7 +28,7 @@ export class JetStreamApiError extends Error {
 
 /** nats-server's error code for a stream that does not exist. */
 const STREAM_NOT_FOUND = 10059;
-const CHUNK_BYTES = 128 * 1024;
+const CHUNK_BYTES = 256 * 1024;
 
 export interface StreamInfo {
   config: Record<string, unknown> & { name: string; storage?: string };
