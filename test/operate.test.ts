@@ -196,8 +196,8 @@ describe("planPrune", () => {
   });
 });
 
-describe("the NATS client is prune's alone", () => {
-  test("run's modules never import @nats-io; prune imports it lazily (import()), nobody statically", async () => {
+describe("the NATS client is loaded only by the commands that use it", () => {
+  test("run's modules never import @nats-io; the commands import it lazily (import()), nobody statically", async () => {
     // The bundle main.ts compiles to, split at every import(): what `run` evaluates is its chunk plus the chunks that
     // chunk and main import statically.
     const build = await Bun.build({ entrypoints: [join(PROJECT_ROOT, "main.ts")], target: "bun", splitting: true, external: ["@nats-io/*"] });
@@ -219,7 +219,7 @@ describe("the NATS client is prune's alone", () => {
     const natsImport = /(\bfrom\s*|\bimport\s*\(\s*)"@nats-io\//;
     for (const name of closure(["main.js", runChunk!])) expect(`${name}: ${natsImport.test(chunks.get(name)!)}`).toBe(`${name}: false`);
     expect([...chunks.values()].some((t) => /\bfrom\s*"@nats-io\//.test(t))).toBe(false);
-    expect([...chunks.values()].filter((t) => t.includes('import("@nats-io/transport-node")'))).toHaveLength(1);
+    expect([...chunks.values()].filter((t) => t.includes('import("@nats-io/transport-node")')).length).toBeGreaterThan(0);
   });
 });
 

@@ -9,7 +9,7 @@
  * Restore: `$JS.API.STREAM.RESTORE.<stream>` with the saved config and state answers with a subject the chunks are
  * sent to, each acked by a reply; an empty message ends it and is answered with the restored stream's info.
  */
-import { createInbox, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 
 interface ApiError {
   code?: number;
@@ -82,7 +82,8 @@ export class JetStreamApi {
    * the chunks, which must be consumed (each is acked when the consumer asks for the next one).
    */
   async snapshot(stream: string): Promise<{ info: StreamInfo; chunks: AsyncIterable<Uint8Array> }> {
-    const deliver = createInbox();
+    // An inbox of its own; the client's createInbox would need a static import of the NATS client.
+    const deliver = `_INBOX.${crypto.randomUUID().replaceAll("-", "")}`;
     const sub = this.nc.subscribe(deliver);
     let info: StreamInfo;
     try {
