@@ -78,7 +78,16 @@ async function fill(): Promise<void> {
   }
   for (const seq of DELETED) await jsm.streams.deleteMessage("ORDERS", seq, false);
   await jsm.streams.add({ name: "SCRATCH", subjects: ["scratch.>"], storage: "memory" as never });
-  await js.publish("scratch.1", "in memory only");
+  // A new stream may not take messages at once under load (no responders): asked again for up to 5 s.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await js.publish("scratch.1", "in memory only");
+      break;
+    } catch (error) {
+      if (attempt >= 20) throw error;
+      await Bun.sleep(250);
+    }
+  }
 
   const kv = await new Kvm(nc).create("config", { history: 5, replicas: 3 });
   for (let r = 0; r < 4; r++) await kv.put("colour", `v${r}`);
