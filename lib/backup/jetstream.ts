@@ -9,6 +9,7 @@
  * Restore: `$JS.API.STREAM.RESTORE.<stream>` with the saved config and state answers with a subject the chunks are
  * sent to, each acked by a reply; an empty message ends it and is answered with the restored stream's info.
  */
+import { randomUUID } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
 
 interface ApiError {
@@ -83,7 +84,7 @@ export class JetStreamApi {
    */
   async snapshot(stream: string): Promise<{ info: StreamInfo; chunks: AsyncIterable<Uint8Array> }> {
     // An inbox of its own; the client's createInbox would need a static import of the NATS client.
-    const deliver = `_INBOX.${crypto.randomUUID().replaceAll("-", "")}`;
+    const deliver = `_INBOX.${randomUUID().replaceAll("-", "")}`;
     const sub = this.nc.subscribe(deliver);
     let info: StreamInfo;
     try {
