@@ -3,12 +3,12 @@
 # distroless glibc base. No shell, no Node, no Bun runtime beyond the one compiled into the launcher.
 #   docker buildx build --platform linux/amd64,linux/arm64 -t <you>/nats-cluster .
 # (Not built or pushed from this repo's workspace, which has no Docker engine; scripts/image-rootfs
-# assembles the same final file system without Docker and test/image.test.ts runs it.)
+# assembles the same final file system without Docker and test/e2e/image.test.ts runs it.)
 
 # Must equal the "bun" devDependency in package.json: the launcher is built by this exact Bun.
 ARG BUN_VERSION=1.4.5
 # The one place the nats-server version is pinned: the version the e2e suite runs (Debian sid's package,
-# fetched by scripts/fetch-newer-nats-server; test/tested-nats-server.test.ts checks they agree).
+# fetched by scripts/fetch-newer-nats-server; test/repo/tested-nats-server.test.ts checks they agree).
 ARG NATS_VERSION=2.15.1
 
 # The official static nats-server binary; the scratch variant holds little else.

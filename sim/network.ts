@@ -92,7 +92,7 @@ export class FlyNetwork {
         "fly-net: the Fly network simulator must run inside the private test namespace " +
           "(it adds addresses to lo, binds [fdaa::3]:53 and relies on a private /etc/resolv.conf). " +
           "Run the tests via `scripts/netns-run`, e.g. `npm test` or " +
-          "`scripts/netns-run node_modules/.bin/bun test test/e2e-region.test.ts`.",
+          "`scripts/netns-run node_modules/.bin/bun test test/e2e/region.test.ts`.",
       );
     }
     const natsServerBin = opts.natsServerBin || testedNatsServer();

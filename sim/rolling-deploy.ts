@@ -24,7 +24,7 @@ export function flyStopSettings(): { signal: NodeJS.Signals; timeoutMs: number }
  * NATS_APPEND_CONFIG text that shortens the lame duck grace period from the generated 10 s to 1 s. A machine with
  * clients waits out the grace period before it exits (the publishers here move away at once), so a rolling deploy
  * takes several times as long with the default. Tests about deploys use it to fit the suite's
- * time; test/e2e-zero-loss.test.ts keeps the generated settings.
+ * time; test/e2e/zero-loss.test.ts keeps the generated settings.
  */
 export const SHORT_LAME_DUCK_GRACE = `lame_duck_grace_period: "1s"\n`;
 

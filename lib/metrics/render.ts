@@ -7,7 +7,7 @@
  * for `get()`), not as a Gauge fed with `set(labels, value)`: that is an order of magnitude faster per scrape,
  * since a Gauge hashes and validates every sample's labels.
  * The samples' labels go in as `sharedLabels`, which the Registry formats once per label object (the labels of
- * one stream are one object shared by its ten series); test/metrics.test.ts checks the text it writes. Only the
+ * one stream are one object shared by its ten series); test/unit/metrics.test.ts checks the text it writes. Only the
  * registry module is loaded: prom-client's index also loads its default process metrics (node:cluster,
  * perf_hooks, OpenTelemetry's API), memory the exporter would hold for metrics not served here.
  */

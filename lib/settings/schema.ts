@@ -1,7 +1,7 @@
 /**
  * Every setting the launcher takes, in one table: its flag, the env vars it is read from (first set
  * one wins), its default and what it is for. The CLI's `--help` and the settings resolver are derived from
- * this, and test/docs.test.ts holds docs/settings.md's table to it, so they cannot drift apart.
+ * this, and test/repo/docs.test.ts holds docs/settings.md's table to it, so they cannot drift apart.
  */
 
 export interface SettingSpec {

@@ -4,7 +4,7 @@
  * so they are invisible to the cluster, and newer servers delete them as orphans. On Fly every server
  * is clustered, so a volume first used in local mode (or by another setup) must not be started as-is.
  *
- * The layout, as nats-server 2.9.10 writes it (checked by test/store-guard.test.ts against real runs):
+ * The layout, as nats-server 2.9.10 writes it (checked by test/unit/store/guard.test.ts against real runs):
  *   <store>/jetstream/<account>/streams/<stream>/meta.inf   every stream, standalone or clustered
  *   <store>/jetstream/<system account>/_js_/_meta_/          the meta group: only a clustered server has it
  *   <store>/jetstream/<system account>/_js_/S-R3F-…/         raft groups of replicated streams (not of R1 ones)

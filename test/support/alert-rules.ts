@@ -1,6 +1,6 @@
 /**
  * monitoring/alerts.yml as the tests load it. The real `for:` durations (minutes) would make a test that fires
- * the alerts for real last minutes, so test/e2e-alerts.test.ts loads the shipped file with every `for:` divided
+ * the alerts for real last minutes, so test/e2e/alerts.test.ts loads the shipped file with every `for:` divided
  * by a factor and nothing else changed; promtool's tests (monitoring/alerts.test.yml) cover the real durations.
  */
 import { readFileSync } from "node:fs";

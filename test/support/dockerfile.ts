@@ -1,7 +1,7 @@
 /**
  * The Dockerfile as the tests read it, parsed with dockerfile-ast (the parser behind dockerfile-utils' linter):
  * its global ARGs, its stages with their instructions, and the final stage's contract with whoever runs the
- * image (base, env, user, volumes, ports, healthcheck, entrypoint), which test/image.test.ts finds in the built image.
+ * image (base, env, user, volumes, ports, healthcheck, entrypoint), which test/e2e/image.test.ts finds in the built image.
  */
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { readFileSync } from "node:fs";
