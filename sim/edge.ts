@@ -23,10 +23,10 @@ import { run as runOnHost } from "./host.ts";
 
 /** The edge's public address (in the certificate) and the test namespace's end of the link to it. */
 export const EDGE_IP = "fd00:e::2";
-export const EDGE_GATEWAY = "fd00:e::1";
-export const EDGE_PORTS = { https: 443, natsTls: 4222, leafTls: 7422 } as const;
+const EDGE_GATEWAY = "fd00:e::1";
+const EDGE_PORTS = { https: 443, natsTls: 4222, leafTls: 7422 } as const;
 
-export interface EdgeBackends {
+interface EdgeBackends {
   /** Machine addresses, in the order `balance first` uses them. */
   machines: string[];
   websocketPort: number;

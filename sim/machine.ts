@@ -55,7 +55,7 @@ export interface StartMachineOptions {
 
 export type Launch = (m: FlyMachine, flyEnv: Record<string, string>) => { argv: string[]; env: Record<string, string> };
 
-export interface StopOptions {
+interface StopOptions {
   signal?: NodeJS.Signals;
   timeoutMs?: number;
 }

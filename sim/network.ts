@@ -44,9 +44,9 @@ import { DEFAULT_KILL_SIGNAL, DEFAULT_KILL_TIMEOUT_MS, FlyMachine, PORTS, type S
 import { deleteLink, NETNS_BRIDGE, setUpBridge } from "./netns.ts";
 import { testedNatsServer } from "./tested-nats-server.ts";
 
-export type Isolation = "shared" | "netns";
+type Isolation = "shared" | "netns";
 
-export interface FlyNetworkOptions {
+interface FlyNetworkOptions {
   /** "shared" (default): every machine on the test namespace's lo; "netns": one network namespace per machine (see above). */
   isolation?: Isolation;
   /** Address of the DNS server; must be on lo (netns-run puts fdaa::3 there). */

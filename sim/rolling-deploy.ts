@@ -28,7 +28,7 @@ export function flyStopSettings(): { signal: NodeJS.Signals; timeoutMs: number }
  */
 export const SHORT_LAME_DUCK_GRACE = `lame_duck_grace_period: "1s"\n`;
 
-export interface DeployStep {
+interface DeployStep {
   machine: FlyMachine;
   exit: ExitInfo;
   /** From the kill signal to the process's exit. */
@@ -38,7 +38,7 @@ export interface DeployStep {
   healthy: boolean;
 }
 
-export interface RollingDeployOptions {
+interface RollingDeployOptions {
   /** How long to wait for /healthz after each start (default 60 s). */
   healthTimeoutMs?: number;
   /** A machine that does not turn healthy: "fail" (default) throws; "continue" goes on (a deploy pushed through). */

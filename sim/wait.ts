@@ -16,7 +16,7 @@ export interface WaitOptions {
 }
 
 /** The outcome of one poll: done with a value, or not yet with a description of what was seen. */
-export type Probe<T> = { done: true; value: T } | { done: false; saw: string };
+type Probe<T> = { done: true; value: T } | { done: false; saw: string };
 
 function snippet(s: string, max = 400): string {
   const flat = s.replace(/\s+/g, " ").trim();

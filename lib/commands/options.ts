@@ -72,6 +72,7 @@ export function refuseUnknownOptions({ rawArgs, cmd }: SetupContext, refused: Re
  * The root's `setup`. Without a command's name, the default command (run) gets every option and checks them. Options
  * before a command's name (`nats-cluster --app x status`) would be dropped by citty: refused, the known ones with
  * where they go.
+ * @public main.ts loads it in a Promise.all of dynamic imports, which knip does not follow.
  */
 export function refuseOptionsBeforeCommand({ rawArgs, cmd }: SetupContext): Promise<void> {
   return withExitCode(async () => {

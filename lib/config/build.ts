@@ -15,7 +15,7 @@ import { websocketBlock } from "./blocks/websocket.ts";
 import type { NatsBlock, NatsConfig } from "./types.ts";
 import { BugError } from "../errors.ts";
 
-export type { ConfigInput } from "./blocks/input.ts";
+;
 
 type BlockBuilder = (input: ConfigInput) => NatsBlock;
 

@@ -6,7 +6,7 @@
 import { type NatsBlock, type NatsConfig, type NatsValue, Secret } from "./types.ts";
 import { BugError } from "../errors.ts";
 
-export interface RenderOptions {
+interface RenderOptions {
   /** Print secrets' values instead of `<redacted>`: only for the file nats-server reads. */
   showSecrets?: boolean;
   header?: string;

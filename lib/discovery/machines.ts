@@ -46,7 +46,7 @@ export function parseVmsTxt(name: string, records: string[][]): VmList {
   return { ok: true, vms: vms.sort((a, b) => a.region.localeCompare(b.region) || a.id.localeCompare(b.id)) };
 }
 
-export interface MachineListOptions {
+interface MachineListOptions {
   app: string;
   nameserver: HostPort;
   timeoutMs: number;

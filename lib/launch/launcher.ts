@@ -103,7 +103,7 @@ function reportClaim(settings: Settings, log: { warn(m: string): void; info(m: s
  * nats-server gets its secrets from the config file (0600) only: the env vars that carry them are
  * dropped, so they are not in /proc/<pid>/environ of the long-running server nor in its children.
  */
-export function withoutSecrets(env: Env): Env {
+function withoutSecrets(env: Env): Env {
   const secretVars = new Set<string>(SETTING_KEYS.flatMap((key) => ((SETTINGS[key] as SettingSpec).secret ? SETTINGS[key].env : [])));
   return Object.fromEntries(Object.entries(env).filter(([name]) => !secretVars.has(name)));
 }

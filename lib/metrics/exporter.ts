@@ -45,7 +45,7 @@ const MONITORING_TIMEOUT_MS = 3000;
  * launcher under Deno): the moment it ends, however, we are handed to another parent, so process.ppid says it,
  * reaped or not. Another process (an exporter started by hand): alive and not a zombie, from /proc.
  */
-export async function processAlive(pid: number, wasParent: boolean): Promise<boolean> {
+async function processAlive(pid: number, wasParent: boolean): Promise<boolean> {
   if (wasParent) return process.ppid === pid;
   try {
     process.kill(pid, 0);

@@ -11,7 +11,7 @@ import { ofetch } from "ofetch";
 import { formatHostPort } from "../net.ts";
 
 /** What went wrong, in the words a person acting on it needs. */
-export type MonitoringErrorKind = "refused" | "timeout" | "unreachable" | "http" | "invalid";
+type MonitoringErrorKind = "refused" | "timeout" | "unreachable" | "http" | "invalid";
 
 export class MonitoringError extends Error {
   override name = "MonitoringError";
@@ -186,7 +186,7 @@ export interface MonitoringClient {
  * Everything one server's monitoring API says at one moment, each endpoint asked at once: what `status` surveys
  * and what the exporter renders. An endpoint that did not answer is absent, with why in `errors`.
  */
-export interface ServerSnapshot {
+interface ServerSnapshot {
   varz?: Varz;
   routez?: Routez;
   gatewayz?: Gatewayz;
@@ -213,7 +213,7 @@ export async function snapshotOf(client: MonitoringClient, jszQuery: JszQuery = 
   return { varz, routez, gatewayz, jsz, healthz, errors };
 }
 
-export interface MonitoringClientOptions {
+interface MonitoringClientOptions {
   /** Per request. A probe must answer well inside Docker's and Fly's check timeouts. */
   timeoutMs?: number;
 }

@@ -7,7 +7,7 @@ import { DEFAULT_MONITORING_TIMEOUT_MS, healthzUrlOf, probeHealthz } from "./cli
 /** What to ask: a full /healthz URL, or the /healthz of a monitoring listener (e.g. http://127.0.0.1:8222). */
 type HealthzTarget = { url: string; monitoringUrl?: undefined } | { monitoringUrl: string; url?: undefined };
 
-export type HealthcheckOptions = HealthzTarget & {
+type HealthcheckOptions = HealthzTarget & {
   /** nats-server /healthz option: only check that JetStream is enabled, not the meta leader. */
   jsEnabledOnly?: boolean;
   /** nats-server /healthz option: check the server's JetStream (meta leader), not every stream/consumer. */
@@ -16,7 +16,7 @@ export type HealthcheckOptions = HealthzTarget & {
   timeoutMs?: number;
 };
 
-export interface HealthResult {
+interface HealthResult {
   healthy: boolean;
   /** One line for humans and for `docker inspect`'s health log. */
   line: string;

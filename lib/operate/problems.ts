@@ -5,7 +5,7 @@
 import type { PeerStatus, Problem, StreamStatus } from "./report.ts";
 
 /** How a machine that did not answer is named: by id when DNS tells which one it is, else by address. */
-export interface SilentMachine {
+interface SilentMachine {
   id: string;
   region: string;
   address: string;

@@ -21,7 +21,7 @@ import { metaLeaderView } from "./views.ts";
 import { planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
 import { type Survey, surveyCluster } from "./survey.ts";
 
-export interface PruneOptions {
+interface PruneOptions {
   yes: boolean;
   /** Per monitoring request. */
   timeoutMs: number;
@@ -34,7 +34,7 @@ const DNS_TIMEOUT_MS = 2000;
 const REQUEST_TIMEOUT_MS = 5000;
 
 /** The system account user, which `$JS.API.SERVER.REMOVE` needs; missing is bad input (exit 2). */
-export function systemCredentials(settings: Settings): Credentials {
+function systemCredentials(settings: Settings): Credentials {
   if (settings.clientAuth.kind === "user" && settings.clientAuth.system) return settings.clientAuth.system;
   // Env var names only: prune takes no secret flags, so the password never has to be in argv.
   throw new UsageError(

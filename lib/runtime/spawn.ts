@@ -6,7 +6,7 @@
  */
 import { bun, isDeno } from "./bun.ts";
 
-export interface ProgramResult {
+interface ProgramResult {
   ok: boolean;
   /** stdout and stderr, trimmed. */
   output: string;

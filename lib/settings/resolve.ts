@@ -65,7 +65,7 @@ export interface Probes {
   maxMemStore(): number;
 }
 
-export const machineProbes: Probes = {
+const machineProbes: Probes = {
   hostname,
   // Fly puts the machine's 6PN address in /etc/hosts as `fly-local-6pn`.
   // Loaded only when needed: local mode and machines with FLY_PRIVATE_IP never pay for node:dns.
@@ -79,7 +79,7 @@ function withoutEmpty(layer: RawSettings): RawSettings {
 }
 
 /** The env layer: for each setting, the first of its env vars that is set and not empty. */
-export function envLayer(env: Env): RawSettings {
+function envLayer(env: Env): RawSettings {
   const layer: RawSettings = {};
   for (const key of SETTING_KEYS) {
     const spec: SettingSpec = SETTINGS[key];

@@ -16,12 +16,12 @@ import { existsSync, readdirSync } from "node:fs";
 import { basename, join } from "node:path";
 import { SettingProblem } from "../errors.ts";
 
-export interface StoredStream {
+interface StoredStream {
   account: string;
   stream: string;
 }
 
-export interface StoreLayout {
+interface StoreLayout {
   streams: StoredStream[];
   /** Some account holds `_js_/_meta_` or a stream's raft group: a clustered server has used this store. */
   clusterMeta: boolean;
@@ -71,7 +71,7 @@ export function standaloneStreams(layout: StoreLayout): StoredStream[] {
   return layout.clusterMeta ? [] : layout.streams;
 }
 
-export function describeStreams(streams: StoredStream[], max = 5): string {
+function describeStreams(streams: StoredStream[], max = 5): string {
   const names = streams.slice(0, max).map((s) => `${s.account} > ${s.stream}`);
   return names.join(", ") + (streams.length > max ? ` and ${streams.length - max} more` : "");
 }

@@ -8,7 +8,7 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-export interface Deadline {
+interface Deadline {
   /** Give up this many ms after the first try started... */
   timeoutMs?: number;
   /** ...or at this `Date.now()` (shared by several polls); the earlier of the two. One of them is required. */

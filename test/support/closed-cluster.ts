@@ -1,5 +1,5 @@
 /** The env that makes a closed cluster: a cluster secret, an app user and a system user (all secrets). */
-export interface ClosedCluster {
+interface ClosedCluster {
   clusterSecret: string;
   app: { user: string; pass: string };
   system: { user: string; pass: string };

@@ -7,7 +7,7 @@ import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import { readFileSync } from "node:fs";
 import { DOCKERFILE } from "../../sim/tested-nats-server.ts";
 
-export interface Stage {
+interface Stage {
   /** `AS <name>`, if any. */
   name: string | undefined;
   /** The image as written, e.g. `oven/bun:${BUN_VERSION}`. */
@@ -17,7 +17,7 @@ export interface Stage {
   instructions: Instruction[];
 }
 
-export interface ParsedDockerfile {
+interface ParsedDockerfile {
   text: string;
   /** ARGs before the first FROM, with their defaults. */
   globalArgs: Record<string, string>;
@@ -63,7 +63,7 @@ export function stageArgs(s: Stage): Record<string, string | undefined> {
   return out;
 }
 
-export interface FinalImage {
+interface FinalImage {
   base: string;
   env: Record<string, string>;
   user: string | undefined;

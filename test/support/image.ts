@@ -30,7 +30,7 @@ function buildah(args: string[]): string {
 }
 
 /** What the builder wrote into the image's config (Docker format, as `fly deploy` builds it). */
-export interface ImageConfig {
+interface ImageConfig {
   env: Record<string, string>;
   entrypoint: string[];
   /** HEALTHCHECK's command (CMD form) and its timings in seconds. */

@@ -4,7 +4,7 @@ import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../../sim/project.ts";
 
-export type LauncherRuntime = "compiled" | "bun" | "deno";
+type LauncherRuntime = "compiled" | "bun" | "deno";
 
 export interface LauncherResult {
   code: number | null;

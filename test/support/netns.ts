@@ -3,7 +3,7 @@
  * /etc/resolv.conf) fail outside it, saying how to run them, instead of being skipped: a test that did not
  * run must not pass.
  */
-export const IN_TEST_NAMESPACE = process.env.NATS_CLUSTER_NETNS === "1";
+const IN_TEST_NAMESPACE = process.env.NATS_CLUSTER_NETNS === "1";
 
 export function requireTestNamespace(what: string): void {
   if (IN_TEST_NAMESPACE) return;

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pollUntil } from "../../lib/util/async.ts";
 
-export interface Target {
+interface Target {
   /** host:port, IPv6 in brackets. */
   address: string;
   /** Labels the scraper sets itself, as Fly's does (region, instance, ...). */
