@@ -59,5 +59,8 @@ export function respelledHost(host: string): string {
   if (isIPv4(host)) return `::ffff:${host}`;
   const upper = host.toUpperCase();
   if (upper !== host || !isIPv6(host)) return upper;
-  return host.split(":").map((group) => (group === "" || group.includes(".") ? group : group.padStart(4, "0"))).join(":");
+  return host
+    .split(":")
+    .map((group) => (group === "" || group.includes(".") ? group : group.padStart(4, "0")))
+    .join(":");
 }

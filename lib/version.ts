@@ -9,8 +9,7 @@ import packageJson from "../package.json" with { type: "json" };
 /** The name `bun build --define` replaces; the Dockerfile defines it. */
 declare const NATS_CLUSTER_REVISION: string | undefined;
 
-const revision: string | undefined =
-  typeof NATS_CLUSTER_REVISION === "string" && NATS_CLUSTER_REVISION !== "" ? NATS_CLUSTER_REVISION : undefined;
+const revision: string | undefined = typeof NATS_CLUSTER_REVISION === "string" && NATS_CLUSTER_REVISION !== "" ? NATS_CLUSTER_REVISION : undefined;
 
 /**
  * "0.1.0", or "0.1.0 (git 1a2b3c4d)" in a build with a revision.

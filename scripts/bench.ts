@@ -305,7 +305,13 @@ if (results.metrics) {
 if (results.image) {
   const r = results.image;
   const one = (x: number): Stats => ({ n: 1, median: x, min: x, max: x });
-  row("7. image size (uncompressed)", `the image, as scripts/image-build builds the Dockerfile (amd64, ${r.layers} layers)`, one(r.imageMiB), "MiB", `seed ${r.seed.totalMiB.join("–")} MiB`);
+  row(
+    "7. image size (uncompressed)",
+    `the image, as scripts/image-build builds the Dockerfile (amd64, ${r.layers} layers)`,
+    one(r.imageMiB),
+    "MiB",
+    `seed ${r.seed.totalMiB.join("–")} MiB`,
+  );
   row("", "(parts) base: gcr.io/distroless/cc-debian12 (stand-in of the same Debian 12 packages)", one(r.baseMiB), "MiB");
   row("", "(parts) the launcher (Bun runtime compiled in)", one(r.launcherMiB), "MiB");
   row("", "(parts) nats-server", one(r.natsServerMiB), "MiB");
@@ -314,15 +320,39 @@ if (results.image) {
   rows.push(["", "the seed's image (connyay/nats-cluster:main), not pullable here: estimate", range(seed.totalMiB), "", "", "", "", ""]);
   row("", "(parts) base: debian:bookworm-slim (stand-in of the same content, measured)", one(seed.baseMiB), "MiB");
   rows.push(["", "(parts) nats-server 2.11 (between the 2.10.27 and 2.15.1 binaries measured here)", range(seed.natsServerMiB), "", "", "", "", ""]);
-  rows.push(["", "(parts) prometheus-nats-exporter v0.17.2 + the seed's Go launcher (not built here: estimate)", range(seed.goProgramsMiB), "", "", "", "", ""]);
+  rows.push([
+    "",
+    "(parts) prometheus-nats-exporter v0.17.2 + the seed's Go launcher (not built here: estimate)",
+    range(seed.goProgramsMiB),
+    "",
+    "",
+    "",
+    "",
+    "",
+  ]);
 }
 if (results.backup) {
   const r = results.backup;
   const rate = (x: number) => [`${x} MiB/s`, "", "", "1"];
-  rows.push(["8. backup (1 stream)", `snapshot API's own rate, read to nowhere (${r.streamMiB} MiB stream, ${r.snapshotMiB} MiB snapshot)`, ...rate(r.snapshotMiBps), "", ""]);
+  rows.push([
+    "8. backup (1 stream)",
+    `snapshot API's own rate, read to nowhere (${r.streamMiB} MiB stream, ${r.snapshotMiB} MiB snapshot)`,
+    ...rate(r.snapshotMiBps),
+    "",
+    "",
+  ]);
   rows.push(["", "`nats-cluster backup` to file://", ...rate(r.backupMiBps), `ratio = ${r.backupRatio}`, `≥ 0.8: ${verdict(r.backupRatio >= 0.8)}`]);
   rows.push(["", "`nats-cluster restore` from file://", ...rate(r.restoreMiBps), `ratio = ${r.restoreRatio}`, ""]);
-  rows.push(["", "peak RSS of `nats-cluster backup` (VmHWM)", `${r.backupPeakRssMiB} MiB`, "", "", "1", "", `≤ 100 MiB: ${verdict(r.backupPeakRssMiB <= 100)}`]);
+  rows.push([
+    "",
+    "peak RSS of `nats-cluster backup` (VmHWM)",
+    `${r.backupPeakRssMiB} MiB`,
+    "",
+    "",
+    "1",
+    "",
+    `≤ 100 MiB: ${verdict(r.backupPeakRssMiB <= 100)}`,
+  ]);
 }
 
 const header = ["measurement", "subject", "median", "min", "max", "n", "compare", "target"];

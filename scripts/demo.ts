@@ -43,12 +43,23 @@ async function main(): Promise<void> {
   let nc: NatsConnection | undefined;
   try {
     say("Starting 6 machines of app demo: ord ×3, sjc ×2, ams ×1 (the launcher, then nats-server, on each) ...");
-    for (const [region, count] of [["ord", 3], ["sjc", 2], ["ams", 1]] as const) net.startMachines(count, { app: APP, region, env: AUTH });
+    for (const [region, count] of [
+      ["ord", 3],
+      ["sjc", 2],
+      ["ams", 1],
+    ] as const)
+      net.startMachines(count, { app: APP, region, env: AUTH });
     const gate = await operate(net, ["status", "--wait", "60s"]);
     process.stdout.write(`\n$ nats-cluster status\n${gate.stdout}${gate.stderr}\n`);
     say(HELP);
     const script = process.env.DEMO_COMMANDS;
-    const lines = script !== undefined ? script.split(";").map((l) => l.trim()).filter(Boolean) : undefined;
+    const lines =
+      script !== undefined
+        ? script
+            .split(";")
+            .map((l) => l.trim())
+            .filter(Boolean)
+        : undefined;
     const run = async (line: string) => {
       try {
         nc = await command(net, line, nc);

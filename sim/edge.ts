@@ -38,7 +38,8 @@ interface EdgeBackends {
 function run(cmd: string, args: string[], input?: string): string {
   if (input === undefined) return runOnHost(cmd, args).out;
   const r = spawnSync(cmd, args, { encoding: "utf8", input });
-  if (r.status !== 0) throw new Error(`fly-edge: \`${cmd} ${args.join(" ")}\` failed (${r.error?.message ?? `exit ${r.status}`}): ${`${r.stdout}${r.stderr}`.trim()}`);
+  if (r.status !== 0)
+    throw new Error(`fly-edge: \`${cmd} ${args.join(" ")}\` failed (${r.error?.message ?? `exit ${r.status}`}): ${`${r.stdout}${r.stderr}`.trim()}`);
   return r.stdout;
 }
 
@@ -54,7 +55,23 @@ function makeCertificates(dir: string): { caFile: string; pemFile: string } {
   run("openssl", ["req", "-x509", ...ec, "-keyout", `${ca}.key`, "-out", `${ca}.pem`, "-days", "1", "-subj", "/CN=nats-cluster test CA"]);
   run("openssl", ["req", ...ec, "-keyout", `${edge}.key`, "-out", `${edge}.csr`, "-subj", "/CN=edge.fly.test"]);
   writeFileSync(`${edge}.ext`, `subjectAltName=IP:${EDGE_IP},DNS:edge.fly.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
-  run("openssl", ["x509", "-req", "-in", `${edge}.csr`, "-CA", `${ca}.pem`, "-CAkey", `${ca}.key`, "-CAcreateserial", "-days", "1", "-extfile", `${edge}.ext`, "-out", `${edge}.crt`]);
+  run("openssl", [
+    "x509",
+    "-req",
+    "-in",
+    `${edge}.csr`,
+    "-CA",
+    `${ca}.pem`,
+    "-CAkey",
+    `${ca}.key`,
+    "-CAcreateserial",
+    "-days",
+    "1",
+    "-extfile",
+    `${edge}.ext`,
+    "-out",
+    `${edge}.crt`,
+  ]);
   writeFileSync(`${edge}.pem`, readFileSync(`${edge}.crt`, "utf8") + readFileSync(`${edge}.key`, "utf8"));
   return { caFile: `${ca}.pem`, pemFile: `${edge}.pem` };
 }
@@ -87,12 +104,12 @@ defaults
   retries 3
   option redispatch
 ${service("[http_service]: HTTPS on 443 to the WebSocket port.", "http_service", "http", EDGE_PORTS.https, b.websocketPort)}${service(
-    '[[services]] handlers = ["tls"]: TLS on 4222, plain TCP to the client port.',
-    "nats_tls",
-    "tcp",
-    EDGE_PORTS.natsTls,
-    b.clientPort,
-  )}${service('[[services]] handlers = ["tls"]: TLS on 7422, plain TCP to the leaf node port.', "leaf_tls", "tcp", EDGE_PORTS.leafTls, b.leafnodePort)}`;
+  '[[services]] handlers = ["tls"]: TLS on 4222, plain TCP to the client port.',
+  "nats_tls",
+  "tcp",
+  EDGE_PORTS.natsTls,
+  b.clientPort,
+)}${service('[[services]] handlers = ["tls"]: TLS on 7422, plain TCP to the leaf node port.', "leaf_tls", "tcp", EDGE_PORTS.leafTls, b.leafnodePort)}`;
 }
 
 export class FlyEdge {
@@ -123,7 +140,8 @@ export class FlyEdge {
   }
 
   static async start(backends: EdgeBackends): Promise<FlyEdge> {
-    if (process.env.NATS_CLUSTER_NETNS !== "1") throw new Error("fly-edge: run inside scripts/netns-run (npm test does): it adds a network namespace and a veth pair");
+    if (process.env.NATS_CLUSTER_NETNS !== "1")
+      throw new Error("fly-edge: run inside scripts/netns-run (npm test does): it adds a network namespace and a veth pair");
     prerequisite("haproxy", ["-v"], "apt-get install haproxy");
     prerequisite("openssl", ["version"], "apt-get install openssl");
     const dir = mkdtempSync(join(tmpdir(), "fly-edge-"));
@@ -164,7 +182,11 @@ export class FlyEdge {
     run("ip", ["link", "add", "edge0", "type", "veth", "peer", "name", "eth0", "netns", String(pid)]);
     run("ip", ["-6", "addr", "add", `${EDGE_GATEWAY}/64`, "dev", "edge0", "nodad"]);
     run("ip", ["link", "set", "edge0", "up"]);
-    run("nsenter", [`--net=/proc/${pid}/ns/net`, "--", "ip", "-batch", "-"], ["link set lo up", "link set eth0 up", `addr add ${EDGE_IP}/64 dev eth0 nodad`, `route add default via ${EDGE_GATEWAY} dev eth0`, ""].join("\n"));
+    run(
+      "nsenter",
+      [`--net=/proc/${pid}/ns/net`, "--", "ip", "-batch", "-"],
+      ["link set lo up", "link set eth0 up", `addr add ${EDGE_IP}/64 dev eth0 nodad`, `route add default via ${EDGE_GATEWAY} dev eth0`, ""].join("\n"),
+    );
   }
 
   async #waitListening(): Promise<void> {

@@ -30,7 +30,10 @@ export const operateArgs = Object.fromEntries(
 
 /** The secrets' flags, which status, prune, backup and restore refuse, saying where the secret comes from instead. */
 export const secretFlagsRefused: RefusedOptions = Object.fromEntries(
-  SECRET_KEYS.map((key) => [SETTINGS[key].flag, `status, prune, backup and restore read this secret from ${SETTINGS[key].env.join(" or ")} only, never from argv`]),
+  SECRET_KEYS.map((key) => [
+    SETTINGS[key].flag,
+    `status, prune, backup and restore read this secret from ${SETTINGS[key].env.join(" or ")} only, never from argv`,
+  ]),
 );
 
 /** A command's own duration flag (not a setting): its value, or the default when not given; bad input is exit 2. */

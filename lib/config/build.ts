@@ -15,8 +15,6 @@ import { websocketBlock } from "./blocks/websocket.ts";
 import type { NatsBlock, NatsConfig } from "./types.ts";
 import { BugError } from "../errors.ts";
 
-;
-
 type BlockBuilder = (input: ConfigInput) => NatsBlock;
 
 /**

@@ -16,12 +16,18 @@ interface RenderOptions {
 export function quoteNatsString(value: string): string {
   const escaped = value.replace(/[\\"\u0000-\u001f\u007f]/g, (c) => {
     switch (c) {
-      case "\\": return "\\\\";
-      case '"': return '\\"';
-      case "\n": return "\\n";
-      case "\t": return "\\t";
-      case "\r": return "\\r";
-      default: return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
+      case "\\":
+        return "\\\\";
+      case '"':
+        return '\\"';
+      case "\n":
+        return "\\n";
+      case "\t":
+        return "\\t";
+      case "\r":
+        return "\\r";
+      default:
+        return `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`;
     }
   });
   return `"${escaped}"`;
@@ -61,7 +67,12 @@ function renderEntries(block: NatsBlock, indent: string, options: RenderOptions)
 }
 
 export function renderNatsConfig(config: NatsConfig, options: RenderOptions = {}): string {
-  const header = options.header ? options.header.split("\n").map((line) => `# ${line}\n`).join("") + "\n" : "";
+  const header = options.header
+    ? options.header
+        .split("\n")
+        .map((line) => `# ${line}\n`)
+        .join("") + "\n"
+    : "";
   const includes = config.includes.map((file) => `\ninclude ${quoteNatsString(file)}\n`).join("");
   return header + renderEntries(config.body, "", options) + includes;
 }

@@ -17,7 +17,9 @@ export function reportLaunch(launch: Launch): void {
     log.info(`local mode: one standalone server with JetStream on ${settings.listenHost}, nats-server ${launch.serverVersion}`);
     return;
   }
-  log.info(`machine ${settings.serverName} in region ${settings.region} of app ${settings.app} (6PN ${settings.privateIp}), nats-server ${launch.serverVersion}`);
+  log.info(
+    `machine ${settings.serverName} in region ${settings.region} of app ${settings.app} (6PN ${settings.privateIp}), nats-server ${launch.serverVersion}`,
+  );
   log.info(`discovered ${describeTopology(launch)} in ${Math.round(launch.discoveryMs)} ms`);
   if (settings.clusterDialSecret) {
     log.info(
@@ -26,7 +28,9 @@ export function reportLaunch(launch: Launch): void {
   }
   if (topology.problems.length) {
     // The counts below would be a guess: advice to add machines is wrong when DNS is only down.
-    log.warn(`DNS discovery incomplete (${topology.problems.join("; ")}); starting with what is known, nats-server keeps resolving the regions' .internal names`);
+    log.warn(
+      `DNS discovery incomplete (${topology.problems.join("; ")}); starting with what is known, nats-server keeps resolving the regions' .internal names`,
+    );
     return;
   }
   // JetStream's meta group spans the whole supercluster: a lone machine waits only when it is alone in the app.
@@ -42,4 +46,3 @@ export function reportLaunch(launch: Launch): void {
     );
   }
 }
-

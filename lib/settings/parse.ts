@@ -132,7 +132,10 @@ export function parseClusterSecret(raw: string): string {
  * and port of the browser's Origin header). A path, query or user part would never match one, so it is refused.
  */
 export function parseOrigins(raw: string): string[] {
-  const items = raw.split(",").map((s) => s.trim()).filter(Boolean);
+  const items = raw
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   if (items.length === 0) throw new InvalidValue(`"${raw}" names no origin (e.g. https://app.example.com)`);
   return items.map((item) => {
     const url = URL.canParse(item) ? new URL(item) : undefined;

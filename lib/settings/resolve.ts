@@ -70,7 +70,12 @@ const machineProbes: Probes = {
   // Fly puts the machine's 6PN address in /etc/hosts as `fly-local-6pn`.
   // Loaded only when needed: local mode and machines with FLY_PRIVATE_IP never pay for node:dns.
   lookupPrivateIp: () =>
-    import("node:dns/promises").then(({ lookup }) => lookup("fly-local-6pn", { family: 6 })).then((r) => r.address, () => undefined),
+    import("node:dns/promises")
+      .then(({ lookup }) => lookup("fly-local-6pn", { family: 6 }))
+      .then(
+        (r) => r.address,
+        () => undefined,
+      ),
   maxMemStore: defaultMaxMemStore,
 };
 
@@ -189,7 +194,10 @@ function clientAuthOf(raw: RawSettings, field: Field, source: (key: SettingKey) 
     if (app) throw new UsageError(`${source("token")} and ${source("user")} are both set; use one of them`);
     // The system user lives in the accounts block, and nats-server refuses a token next to accounts
     // ("Can not have a token and accounts").
-    if (system) throw new UsageError(`${source("token")} cannot be combined with ${source("systemUser")}: nats-server refuses a token next to accounts; use --user/--password (NATS_USER/NATS_PASSWORD) instead`);
+    if (system)
+      throw new UsageError(
+        `${source("token")} cannot be combined with ${source("systemUser")}: nats-server refuses a token next to accounts; use --user/--password (NATS_USER/NATS_PASSWORD) instead`,
+      );
     return { kind: "token", token: field("token", parse.parseSecretText) };
   }
   if (system && !app) throw new UsageError(`${source("systemUser")} needs client auth: set ${settingLabel("user")} and ${settingLabel("password")} too`);

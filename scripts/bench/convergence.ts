@@ -82,7 +82,6 @@ interface Node {
   exited: () => boolean;
 }
 
-
 /** One pass of the per-server checks: undefined when all pass, else what is missing. */
 async function missing(s: Scenario, regions: string[], n: Node): Promise<string | undefined> {
   const client = monitoringClient(monitoringUrlOf(n.ip, PORTS.http));
@@ -206,7 +205,11 @@ function staticConfig(
   const q = (s: string) => JSON.stringify(s);
   const routes = all.filter((p) => p.region === self.region).map((p) => `    ${q(`nats://[${p.ip}]:${PORTS.cluster}`)}`);
   const gateways = regions.map(
-    (r) => `    { name: ${q(r)}, urls: [ ${all.filter((p) => p.region === r).map((p) => q(`nats://[${p.ip}]:${PORTS.gateway}`)).join(", ")} ] }`,
+    (r) =>
+      `    { name: ${q(r)}, urls: [ ${all
+        .filter((p) => p.region === r)
+        .map((p) => q(`nats://[${p.ip}]:${PORTS.gateway}`))
+        .join(", ")} ] }`,
   );
   return [
     `server_name: ${q(self.id)}`,
@@ -244,7 +247,11 @@ async function staticRound(s: Scenario, regions: string[], natsServer: string, f
   const root = tempDir(`static-${s.regions}x${s.perRegion}-${round}`);
   // The addresses FlyNetwork gives its machines, in the same order.
   const nodes = regions.flatMap((region, r) =>
-    Array.from({ length: s.perRegion }, (_, i) => ({ id: randomBytes(7).toString("hex"), region, ip: `fdaa:0:1:a7b:${(r * s.perRegion + i + 1).toString(16)}::2` })),
+    Array.from({ length: s.perRegion }, (_, i) => ({
+      id: randomBytes(7).toString("hex"),
+      region,
+      ip: `fdaa:0:1:a7b:${(r * s.perRegion + i + 1).toString(16)}::2`,
+    })),
   );
   const files = nodes.map((n) => {
     const dir = join(root, n.id);

@@ -52,9 +52,7 @@ export function buildFloor(dir: string, name = "empty", source = "export {};\n")
  */
 export function writeStandIn(dir: string, version: string, hwmFile?: string, name = "nats-server"): string {
   const path = join(dir, name);
-  const hwm = hwmFile
-    ? `-t) while IFS= read -r l; do case "$l" in VmHWM:*) echo "$l" >>'${hwmFile}' ;; esac; done </proc/$PPID/status ;; `
-    : "";
+  const hwm = hwmFile ? `-t) while IFS= read -r l; do case "$l" in VmHWM:*) echo "$l" >>'${hwmFile}' ;; esac; done </proc/$PPID/status ;; ` : "";
   writeFileSync(path, `#!/bin/sh\ncase "$1" in --version) echo '${version}' ;; ${hwm}esac\nexit 0\n`);
   chmodSync(path, 0o755);
   return path;
@@ -129,9 +127,7 @@ export async function benchExec(nameserver: string, realVersionLine: string, run
       (wall[v] ??= []).push(r.wall);
     }
   }
-  const out = Object.fromEntries(
-    names.map((v) => [v, { what: variants[v].what, wall: stats(wall[v]) }]),
-  ) as ExecResult["variants"];
+  const out = Object.fromEntries(names.map((v) => [v, { what: variants[v].what, wall: stats(wall[v]) }])) as ExecResult["variants"];
   const median = out.compiled.wall.median;
 
   const launcherHwm = await launcherPeakRss(root, realVersionLine, flyEnv);

@@ -16,7 +16,10 @@ export class LocalPair {
   readonly directConfig: string;
   readonly env: Record<string, string>;
 
-  constructor(prefix: string, readonly natsServer: string) {
+  constructor(
+    prefix: string,
+    readonly natsServer: string,
+  ) {
     this.root = tempDir(prefix);
     this.storeDir = join(this.root, "store");
     this.configFile = join(this.root, "etc", "nats-server.conf");

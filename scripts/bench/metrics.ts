@@ -136,7 +136,16 @@ async function scrapeAndRss(natsServer: string, streams: number, scrapes: number
     if (!text.includes(`stream_name="BENCH_${streams - 1}"`)) throw new Error("metrics: the scrape lacks the last stream");
     const samples = text.split("\n").filter((l) => l && !l.startsWith("#")).length;
     const exporterPeakMiB = round(status(exporter, "VmHWM"), 1);
-    return { exporterRssStartMiB, exporterPeakMiB, scrapeMs: stats(times), scrapeBytes: text.length, samples, exporterRssMiB: stats(exporterRss), exporterAnonMiB: stats(exporterAnon), natsServerRssMiB: stats(natsServerRss) };
+    return {
+      exporterRssStartMiB,
+      exporterPeakMiB,
+      scrapeMs: stats(times),
+      scrapeBytes: text.length,
+      samples,
+      exporterRssMiB: stats(exporterRss),
+      exporterAnonMiB: stats(exporterAnon),
+      natsServerRssMiB: stats(natsServerRss),
+    };
   } finally {
     await stopProcess(proc);
     await waitNone(`--watch-pid=${proc.pid}`);
@@ -147,7 +156,12 @@ async function execDelta(version: string, runs: number) {
   const root = tempDir("metrics-exec");
   const standIn = writeStandIn(root, version);
   const env = (port: string) =>
-    cleanEnv({ NATS_STORE_DIR: join(root, "store"), NATS_CONFIG_FILE: join(root, "etc", "nats-server.conf"), NATS_SERVER_BIN: standIn, NATS_METRICS_PORT: port });
+    cleanEnv({
+      NATS_STORE_DIR: join(root, "store"),
+      NATS_CONFIG_FILE: join(root, "etc", "nats-server.conf"),
+      NATS_SERVER_BIN: standIn,
+      NATS_METRICS_PORT: port,
+    });
   const once = async (port: string): Promise<number> => {
     const t0 = now();
     const proc = spawnTracked([COMPILED_LAUNCHER], { env: env(port) });

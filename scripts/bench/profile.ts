@@ -24,12 +24,23 @@ const IMPORT_SETS: Array<[string, string[]]> = [
   ["lib/settings/ (schema, parse, memory, resolve: node:dns, node:os)", ["lib/settings/resolve.ts", "lib/commands/args.ts"]],
   ["lib/discovery/ (node:dns Resolver)", ["lib/discovery/index.ts"]],
   ["lib/config/ (blocks, render)", ["lib/config/build.ts", "lib/config/render.ts", "lib/config/features.ts"]],
-  ["lib/server/ (binary, write-config), lib/runtime/ (node:child_process)", ["lib/server/binary.ts", "lib/server/write-config.ts", "lib/runtime/exec.ts", "lib/runtime/spawn.ts"]],
-  ["lib/log.ts, launch/ (launcher, report), commands/run.ts (the rest)", ["lib/log.ts", "lib/launch/launcher.ts", "lib/launch/report.ts", "lib/commands/run.ts"]],
+  [
+    "lib/server/ (binary, write-config), lib/runtime/ (node:child_process)",
+    ["lib/server/binary.ts", "lib/server/write-config.ts", "lib/runtime/exec.ts", "lib/runtime/spawn.ts"],
+  ],
+  [
+    "lib/log.ts, launch/ (launcher, report), commands/run.ts (the rest)",
+    ["lib/log.ts", "lib/launch/launcher.ts", "lib/launch/report.ts", "lib/commands/run.ts"],
+  ],
 ];
 
 function build(src: string, out: string): void {
-  const r = Bun.spawnSync({ cmd: [BUN, "build", "--compile", "--minify", "--bytecode", src, "--outfile", out], cwd: PROJECT_ROOT, stdout: "pipe", stderr: "pipe" });
+  const r = Bun.spawnSync({
+    cmd: [BUN, "build", "--compile", "--minify", "--bytecode", src, "--outfile", out],
+    cwd: PROJECT_ROOT,
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   if (r.exitCode !== 0) throw new Error(`building ${src} failed: ${r.stderr.toString().slice(0, 800)}`);
 }
 

@@ -70,7 +70,10 @@ export function removeTempDirs(): void {
 /** Every process the benchmarks start, so that an error or Ctrl-C leaves none behind (the PID namespace is the backstop). */
 const live = new Set<Bun.Subprocess>();
 
-export function spawnTracked(cmd: string[], opts: { env: Record<string, string>; cwd?: string; stdout?: "ignore" | "pipe"; stderr?: "ignore" | "pipe" }): Bun.Subprocess {
+export function spawnTracked(
+  cmd: string[],
+  opts: { env: Record<string, string>; cwd?: string; stdout?: "ignore" | "pipe"; stderr?: "ignore" | "pipe" },
+): Bun.Subprocess {
   const proc = Bun.spawn({
     cmd,
     cwd: opts.cwd ?? PROJECT_ROOT,
@@ -112,7 +115,8 @@ export async function pollHealthz(url: string, opts: { timeoutMs?: number; inter
       const h = await probeHealthz(url, 1_000);
       if (h.ok) return now();
       saw = h.status ? `${h.status} ${(h.text ?? "").slice(0, 200)}` : (h.error ?? "no answer");
-      if (opts.proc && opts.proc.exitCode !== null) throw new Error(`${url}: the process exited (code ${opts.proc.exitCode}) before /healthz was ok; last saw: ${saw}`);
+      if (opts.proc && opts.proc.exitCode !== null)
+        throw new Error(`${url}: the process exited (code ${opts.proc.exitCode}) before /healthz was ok; last saw: ${saw}`);
       return undefined;
     },
     { timeoutMs: opts.timeoutMs ?? 30_000, intervalMs: opts.intervalMs ?? 2 },

@@ -8,7 +8,7 @@ import { GARBAGE_TXT, takeFault, type FaultRule } from "./faults.ts";
 import { flyRecords, type FlyMachine, type Records } from "./records.ts";
 import { buildResponse, normalizeName, parseQuery, RCODE, type AnswerRecord, type Query } from "./wire.ts";
 
-export type {  FaultRule } from "./faults.ts";
+export type { FaultRule } from "./faults.ts";
 export type { FlyMachine } from "./records.ts";
 
 export class FlyDnsServer {

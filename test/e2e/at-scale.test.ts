@@ -31,7 +31,11 @@ afterEach(async () => {
 
 /** Every machine's /jsz reports a JetStream meta group of `size` servers with a leader. */
 const waitMetaGroup = (ms: FlyMachine[], size: number) =>
-  Promise.all(ms.map((m) => waitJsz(m, `a meta group of ${size} with a leader`, (j) => j.meta_cluster?.cluster_size === size && !!j.meta_cluster?.leader, { timeoutMs: 60_000 })));
+  Promise.all(
+    ms.map((m) =>
+      waitJsz(m, `a meta group of ${size} with a leader`, (j) => j.meta_cluster?.cluster_size === size && !!j.meta_cluster?.leader, { timeoutMs: 60_000 }),
+    ),
+  );
 
 test("12 regions × 1 machine: each finds all 12 regions (regions TXT in several strings), gateways to all 11 others, /healthz ok", async () => {
   net = await FlyNetwork.start();
@@ -66,7 +70,12 @@ test("4 regions × 3 machines: routes in every region, the gateway mesh, a meta 
     const nc = await clients.to(members[0]);
     const jsm = await jetstreamManager(nc);
     const name = `R3_${region.toUpperCase()}`;
-    const si = await addStreamWhenPlaceable(jsm, { name, subjects: [`${region}.>`], num_replicas: 3, placement: { cluster: region, tags: [`region:${region}`] } });
+    const si = await addStreamWhenPlaceable(jsm, {
+      name,
+      subjects: [`${region}.>`],
+      num_replicas: 3,
+      placement: { cluster: region, tags: [`region:${region}`] },
+    });
     expect([si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)].sort()).toEqual(members.map((m) => m.id).sort());
     await publishInOrder(jetstream(nc), `${region}.orders`, 1, 20, { prefix: region });
     expect((await jsm.streams.info(name)).state.messages).toBe(20);

@@ -131,7 +131,9 @@ describe("help and version", () => {
         const spec: SettingSpec = SETTINGS[key];
         // The flag's own line names its env vars and its own default.
         const line = lines.find((l) => l.trimStart().startsWith(`--${spec.flag}${spec.boolean ? " " : "="}`));
-        expect(`${spec.flag}: ${line?.trim().replace(/\s+/g, " ")}`).toContain(`[env: ${spec.env.join(", ")}] [default: ${spec.describeDefault ?? spec.default}]`);
+        expect(`${spec.flag}: ${line?.trim().replace(/\s+/g, " ")}`).toContain(
+          `[env: ${spec.env.join(", ")}] [default: ${spec.describeDefault ?? spec.default}]`,
+        );
       }
       expect(lines.find((l) => l.includes("--max-file-store="))).toContain("[default: 1TB]");
       expect(lines.find((l) => l.includes("--nameserver="))).toContain("[default: fdaa::3]");
@@ -161,8 +163,13 @@ describe("config: the same from the compiled binary, bun and deno", () => {
 
   test("Fly mode against the simulated DNS, byte for byte", async () => {
     const env = {
-      FLY_APP_NAME: "parity", FLY_REGION: "ord", FLY_MACHINE_ID: "m0", FLY_PRIVATE_IP: "fdaa:0:1:a7b:1::2",
-      FLY_NAMESERVER: dns.nameserver, NATS_MAX_MEM_STORE: "1GiB", NATS_APPEND_CONFIG: btoa("debug: false\n"),
+      FLY_APP_NAME: "parity",
+      FLY_REGION: "ord",
+      FLY_MACHINE_ID: "m0",
+      FLY_PRIVATE_IP: "fdaa:0:1:a7b:1::2",
+      FLY_NAMESERVER: dns.nameserver,
+      NATS_MAX_MEM_STORE: "1GiB",
+      NATS_APPEND_CONFIG: btoa("debug: false\n"),
     };
     const outputs: string[] = [];
     for (const runtime of ["compiled", "bun", "deno"] as const) {
@@ -232,7 +239,11 @@ describe("run: becomes nats-server in place", () => {
 /** Polls the local metrics exporter until a scrape says nats-server is healthy. */
 async function metricsHealthy(port: number): Promise<string> {
   let text = "";
-  const scrape = () => fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => "");
+  const scrape = () =>
+    fetch(`http://127.0.0.1:${port}/metrics`).then(
+      (r) => r.text(),
+      () => "",
+    );
   await pollUntil(async () => (text = await scrape()).includes("gnatsd_healthz_status{"), { timeoutMs: 10_000 });
   return /^gnatsd_healthz_status\{[^}]*\} \d/m.exec(text)?.[0] ?? `no gnatsd_healthz_status in: ${text.slice(0, 200)}`;
 }
@@ -241,10 +252,29 @@ describe("run under Deno: no execve, so nats-server is a supervised child", () =
   test("healthy, SIGHUP and SIGTERM are forwarded, the launcher exits when nats-server does", async () => {
     const p = paths("deno-run");
     const deno = join(process.cwd(), "node_modules/.bin/deno");
-    const child = spawn(deno, ["run", "-A", "--quiet", "main.ts", "--store-dir", p.storeDir, "--config-file", p.configFile, "--http-port", "18223", "--client-port", "14223", "--metrics-port", "17223"], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(
+      deno,
+      [
+        "run",
+        "-A",
+        "--quiet",
+        "main.ts",
+        "--store-dir",
+        p.storeDir,
+        "--config-file",
+        p.configFile,
+        "--http-port",
+        "18223",
+        "--client-port",
+        "14223",
+        "--metrics-port",
+        "17223",
+      ],
+      {
+        env: { PATH: process.env.PATH, HOME: process.env.HOME },
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
     let output = "";
     child.stderr.on("data", (d) => (output += d));
     const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));

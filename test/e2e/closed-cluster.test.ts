@@ -27,7 +27,7 @@ setDefaultTimeout(120_000);
 
 const APP = "e2e-closed";
 // Characters that need percent-encoding in a URL and quoting in NATS config.
-const CLUSTER_SECRET = "r0ute/s3cret:@ %x\"q";
+const CLUSTER_SECRET = 'r0ute/s3cret:@ %x"q';
 const APP_USER = { user: "app", pass: "app-pw-4e1f'9" };
 const SYSTEM_USER = { user: "admin", pass: "sys-pw-77c2$HOME" };
 // As given, percent-encoded (in URLs) and quoted (in config).

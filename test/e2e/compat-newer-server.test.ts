@@ -45,7 +45,13 @@ describe(`on ${version}`, () => {
       fly: { FLY_APP_NAME: APP },
       "fly, closed": { FLY_APP_NAME: APP, ...AUTH },
       "fly, token": { FLY_APP_NAME: APP, NATS_TOKEN: "t0ken" },
-      "fly, closed, WebSocket and leaf nodes": { FLY_APP_NAME: APP, ...AUTH, NATS_WEBSOCKET_PORT: "8080", NATS_WEBSOCKET_ALLOWED_ORIGINS: "https://a.example", NATS_LEAFNODE_PORT: "7422" },
+      "fly, closed, WebSocket and leaf nodes": {
+        FLY_APP_NAME: APP,
+        ...AUTH,
+        NATS_WEBSOCKET_PORT: "8080",
+        NATS_WEBSOCKET_ALLOWED_ORIGINS: "https://a.example",
+        NATS_LEAFNODE_PORT: "7422",
+      },
       "fly, appended config": { FLY_APP_NAME: APP, NATS_APPEND_CONFIG: btoa("max_payload: 2MB\n") },
     };
     for (const [name, env] of Object.entries(shapes)) {

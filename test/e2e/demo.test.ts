@@ -12,7 +12,17 @@ import { pollUntil } from "../../lib/util/async.ts";
 setDefaultTimeout(90_000);
 
 const natsServers = () =>
-  readdirSync("/proc").filter((p) => /^\d+$/.test(p) && (() => { try { return readFileSync(`/proc/${p}/comm`, "utf8").trim() === "nats-server"; } catch { return false; } })());
+  readdirSync("/proc").filter(
+    (p) =>
+      /^\d+$/.test(p) &&
+      (() => {
+        try {
+          return readFileSync(`/proc/${p}/comm`, "utf8").trim() === "nats-server";
+        } catch {
+          return false;
+        }
+      })(),
+  );
 const machineAddresses = () => spawnSync("ip", ["-6", "-o", "addr", "show", "dev", "lo"], { encoding: "utf8" }).stdout.match(/fdaa:0:1:a7b:[0-9a-f:]+/g) ?? [];
 const flyNetDirs = () => readdirSync(tmpdir()).filter((d) => d.startsWith("fly-net-"));
 

@@ -321,7 +321,9 @@ describe("real machines boot while DNS drops everything", () => {
       await m.waitForLog(/starting nats-server/, DEADLINE_MS + 5_000);
       const bootMs = performance.now() - started;
       await waitVarz(m);
-      console.log(`machine ${i + 1} booted with DNS down: nats-server running ${Math.round(bootMs)} ms after its launcher started (deadline ${DEADLINE_MS} ms)`);
+      console.log(
+        `machine ${i + 1} booted with DNS down: nats-server running ${Math.round(bootMs)} ms after its launcher started (deadline ${DEADLINE_MS} ms)`,
+      );
       expect(bootMs).toBeLessThan(DEADLINE_MS + SLACK_MS);
       expect(m.running).toBe(true);
       expect(readFileSync(`/proc/${m.pid}/comm`, "utf8").trim()).toBe("nats-server");

@@ -94,7 +94,10 @@ describe("machines in their own network namespaces find each other through Fly's
       expect(m.pid).toBe(pids.get(m)!);
       expect(comm(m.pid)).toBe("nats-server");
       // Each route comes from the peer's own address (a stack of its own), so what is gossiped is right.
-      const peers = ord.filter((p) => p !== m).map((p) => p.ip).sort();
+      const peers = ord
+        .filter((p) => p !== m)
+        .map((p) => p.ip)
+        .sort();
       // (A set: nats-server 2.10+ opens a pool of route connections to each peer.)
       expect([...new Set(routez[i].routes.map((r: any) => r.ip))].sort()).toEqual(peers);
     }

@@ -73,7 +73,10 @@ test("boot: every launcher warns that NATS_MAX_FILE_STORE (1 TiB) exceeds its st
 
 /** Resolves once `pub` has `count` more acks, or false after `ms`. */
 async function acksWithin(pub: Publisher, count: number, ms: number): Promise<boolean> {
-  return pub.moreAcks(count, ms).then(() => true, () => false);
+  return pub.moreAcks(count, ms).then(
+    () => true,
+    () => false,
+  );
 }
 
 test("publishing past the space gets errors, not acks; nothing acknowledged is lost; the servers stay up, and serve again once the volumes grow and each machine is restarted", async () => {
@@ -88,7 +91,9 @@ test("publishing past the space gets errors, not acks; nothing acknowledged is l
   await waitFor("publishing refused for 3 s", () => pub.refusing && pub.longestRefusalMs >= 3_000 && pub.unacked.length >= 4, 60_000);
   const fullAfterMs = Math.round(performance.now() - started);
   const ackedWhenFull = pub.acked.size;
-  console.log(`volumes full after ${fullAfterMs} ms: ${ackedWhenFull} acked, ${pub.unacked.length} given up; errors ${JSON.stringify(Object.fromEntries(pub.errors))}`);
+  console.log(
+    `volumes full after ${fullAfterMs} ms: ${ackedWhenFull} acked, ${pub.unacked.length} given up; errors ${JSON.stringify(Object.fromEntries(pub.errors))}`,
+  );
   // The servers stay up (same processes, monitoring answers); JetStream refuses writes instead of acking them.
   for (const [i, m] of ord.entries()) {
     expect(m.running).toBe(true);
@@ -114,5 +119,13 @@ test("publishing past the space gets errors, not acks; nothing acknowledged is l
   console.log(`volumes grown: writes resumed before the restart: ${resumedAlone}; 50 more acks ${servingAgainMs} ms after growing and restarting`);
   await pub.stop();
   const outcome = await verifyNoLoss("full volume", pub, js, jsm, "FULL", { allowUnacked: true });
-  reportScenario("full-volume", { ...outcome, server: (await monitorJson(ord[0]!, "/varz")).version, volumeMiB: VOLUME_MIB, fullAfterMs, ackedWhenFull, resumedAlone, servingAgainMs });
+  reportScenario("full-volume", {
+    ...outcome,
+    server: (await monitorJson(ord[0]!, "/varz")).version,
+    volumeMiB: VOLUME_MIB,
+    fullAfterMs,
+    ackedWhenFull,
+    resumedAlone,
+    servingAgainMs,
+  });
 });

@@ -48,32 +48,44 @@ test("the build stage compiled an aarch64 ELF executable", () => {
   expect(header.readUInt16LE(18)).toBe(0xb7); // e_machine: EM_AARCH64
 });
 
-test("--version under qemu names the version and HEAD's revision", () => {
-  const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: PROJECT_ROOT, encoding: "utf8" }).stdout.trim();
-  const r = arm64(["--version"]);
-  console.log(`arm64 launcher --version: ${r.stdout}`);
-  expect(r.code).toBe(0);
-  if (r.stdout !== `${pkg.version} (git ${head})`) {
-    throw new Error(`the arm64 build says "${r.stdout}", not HEAD (${head}): run scripts/image-build (npm test runs it first)`);
-  }
-}, QEMU_TIMEOUT_MS);
+test(
+  "--version under qemu names the version and HEAD's revision",
+  () => {
+    const head = spawnSync("git", ["rev-parse", "HEAD"], { cwd: PROJECT_ROOT, encoding: "utf8" }).stdout.trim();
+    const r = arm64(["--version"]);
+    console.log(`arm64 launcher --version: ${r.stdout}`);
+    expect(r.code).toBe(0);
+    if (r.stdout !== `${pkg.version} (git ${head})`) {
+      throw new Error(`the arm64 build says "${r.stdout}", not HEAD (${head}): run scripts/image-build (npm test runs it first)`);
+    }
+  },
+  QEMU_TIMEOUT_MS,
+);
 
-test("--help under qemu: the same usage as this machine's build prints", () => {
-  const r = arm64(["--help"]);
-  expect(r.code).toBe(0);
-  expect(r.stdout).toMatch(/^USAGE nats-cluster \[OPTIONS\] run\|config\|healthcheck\|status\|prune\|/m);
-  const native = spawnSync(join(PROJECT_ROOT, "dist/nats-cluster"), ["--help"], { env: {}, encoding: "utf8" });
-  // From the usage line on: the first line names the revision, which only the image's build has baked in.
-  const usage = (help: string) => help.slice(help.indexOf("USAGE"));
-  expect(usage(r.stdout)).toBe(usage(native.stdout.trim()));
-}, QEMU_TIMEOUT_MS);
+test(
+  "--help under qemu: the same usage as this machine's build prints",
+  () => {
+    const r = arm64(["--help"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^USAGE nats-cluster \[OPTIONS\] run\|config\|healthcheck\|status\|prune\|/m);
+    const native = spawnSync(join(PROJECT_ROOT, "dist/nats-cluster"), ["--help"], { env: {}, encoding: "utf8" });
+    // From the usage line on: the first line names the revision, which only the image's build has baked in.
+    const usage = (help: string) => help.slice(help.indexOf("USAGE"));
+    expect(usage(r.stdout)).toBe(usage(native.stdout.trim()));
+  },
+  QEMU_TIMEOUT_MS,
+);
 
-test("config in local mode under qemu: the same config as this machine's build prints", () => {
-  const env = { NATS_SERVER_BIN: testedNatsServer() };
-  const r = arm64(["config"], env);
-  expect(r.code).toBe(0);
-  expect(r.stdout).toContain("in local mode");
-  expect(r.stdout).toContain("jetstream");
-  const native = spawnSync(join(PROJECT_ROOT, "dist/nats-cluster"), ["config"], { env, encoding: "utf8" });
-  expect(r.stdout).toBe(native.stdout.trim());
-}, QEMU_TIMEOUT_MS);
+test(
+  "config in local mode under qemu: the same config as this machine's build prints",
+  () => {
+    const env = { NATS_SERVER_BIN: testedNatsServer() };
+    const r = arm64(["config"], env);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("in local mode");
+    expect(r.stdout).toContain("jetstream");
+    const native = spawnSync(join(PROJECT_ROOT, "dist/nats-cluster"), ["config"], { env, encoding: "utf8" });
+    expect(r.stdout).toBe(native.stdout.trim());
+  },
+  QEMU_TIMEOUT_MS,
+);

@@ -156,7 +156,10 @@ describe("Prometheus scrapes every machine over the 6PN", () => {
     const messages = await prometheus!.waitFor("max by (region, stream_name) (jetstream_stream_total_messages)", (s) => figures(s, "stream_name") === streams);
     expect(figures(messages, "stream_name")).toBe(streams);
     const consumers = expected((r) => `audit_${r}`);
-    const pending = await prometheus!.waitFor("max by (region, consumer_name) (jetstream_consumer_num_pending)", (s) => figures(s, "consumer_name") === consumers);
+    const pending = await prometheus!.waitFor(
+      "max by (region, consumer_name) (jetstream_consumer_num_pending)",
+      (s) => figures(s, "consumer_name") === consumers,
+    );
     expect(figures(pending, "consumer_name")).toBe(consumers);
   });
 
@@ -170,7 +173,9 @@ describe("Prometheus scrapes every machine over the 6PN", () => {
 
   test("this project's own: versions, boot discovery, health", async () => {
     const info = await prometheus!.waitFor("nats_cluster_info", (s) => s.length === scraped.length);
-    expect(info.every((s) => s.metric.cluster === s.metric.region && s.metric.nats_server_version && s.metric.launcher_version && s.metric.app === APP)).toBe(true);
+    expect(info.every((s) => s.metric.cluster === s.metric.region && s.metric.nats_server_version && s.metric.launcher_version && s.metric.app === APP)).toBe(
+      true,
+    );
     // Every machine saw its own region at boot.
     const seen = await prometheus!.query("nats_cluster_boot_machines");
     expect(scraped.every((m) => seen.some((s) => s.metric.instance === m.id && s.metric.cluster === m.region && Number(s.value[1]) >= 1))).toBe(true);
@@ -211,7 +216,10 @@ test("closed cluster: no password, token or secret in any scrape, nor in the exp
 
 test("--metrics-port 0 (NATS_METRICS_PORT=0): no exporter process, nothing on the port", async () => {
   expect(spawnSync("pgrep", ["-P", String(quiet.pid)], { encoding: "utf8" }).stdout.trim()).toBe("");
-  const answer = await fetch(quiet.metricsUrl, { signal: AbortSignal.timeout(2_000) }).then((r) => `HTTP ${r.status}`, (e) => String(e.code ?? e.cause?.code ?? e));
+  const answer = await fetch(quiet.metricsUrl, { signal: AbortSignal.timeout(2_000) }).then(
+    (r) => `HTTP ${r.status}`,
+    (e) => String(e.code ?? e.cause?.code ?? e),
+  );
   expect(answer).toMatch(/ECONNREFUSED|ConnectionRefused/);
 });
 
@@ -221,11 +229,23 @@ test("without nats-server the endpoint answers, unhealthy (the exporter started 
   const ip = scraped[0]!.ip;
   const exporter = spawn(
     COMPILED_LAUNCHER,
-    ["exporter", `--listen-host=${ip}`, "--port=17777", "--monitoring-url=http://127.0.0.1:1", `--watch-pid=${holder.pid}`, "--server-name=lonely", "--region=ord"],
+    [
+      "exporter",
+      `--listen-host=${ip}`,
+      "--port=17777",
+      "--monitoring-url=http://127.0.0.1:1",
+      `--watch-pid=${holder.pid}`,
+      "--server-name=lonely",
+      "--region=ord",
+    ],
     { stdio: "ignore" },
   );
   spawned.push(exporter);
-  const scrape = () => fetch(`http://[${ip}]:17777/metrics`).then((r) => r.text(), () => "");
+  const scrape = () =>
+    fetch(`http://[${ip}]:17777/metrics`).then(
+      (r) => r.text(),
+      () => "",
+    );
   const text = (await pollUntil(async () => (await scrape()) || undefined, { timeoutMs: 5_000 })) ?? "";
   expect(text).toContain('gnatsd_healthz_status{server_id="lonely"} 1');
   expect(text).toContain('gnatsd_healthz_status_value{server_id="lonely",value="unreachable"} 0');

@@ -37,7 +37,11 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await clients.closeAll();
-  for (const m of net?.machines() ?? []) if (m.pid) try { process.kill(m.pid, "SIGCONT"); } catch {}
+  for (const m of net?.machines() ?? [])
+    if (m.pid)
+      try {
+        process.kill(m.pid, "SIGCONT");
+      } catch {}
   await net?.close();
 });
 
@@ -64,7 +68,9 @@ test("status --wait gates until the supercluster is whole, then exits 0 and list
   }
   expect(status.stdout).toContain("No problems found.");
   // Client auth is on, the cluster secret is not: one warning, which leaves the exit code at 0.
-  expect(status.stdout).toContain("1 warning:\n  - the cluster is open: routes and gateways accept any machine of the Fly organisation (no NATS_CLUSTER_SECRET)");
+  expect(status.stdout).toContain(
+    "1 warning:\n  - the cluster is open: routes and gateways accept any machine of the Fly organisation (no NATS_CLUSTER_SECRET)",
+  );
   // Routes 3/3 in ord, 1/1 in sjc, gateways to the two other regions everywhere.
   expect(status.stdout.match(/ 3\/3 +2\/2 /g)?.length).toBe(4);
   expect(status.stdout.match(/ 1\/1 +2\/2 /g)?.length).toBe(2);
@@ -82,10 +88,26 @@ test("--json has the documented fields", async () => {
   expect(report).toMatchObject({ ok: true, mode: "fly", app: APP, problems: [] });
   expect(report.regions.map((r: any) => r.region)).toEqual(["ams", "ord", "sjc"]);
   const machine = report.regions[1].machines[0];
-  expect(Object.keys(machine).sort()).toEqual(
-    ["address", "connections", "gateways", "healthz", "id", "jetstream", "region", "routes", "state", "uptime", "version"],
-  );
-  expect(machine).toMatchObject({ region: "ord", state: "running", routes: { have: 3, expected: 3 }, gateways: { connected: 2, expected: 2, missing: [] }, healthz: { ok: true } });
+  expect(Object.keys(machine).sort()).toEqual([
+    "address",
+    "connections",
+    "gateways",
+    "healthz",
+    "id",
+    "jetstream",
+    "region",
+    "routes",
+    "state",
+    "uptime",
+    "version",
+  ]);
+  expect(machine).toMatchObject({
+    region: "ord",
+    state: "running",
+    routes: { have: 3, expected: 3 },
+    gateways: { connected: 2, expected: 2, missing: [] },
+    healthz: { ok: true },
+  });
   const roles = report.regions.flatMap((r: any) => r.machines.map((m: any) => m.jetstream)).sort();
   expect(roles).toEqual(["follower", "follower", "follower", "follower", "follower", "follower", "leader"]);
   expect(report.jetstream.peers.map((p: any) => p.name).sort()).toEqual(ids([...ord, ...sjc, ...ams]).sort());
@@ -111,7 +133,9 @@ test("a stopped machine and a frozen one: exit 1 within the timeout, both named 
     expectCode(status, 1);
     expect(status.ms).toBeLessThan(5_000); // one 1.5 s timeout, not one per request
     expect(status.stdout).toMatch(new RegExp(`${stopped.id}\\s+stopped`));
-    expect(status.stdout).toContain(`machine ${stopped.id} (region sjc) is stopped, so its JetStream peer is offline: start it (fly machine start ${stopped.id})`);
+    expect(status.stdout).toContain(
+      `machine ${stopped.id} (region sjc) is stopped, so its JetStream peer is offline: start it (fly machine start ${stopped.id})`,
+    );
     expect(status.stdout).toMatch(new RegExp(`${frozen.id}\\s+not answering`));
     expect(status.stdout).toContain(`machine ${frozen.id} (region ams, ${frozen.ip}) is in DNS but does not answer (no answer within 1500 ms`);
   } finally {
@@ -122,11 +146,16 @@ test("a stopped machine and a frozen one: exit 1 within the timeout, both named 
 /** The meta leader's view of `peer`, once it has noticed the machine is gone. */
 async function waitOffline(peer: string): Promise<void> {
   const alive = net.machines({ running: true });
-  await waitUntil(alive[0]!, `the meta leader to see ${peer} offline`, async () => {
-    const views = await Promise.all(alive.map((m) => monitorJson(m, "/jsz").catch(() => undefined)));
-    const replica = views.flatMap((j) => j?.meta_cluster?.replicas ?? []).find((r: any) => r.name === peer);
-    return replica && (replica.offline || !replica.current) ? { done: true, value: undefined } : { done: false, saw: JSON.stringify(replica) };
-  }, { timeoutMs: 20_000 });
+  await waitUntil(
+    alive[0]!,
+    `the meta leader to see ${peer} offline`,
+    async () => {
+      const views = await Promise.all(alive.map((m) => monitorJson(m, "/jsz").catch(() => undefined)));
+      const replica = views.flatMap((j) => j?.meta_cluster?.replicas ?? []).find((r: any) => r.name === peer);
+      return replica && (replica.offline || !replica.current) ? { done: true, value: undefined } : { done: false, saw: JSON.stringify(replica) };
+    },
+    { timeoutMs: 20_000 },
+  );
 }
 
 test("prune: refuses without all.vms or a system user, plans without --yes, then removes only the destroyed machine", async () => {
@@ -187,17 +216,26 @@ test("prune where the region has no machine to spare: the stream keeps two repli
   const pruned = await operate(on, ["prune", "--yes"]);
   expectCode(pruned, 0);
   expect(pruned.stdout).toContain(`done: removed ${victim.id} from the meta group`);
-  expect(pruned.stdout).toMatch(/stream APP > ORDERS: 2 of 3 replicas current \([0-9a-f, ]+\); only 2 placed: region ord has no machine to spare for it; add one \(fly scale count 3 --region ord\)/);
+  expect(pruned.stdout).toMatch(
+    /stream APP > ORDERS: 2 of 3 replicas current \([0-9a-f, ]+\); only 2 placed: region ord has no machine to spare for it; add one \(fly scale count 3 --region ord\)/,
+  );
   const short = await operate(on, ["status"]);
   expectCode(short, 1);
   expect(short.stdout).toContain("stream APP > ORDERS has only 2 of its 3 replicas placed");
 
   const added = net.startMachine({ app: APP, region: "ord", env: AUTH });
-  await waitUntil(added, "ORDERS to place its third replica on the new machine", async () => {
-    const si = await jsm.streams.info("ORDERS");
-    const peers = [si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)];
-    return peers.includes(added.id) && si.cluster!.replicas!.every((r) => r.current) ? { done: true, value: si } : { done: false, saw: JSON.stringify(si.cluster) };
-  }, { timeoutMs: 30_000 });
+  await waitUntil(
+    added,
+    "ORDERS to place its third replica on the new machine",
+    async () => {
+      const si = await jsm.streams.info("ORDERS");
+      const peers = [si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)];
+      return peers.includes(added.id) && si.cluster!.replicas!.every((r) => r.current)
+        ? { done: true, value: si }
+        : { done: false, saw: JSON.stringify(si.cluster) };
+    },
+    { timeoutMs: 30_000 },
+  );
   expect((await jsm.streams.info("ORDERS")).state.messages).toBe(50);
 });
 

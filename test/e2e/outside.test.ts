@@ -226,7 +226,11 @@ describe("refused", () => {
     const connectAs = (u: { user: string; pass: string }) =>
       `CONNECT ${JSON.stringify({ user: u.user, pass: u.pass, verbose: false, pedantic: false, protocol: 1 })}\r\nPING\r\n`;
     expect(await tlsHandlerSession(connectAs(wrong), /-ERR|PONG/)).toMatch(/-ERR 'Authorization Violation'/);
-    const leaves = [startLeaf("bad-direct", 15222, directRemote(wrong)), startLeaf("bad-websocket", 15223, websocketRemote(wrong)), startLeaf("bad-tls", 15224, tlsRemote(wrong))];
+    const leaves = [
+      startLeaf("bad-direct", 15222, directRemote(wrong)),
+      startLeaf("bad-websocket", 15223, websocketRemote(wrong)),
+      startLeaf("bad-tls", 15224, tlsRemote(wrong)),
+    ];
     for (const leaf of leaves) {
       await waitUntil(ord[0]!, `leaf ${leaf.name} refused`, async () =>
         /Authorization Violation/i.test(leaf.log()) ? { done: true, value: undefined } : { done: false, saw: leaf.log() },

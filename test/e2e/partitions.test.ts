@@ -72,7 +72,9 @@ function acksDuring(pubs: Publisher[], from: Map<Publisher, number>): Record<str
 /** Route and gateway counts of a machine, for the log. */
 async function links(m: FlyMachine): Promise<string> {
   const [routez, gatewayz] = await Promise.all([monitorJson(m, "/routez"), monitorJson(m, "/gatewayz")]);
-  const out = Object.entries<any>(gatewayz.outbound_gateways ?? {}).filter(([, g]) => g?.connection).map(([n]) => n);
+  const out = Object.entries<any>(gatewayz.outbound_gateways ?? {})
+    .filter(([, g]) => g?.connection)
+    .map(([n]) => n);
   return `${m.region}/${m.id}: ${routez.num_routes} routes, outbound gateways [${out.join(",")}]`;
 }
 
@@ -113,7 +115,12 @@ test("sjc cut off from ord for 20 s: each region's clients keep writing to their
   expect(during["sjc-to-SJC"]).toBeGreaterThan(0);
   expect(during["sjc-to-ORD"]).toBe(0);
   expect(during["ord-to-SJC"]).toBe(0);
-  await finish("partition-region-cut", pubs, { cutMs: REGION_CUT_MS, healMs, acksDuringCut: during, sinceReconnectMs: Math.round(performance.now() - healedAt) });
+  await finish("partition-region-cut", pubs, {
+    cutMs: REGION_CUT_MS,
+    healMs,
+    acksDuringCut: during,
+    sinceReconnectMs: Math.round(performance.now() - healedAt),
+  });
 });
 
 test("the ORD stream leader cut off from its two ord peers for 10 s: the majority elects a new leader and writes go on there, the cut-off machine's clients get errors, nothing acknowledged is lost", async () => {
@@ -139,7 +146,9 @@ test("the ORD stream leader cut off from its two ord peers for 10 s: the majorit
   const newLeader = jszStream(await monitorJson(peers[0]!, "/jsz?streams=true"), "ORD")?.cluster?.leader;
   const linksAtEnd = await links(victim);
   const healedAt = cut.heal();
-  console.log(`minority cut of ${victim.id} (ORD's leader): acks during the cut ${JSON.stringify(during)}; ORD's leader at its end ${newLeader}; ${linksAtEnd}`);
+  console.log(
+    `minority cut of ${victim.id} (ORD's leader): acks during the cut ${JSON.stringify(during)}; ORD's leader at its end ${newLeader}; ${linksAtEnd}`,
+  );
   const healMs = await waitSupercluster(all, { timeoutMs: 90_000 });
   console.log(`minority cut: every route, gateway and /healthz back ${healMs} ms after reconnection`);
 
@@ -149,5 +158,12 @@ test("the ORD stream leader cut off from its two ord peers for 10 s: the majorit
   expect(peers.map((m) => m.id)).toContain(newLeader);
   expect(during["majority-to-ORD"]).toBeGreaterThan(0);
   expect(during["cutoff-to-ORD"]).toBe(0);
-  await finish("partition-minority-cut", pubs, { cutMs: MINORITY_CUT_MS, healMs, acksDuringCut: during, oldLeader: victim.id, newLeader, sinceReconnectMs: Math.round(performance.now() - healedAt) });
+  await finish("partition-minority-cut", pubs, {
+    cutMs: MINORITY_CUT_MS,
+    healMs,
+    acksDuringCut: during,
+    oldLeader: victim.id,
+    newLeader,
+    sinceReconnectMs: Math.round(performance.now() - healedAt),
+  });
 });

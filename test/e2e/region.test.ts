@@ -140,7 +140,10 @@ test("real defaults: no FLY_PRIVATE_IP, so the 6PN address comes from fly-local-
 /** "Restored N messages for stream '$G > NAME'": nats-server read N messages of the stream from its own store at start. */
 function restoredFromDisk(m: FlyMachine, stream: string): number | undefined {
   const re = new RegExp(`Restored ([\\d,]+) messages for stream '\\$G > ${stream}'`);
-  const line = m.logs({ currentRun: true }).map((l) => re.exec(l)).find(Boolean);
+  const line = m
+    .logs({ currentRun: true })
+    .map((l) => re.exec(l))
+    .find(Boolean);
   return line ? Number(line[1].replaceAll(",", "")) : undefined;
 }
 
@@ -155,7 +158,12 @@ test("restart with its volume: a stopped machine misses 500 messages, comes back
   // c holds all 1,000 before it goes away, in message blocks on its volume.
   await waitJsz(c, "stream EVENTS with 1,000 messages", (j) => jszStream(j, "EVENTS")?.state?.messages === 1_000 || undefined);
   const blocks = join(c.storeDir, "jetstream/$G/streams/EVENTS/msgs");
-  const firstBlock = join(blocks, readdirSync(blocks).filter((f) => f.endsWith(".blk")).sort()[0]);
+  const firstBlock = join(
+    blocks,
+    readdirSync(blocks)
+      .filter((f) => f.endsWith(".blk"))
+      .sort()[0],
+  );
   const inode = statSync(firstBlock).ino;
 
   const before = { id: c.id, ip: c.ip, storeDir: c.storeDir, pid: c.pid };
@@ -194,9 +202,7 @@ test("restart with its volume: a stopped machine misses 500 messages, comes back
     const info = await jsm.streams.info("EVENTS");
     const cl = info.cluster;
     const mine = cl?.replicas?.find((r) => r.name === c.id);
-    return cl?.leader === c.id || (mine?.current && !mine.offline)
-      ? { done: true, value: undefined }
-      : { done: false, saw: `cluster ${JSON.stringify(cl)}` };
+    return cl?.leader === c.id || (mine?.current && !mine.offline) ? { done: true, value: undefined } : { done: false, saw: `cluster ${JSON.stringify(cl)}` };
   });
 
   // The same restart with its store wiped: the peers refill it (same count), but nothing was restored from disk.
@@ -246,7 +252,10 @@ test("crash: a machine killed hard (SIGKILL) leaves a working quorum, fails wait
 
   // A wait on a dead machine fails at once, naming it, instead of running into its deadline.
   const t0 = Date.now();
-  const err = await waitHealthy(victim, { timeoutMs: 30_000 }).then(() => undefined, (e: Error) => e);
+  const err = await waitHealthy(victim, { timeoutMs: 30_000 }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   expect(Date.now() - t0).toBeLessThan(1_000);
   expect(err?.message).toContain(`on machine ${victim.id} (app ${APP}, region ord, ip ${victim.ip}`);
   expect(err?.message).toContain("the machine exited (signal SIGKILL)");

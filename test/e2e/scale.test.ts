@@ -68,10 +68,7 @@ test("add a region: ord running, sjc machines start, the ord machines get gatewa
 
   const sjc = net.startMachines(3, { app: APP, region: "sjc" });
   await Promise.all(sjc.map((m) => waitRoutes(m, sjc, { exact: true, timeoutMs: 30_000 })));
-  await Promise.all([
-    ...ord.map((m) => waitGateways(m, ["sjc"], { timeoutMs: 30_000 })),
-    ...sjc.map((m) => waitGateways(m, ["ord"], { timeoutMs: 30_000 })),
-  ]);
+  await Promise.all([...ord.map((m) => waitGateways(m, ["sjc"], { timeoutMs: 30_000 })), ...sjc.map((m) => waitGateways(m, ["ord"], { timeoutMs: 30_000 }))]);
   await waitAllHealthy([...ord, ...sjc]);
 
   expect(await Promise.all(ord.map(identity))).toEqual(before);

@@ -59,9 +59,18 @@ afterAll(async () => {
 
 /** Fresh streams ORD (R3, ord) and SJC (R1, sjc), and a publisher per stream × client region. */
 async function startPublishing(tag: string): Promise<Record<"ORD" | "SJC", Publisher[]>> {
-  for (const [name, region, replicas] of [["ORD", "ord", 3], ["SJC", "sjc", 1]] as const) {
+  for (const [name, region, replicas] of [
+    ["ORD", "ord", 3],
+    ["SJC", "sjc", 1],
+  ] as const) {
     await jsm.streams.delete(name).catch(() => false);
-    await addStreamWhenPlaceable(jsm, { name, subjects: [`${region}.msgs`], num_replicas: replicas, placement: { cluster: region }, duplicate_window: 5 * 60 * 1e9 });
+    await addStreamWhenPlaceable(jsm, {
+      name,
+      subjects: [`${region}.msgs`],
+      num_replicas: replicas,
+      placement: { cluster: region },
+      duplicate_window: 5 * 60 * 1e9,
+    });
   }
   const pub = (client: JetStreamClient, stream: string, prefix: string) =>
     new Publisher(client, `${stream.toLowerCase()}.msgs`, `${tag}-${prefix}`, { workers: 2, pauseMs: 20, perMessageMs: 120_000 }).start();
@@ -100,7 +109,9 @@ test("naive rotation (one deploy changes NATS_CLUSTER_SECRET): each restarted ma
   const deployMs = Math.round(performance.now() - started);
   const healMs = await waitSupercluster(all, { timeoutMs: 90_000 });
   const unhealthy = steps.filter((s) => !s.healthy).map((s) => `${s.machine.region}/${s.machine.id}`);
-  console.log(`naive rotation: deploy took ${deployMs} ms; machines not healthy 2 s after their restart: ${unhealthy.join(", ") || "none"}; whole again ${healMs} ms after the last restart`);
+  console.log(
+    `naive rotation: deploy took ${deployMs} ms; machines not healthy 2 s after their restart: ${unhealthy.join(", ") || "none"}; whole again ${healMs} ms after the last restart`,
+  );
   // The first machine to get the new secret can reach no one: it is not healthy (Fly's deploy would stop here).
   expect(steps[0]!.healthy).toBe(false);
   await finish("secret-rotation-naive", pubs, { machines: all.length, deployMs, healMs, unhealthyAfterRestart: unhealthy.length });
@@ -132,7 +143,9 @@ test("rotation with NATS_CLUSTER_DIAL_SECRET in three deploys: every machine tur
         if (!switching) return;
         wholeAfter.push(await waitSupercluster(all, { timeoutMs: 30_000 }));
         await Promise.all([...pubs.ORD, ...pubs.SJC].map((p) => p.moreAcks(5, 30_000)));
-        console.log(`deploy ${what}: ${step.machine.region}/${step.machine.id} ${JSON.stringify(secretsIn(step.machine))}; supercluster whole ${wholeAfter.at(-1)} ms after it turned healthy`);
+        console.log(
+          `deploy ${what}: ${step.machine.region}/${step.machine.id} ${JSON.stringify(secretsIn(step.machine))}; supercluster whole ${wholeAfter.at(-1)} ms after it turned healthy`,
+        );
       },
     });
     const wholeMs = await waitSupercluster(all, { timeoutMs: 30_000 });

@@ -74,7 +74,8 @@ test("NATS_APPEND_CONFIG and NATS_MAX_MEM_STORE rolled out machine by machine un
     },
   });
   const deployMs = Math.round(performance.now() - started);
-  for (const s of steps) console.log(`deployed ${s.machine.id}: stopped (${s.exit.signal ?? s.exit.code}) in ${s.stopMs} ms, healthy ${s.startMs} ms after its start`);
+  for (const s of steps)
+    console.log(`deployed ${s.machine.id}: stopped (${s.exit.signal ?? s.exit.code}) in ${s.stopMs} ms, healthy ${s.startMs} ms after its start`);
   await Promise.all(pubs.map((p) => p.stop()));
   for (const [i, pub] of pubs.entries()) {
     const stream = i === 0 ? "ONDISK" : "INMEM";

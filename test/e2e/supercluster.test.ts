@@ -66,7 +66,12 @@ test("supercluster ord×3 + sjc×3 + ams×1: gateways everywhere, a message from
   // /healthz ok on all seven: the JetStream meta group spans the supercluster, so even ams, alone in its region, has a meta leader.
   await waitAllHealthy(all);
   const jsm = await jetstreamManager(inOrd);
-  const si = await addStreamWhenPlaceable(jsm, { name: "SJC_ONLY", subjects: ["west.>"], num_replicas: 3, placement: { cluster: "sjc", tags: ["region:sjc"] } });
+  const si = await addStreamWhenPlaceable(jsm, {
+    name: "SJC_ONLY",
+    subjects: ["west.>"],
+    num_replicas: 3,
+    placement: { cluster: "sjc", tags: ["region:sjc"] },
+  });
   expect(si.cluster?.name).toBe("sjc");
   const peers = [si.cluster?.leader, ...(si.cluster?.replicas ?? []).map((r) => r.name)].sort();
   expect(peers).toEqual(sjc.map((m) => m.id).sort());

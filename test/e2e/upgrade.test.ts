@@ -49,12 +49,19 @@ function installImage(target: string, bin: string): void {
 }
 
 beforeAll(async () => {
-  for (const bin of [V2_9, V2_10]) if (!natsServerVersion(bin)) throw new Error(`${bin} is missing: npm test installs 2.9.10 and fetches 2.10.x (scripts/fetch-newer-nats-server)`);
+  for (const bin of [V2_9, V2_10])
+    if (!natsServerVersion(bin)) throw new Error(`${bin} is missing: npm test installs 2.9.10 and fetches 2.10.x (scripts/fetch-newer-nats-server)`);
   net = await FlyNetwork.start({ isolation: "netns" });
   all = ["ord", "ord", "ord", "sjc"].map((region, i) => {
     const image = join(net.root, "images", String(i), "nats-server");
     installImage(image, V2_9);
-    const m = net.startMachine({ app: APP, region, killSignal: FLY_STOP.signal, killTimeoutMs: FLY_STOP.timeoutMs, env: { NATS_APPEND_CONFIG: btoa(SHORT_LAME_DUCK_GRACE), NATS_SERVER_BIN: image } });
+    const m = net.startMachine({
+      app: APP,
+      region,
+      killSignal: FLY_STOP.signal,
+      killTimeoutMs: FLY_STOP.timeoutMs,
+      env: { NATS_APPEND_CONFIG: btoa(SHORT_LAME_DUCK_GRACE), NATS_SERVER_BIN: image },
+    });
     images.set(m, image);
     return m;
   });
@@ -79,7 +86,13 @@ async function versions(): Promise<string[]> {
 async function upgradeTo(scenario: string, bin: string, stream: string): Promise<void> {
   const from = (await versions())[0];
   const to = natsServerVersion(bin)!;
-  await addStreamWhenPlaceable(jsm, { name: stream, subjects: [`${stream.toLowerCase()}.msgs`], num_replicas: 3, placement: { cluster: "ord" }, duplicate_window: 5 * 60 * 1e9 });
+  await addStreamWhenPlaceable(jsm, {
+    name: stream,
+    subjects: [`${stream.toLowerCase()}.msgs`],
+    num_replicas: 3,
+    placement: { cluster: "ord" },
+    duplicate_window: 5 * 60 * 1e9,
+  });
   const viaOrd = new Publisher(js, `${stream.toLowerCase()}.msgs`, "via-ord", { workers: 2, pauseMs: 20 });
   const sjcNc = await followingClient(clients, sjc, `${scenario}-sjc`);
   const viaSjc = new Publisher(jetstream(sjcNc, { timeout: 5_000 }), `${stream.toLowerCase()}.msgs`, "via-sjc", { workers: 2, pauseMs: 20 });
@@ -93,9 +106,11 @@ async function upgradeTo(scenario: string, bin: string, stream: string): Promise
       const now = await versions();
       mixed.push(now.join(","));
       const conf = readFileSync(step.machine.configFile, "utf8");
-      console.log(`${scenario}: ${step.machine.region}/${step.machine.id} now ${now[all.indexOf(step.machine)]} (stopped in ${step.stopMs} ms, healthy ${step.startMs} ms after start, supercluster whole ${whole} ms later); versions ${now.join(", ")}; its config has route compression: ${conf.includes("compression")}`);
+      console.log(
+        `${scenario}: ${step.machine.region}/${step.machine.id} now ${now[all.indexOf(step.machine)]} (stopped in ${step.stopMs} ms, healthy ${step.startMs} ms after start, supercluster whole ${whole} ms later); versions ${now.join(", ")}; its config has route compression: ${conf.includes("compression")}`,
+      );
       expect(now[all.indexOf(step.machine)]).toBe(to);
-      expect(conf.includes("compression: \"s2_auto\"")).toBe(!to.startsWith("2.9."));
+      expect(conf.includes('compression: "s2_auto"')).toBe(!to.startsWith("2.9."));
       await Promise.all(pubs.map((p) => p.moreAcks(20)));
     },
   });
@@ -134,7 +149,9 @@ test("downgrade one machine from the newest to 2.10.27: reported; nothing acknow
   await pub.moreAcks(50, 30_000);
   const complaints = victim!.logs({ currentRun: true }).filter((l) => /\[(ERR|WRN)\]/.test(l) && !/Healthcheck failed/.test(l));
   const health = await monitorJson(victim!, "/healthz").catch((e: Error) => e.message);
-  console.log(`downgrade: ${victim!.id} on ${(await versions())[0]}: healthy within 20 s: ${step!.healthy}; /healthz ${JSON.stringify(health)}; ${complaints.length} ERR/WRN lines, e.g. ${complaints.slice(0, 3).join(" | ").slice(0, 600)}`);
+  console.log(
+    `downgrade: ${victim!.id} on ${(await versions())[0]}: healthy within 20 s: ${step!.healthy}; /healthz ${JSON.stringify(health)}; ${complaints.length} ERR/WRN lines, e.g. ${complaints.slice(0, 3).join(" | ").slice(0, 600)}`,
+  );
   await pub.stop();
   const [outcome] = await verifyStreamNoLoss("downgrade", [pub], js, jsm, stream);
   reportScenario("downgrade-newest-to-2.10", { healthy: step!.healthy, ...outcome });

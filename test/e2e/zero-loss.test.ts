@@ -44,7 +44,10 @@ afterAll(async () => {
   await net?.close();
 });
 
-async function setUp(stream: string, prefix: string): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; pub: Publisher; reader: DurableReader }> {
+async function setUp(
+  stream: string,
+  prefix: string,
+): Promise<{ nc: NatsConnection; js: JetStreamClient; jsm: JetStreamManager; pub: Publisher; reader: DurableReader }> {
   const nc = await followingClient(clients, ord, `${prefix}-client`);
   const js = jetstream(nc, { timeout: 5_000 });
   const jsm = await jetstreamManager(nc, { timeout: 5_000 });
@@ -60,9 +63,12 @@ async function setUp(stream: string, prefix: string): Promise<{ nc: NatsConnecti
 /** Waits until `pub` has had `count` more acks (publishing goes on between the steps). */
 async function moreAcks(m: FlyMachine, pub: Publisher, count: number): Promise<void> {
   const target = pub.acked.size + count;
-  await waitUntil(m, `${count} more acknowledged messages`, async () =>
-    pub.acked.size >= target ? { done: true, value: undefined } : { done: false, saw: `${pub.acked.size} acked` },
-  { timeoutMs: 30_000 });
+  await waitUntil(
+    m,
+    `${count} more acknowledged messages`,
+    async () => (pub.acked.size >= target ? { done: true, value: undefined } : { done: false, saw: `${pub.acked.size} acked` }),
+    { timeoutMs: 30_000 },
+  );
 }
 
 /** Starts a stopped machine again (same id, address, volume), waits for /healthz, then for `acks` more acks through the load. */
@@ -75,7 +81,9 @@ async function startAgain(m: FlyMachine, pub: Publisher, acks: number): Promise<
 }
 
 test("rolling restart the way Fly does it: every acknowledged message is in the R3 stream exactly once and reaches the durable consumer", async () => {
-  console.log(`fly.toml: kill_signal ${FLY_STOP.signal}, kill_timeout ${FLY_STOP.timeoutMs} ms; lame_duck_duration ${LAME_DUCK_DURATION}, grace ${LAME_DUCK_GRACE_PERIOD}`);
+  console.log(
+    `fly.toml: kill_signal ${FLY_STOP.signal}, kill_timeout ${FLY_STOP.timeoutMs} ms; lame_duck_duration ${LAME_DUCK_DURATION}, grace ${LAME_DUCK_GRACE_PERIOD}`,
+  );
   const { js, jsm, pub, reader } = await setUp("ROLLING", "rolling");
   await moreAcks(ord[0]!, pub, 200);
   const started = performance.now();
@@ -84,7 +92,9 @@ test("rolling restart the way Fly does it: every acknowledged message is in the 
     const exit = await m.stop(); // kill_signal, then SIGKILL after kill_timeout
     const stopMs = performance.now() - stopAt;
     const ldm = m.logs({ currentRun: true }).some((l) => l.includes("Entering lame duck mode"));
-    console.log(`[${elapsed()}] stopped ${m.id} with ${FLY_STOP.signal}: exited ${formatExit(exit)} after ${Math.round(stopMs)} ms (lame duck logged: ${ldm}); ${pub.acked.size} acked so far`);
+    console.log(
+      `[${elapsed()}] stopped ${m.id} with ${FLY_STOP.signal}: exited ${formatExit(exit)} after ${Math.round(stopMs)} ms (lame duck logged: ${ldm}); ${pub.acked.size} acked so far`,
+    );
     expect(exit.signal).not.toBe("SIGKILL"); // it went down on the kill signal, within kill_timeout
     expect(ldm).toBe(true);
     // Writes go on with two of three.
@@ -114,10 +124,15 @@ test("crash: SIGKILL of the stream leader under load loses no acknowledged messa
 
   // It catches up: its own /jsz shows the stream's last sequence equal to the leader's.
   const state = (await jsm.streams.info("CRASH")).state;
-  const mine = await waitJsz(victim, `stream CRASH at last_seq ${state.last_seq}`, (j) => {
-    const st = jszStream(j, "CRASH")?.state;
-    return st?.last_seq === state.last_seq && st.messages === state.messages ? st : undefined;
-  }, { timeoutMs: 30_000 });
+  const mine = await waitJsz(
+    victim,
+    `stream CRASH at last_seq ${state.last_seq}`,
+    (j) => {
+      const st = jszStream(j, "CRASH")?.state;
+      return st?.last_seq === state.last_seq && st.messages === state.messages ? st : undefined;
+    },
+    { timeoutMs: 30_000 },
+  );
   console.log(`crash: ${victim.id} caught up: last_seq ${mine.last_seq} = the leader's ${state.last_seq}`);
   await verifyNoLoss("crash", pub, js, jsm, "CRASH", { reader });
 });

@@ -10,7 +10,12 @@ import { SETTINGS } from "../../lib/settings/schema.ts";
 import { PROJECT_ROOT } from "../../sim/project.ts";
 import { expectCode, runLauncher } from "../support/launcher.ts";
 
-const DOCS = ["README.md", ...readdirSync(join(PROJECT_ROOT, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)];
+const DOCS = [
+  "README.md",
+  ...readdirSync(join(PROJECT_ROOT, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`),
+];
 const read = (file: string) => readFileSync(join(PROJECT_ROOT, file), "utf8");
 const FENCE = /^```[^\n]*\n([\s\S]*?)^```$/gm;
 const withoutCodeBlocks = (md: string) => md.replace(FENCE, "");
@@ -20,7 +25,15 @@ const COMMANDS = ["run", "config", "healthcheck", "status", "prune", "exporter",
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
 function anchors(md: string): Set<string> {
   const headings = withoutCodeBlocks(md).match(/^#{1,6} .+$/gm) ?? [];
-  return new Set(headings.map((h) => h.replace(/^#+ /, "").toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, "").replace(/ /g, "-")));
+  return new Set(
+    headings.map((h) =>
+      h
+        .replace(/^#+ /, "")
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N} _-]/gu, "")
+        .replace(/ /g, "-"),
+    ),
+  );
 }
 
 /** The text of every fenced code block and inline code span. */
@@ -58,7 +71,9 @@ describe.each(DOCS)("%s", (file) => {
   });
 
   test("every repository file it names in code exists", () => {
-    const paths = codeOf(read(file)).flatMap((code) => code.match(/(?<![\w/.-])(?:lib|test|scripts|sim|bench|docs|build|\.github|\.ci)\/[\w./-]*[\w/-]/g) ?? []);
+    const paths = codeOf(read(file)).flatMap(
+      (code) => code.match(/(?<![\w/.-])(?:lib|test|scripts|sim|bench|docs|build|\.github|\.ci)\/[\w./-]*[\w/-]/g) ?? [],
+    );
     // Files only: a folder (`lib/util/`) may be named as a rule before it has files.
     const files = [...new Set(paths)].filter((path) => !path.endsWith("/") && !/[{}*]/.test(path));
     const missing = files.filter((path) => !existsSync(join(PROJECT_ROOT, path)));
@@ -85,14 +100,17 @@ describe.each(DOCS)("%s", (file) => {
       if (options.length === 0) continue;
       const help = await runLauncher([command, "--help"]);
       expectCode(help, 0);
-      for (const option of options) if (!["--help", "--version"].includes(option) && !help.stdout.includes(option)) bad.push(`nats-cluster ${line}: ${command} has no ${option}`);
+      for (const option of options)
+        if (!["--help", "--version"].includes(option) && !help.stdout.includes(option)) bad.push(`nats-cluster ${line}: ${command} has no ${option}`);
     }
     expect(bad).toEqual([]);
   });
 });
 
 test("docs/settings.md lists every setting with its flag and env vars", () => {
-  const rows = read("docs/settings.md").split("\n").filter((l) => l.startsWith("| `--"));
+  const rows = read("docs/settings.md")
+    .split("\n")
+    .filter((l) => l.startsWith("| `--"));
   for (const spec of Object.values(SETTINGS)) {
     const row = rows.find((r) => r.startsWith(`| \`--${spec.flag}\` |`));
     expect(row, `--${spec.flag}`).toBeDefined();
@@ -114,14 +132,19 @@ describe("the README's deploy steps", () => {
       // stderr is a file, as a terminal would be: `tee /dev/stderr` cannot reopen the socket Bun's spawnSync gives.
       const stderrFile = join(dir, "stderr");
       const stderrFd = openSync(stderrFile, "w");
-      const run = spawnSync("bash", ["-eu", "-o", "pipefail", "-c", script], { env: { PATH: `${dir}:${process.env.PATH}` }, stdio: ["ignore", "pipe", stderrFd] });
+      const run = spawnSync("bash", ["-eu", "-o", "pipefail", "-c", script], {
+        env: { PATH: `${dir}:${process.env.PATH}` },
+        stdio: ["ignore", "pipe", stderrFd],
+      });
       closeSync(stderrFd);
       const shown = readFileSync(stderrFile, "utf8");
       expect(run.status, shown).toBe(0);
       const calls = readFileSync(log, "utf8").trim().split("\n");
       const args = calls.filter((l) => l.startsWith("ARGS ")).map((l) => l.slice(5));
       for (const a of args) expect(a).toMatch(/^secrets (import|set) --stage\b/);
-      const pairs = calls.flatMap((l) => (l.startsWith("STDIN ") ? [l.slice(6)] : l.startsWith("ARGS secrets set") ? l.split(" ").filter((w) => w.includes("=")) : []));
+      const pairs = calls.flatMap((l) =>
+        l.startsWith("STDIN ") ? [l.slice(6)] : l.startsWith("ARGS secrets set") ? l.split(" ").filter((w) => w.includes("=")) : [],
+      );
       const env = Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]));
       expect(Object.keys(env).sort()).toEqual(["NATS_CLUSTER_SECRET", "NATS_PASSWORD", "NATS_SYSTEM_PASSWORD", "NATS_SYSTEM_USER", "NATS_USER"]);
       const generated = [env.NATS_CLUSTER_SECRET, env.NATS_PASSWORD, env.NATS_SYSTEM_PASSWORD];

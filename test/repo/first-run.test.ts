@@ -27,7 +27,10 @@ test("npm ci prints no warning (a dry run in a copy of package.json and the lock
 }, 60_000);
 
 test("allowScripts approves exactly the locked packages that have install scripts", () => {
-  const withScripts = locked.filter(([, p]) => p.hasInstallScript).map(([path]) => nameOf(path)).sort();
+  const withScripts = locked
+    .filter(([, p]) => p.hasInstallScript)
+    .map(([path]) => nameOf(path))
+    .sort();
   expect(withScripts).toEqual(["bun", "deno"]);
   expect(pkg.allowScripts).toEqual(Object.fromEntries(withScripts.map((n) => [n, true])));
 });

@@ -9,7 +9,6 @@ import { join, relative } from "node:path";
 import { pathToFileURL } from "node:url";
 import { PROJECT_ROOT as ROOT } from "../../sim/project.ts";
 
-
 /** Top to bottom: a module may import its own layer and those below it, never one above. */
 const LAYERS: Array<{ name: string; holds: string[] }> = [
   { name: "commands", holds: ["main.ts", "lib/commands/"] },

@@ -20,7 +20,16 @@ function skippingCalls(source: string): string[] {
 }
 
 test("the pattern finds every way bun:test skips", () => {
-  const samples = ["describe.skipIf(!available)(", "test.skip(", "it.todo(", "test.if(ok)(", "test.only(", "describe.only(", "test.failing(", "test .skipIf(x)"];
+  const samples = [
+    "describe.skipIf(!available)(",
+    "test.skip(",
+    "it.todo(",
+    "test.if(ok)(",
+    "test.only(",
+    "describe.only(",
+    "test.failing(",
+    "test .skipIf(x)",
+  ];
   expect(samples.map((s) => skippingCalls(s).length)).toEqual(samples.map(() => 1));
   expect(skippingCalls('test("skip the rest if told", () => {});\n// test.skip( in a comment')).toEqual([]);
 });
@@ -100,7 +109,9 @@ test("npm test stops before building when a nats-server it needs cannot be fetch
     const code = await new Promise((resolve) => child.once("close", resolve));
     expect(code).not.toBe(0);
     expect(stderr).toContain("fetch-newer-nats-server: cannot read Debian sid's package index from deb.debian.org (offline?)");
-    expect(stderr).toMatch(/the tests need nats-server [\d.]+ at \S+\/\.tmp\/nats-server-sid\/usr\/sbin\/nats-server: run this script where deb\.debian\.org is reachable/);
+    expect(stderr).toMatch(
+      /the tests need nats-server [\d.]+ at \S+\/\.tmp\/nats-server-sid\/usr\/sbin\/nats-server: run this script where deb\.debian\.org is reachable/,
+    );
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

@@ -12,7 +12,9 @@ import { PROJECT_ROOT } from "../../sim/project.ts";
 import { parseDockerfile } from "../support/dockerfile.ts";
 
 const DIR = join(PROJECT_ROOT, ".github/workflows");
-const files = readdirSync(DIR).filter((f) => /\.ya?ml$/.test(f)).sort();
+const files = readdirSync(DIR)
+  .filter((f) => /\.ya?ml$/.test(f))
+  .sort();
 const text = (f: string) => readFileSync(join(DIR, f), "utf8");
 const parsed = (f: string) => Bun.YAML.parse(text(f)) as any;
 const pkg = JSON.parse(readFileSync(join(PROJECT_ROOT, "package.json"), "utf8"));
@@ -77,7 +79,12 @@ describe("release.yml", () => {
   const wf = parsed("release.yml");
   const build = steps(wf).find((s) => s.uses?.startsWith("docker/build-push-action@"))!;
   const meta = steps(wf).find((s) => s.uses?.startsWith("docker/metadata-action@"))!;
-  const buildArgs = Object.fromEntries((build.with!["build-args"] as string).trim().split("\n").map((l) => l.trim().split(/=(.*)/s).slice(0, 2)));
+  const buildArgs = Object.fromEntries(
+    (build.with!["build-args"] as string)
+      .trim()
+      .split("\n")
+      .map((l) => l.trim().split(/=(.*)/s).slice(0, 2)),
+  );
 
   test("on a version tag: buildx for amd64 and arm64, pushed with provenance and an SBOM", () => {
     expect(wf.on).toEqual({ push: { tags: ["v*"] } });
@@ -88,11 +95,12 @@ describe("release.yml", () => {
   });
 
   test("tags: version, major.minor and commit; OCI labels with the licence of package.json", () => {
-    expect((meta.with!.tags as string).trim().split("\n").map((l) => l.trim())).toEqual([
-      "type=semver,pattern={{version}}",
-      "type=semver,pattern={{major}}.{{minor}}",
-      "type=sha,format=long",
-    ]);
+    expect(
+      (meta.with!.tags as string)
+        .trim()
+        .split("\n")
+        .map((l) => l.trim()),
+    ).toEqual(["type=semver,pattern={{version}}", "type=semver,pattern={{major}}.{{minor}}", "type=sha,format=long"]);
     expect(meta.with!.labels).toContain(`org.opencontainers.image.licenses=${pkg.license}\n`);
     expect(steps(wf).find((s) => s.id === "name")!.run).toContain("ghcr.io/${GITHUB_REPOSITORY_OWNER,,}/nats-cluster");
   });
@@ -111,7 +119,9 @@ describe("release.yml", () => {
   test("smoke-tests the pushed image on both architectures: --version, config in local mode, healthy container", () => {
     expect(wf.jobs.smoke.needs).toBe("image");
     expect(wf.jobs.smoke.strategy.matrix.runner).toEqual(["ubuntu-24.04", "ubuntu-24.04-arm"]);
-    const runs = steps({ jobs: { smoke: wf.jobs.smoke } }).map((s) => s.run ?? "").join("\n");
+    const runs = steps({ jobs: { smoke: wf.jobs.smoke } })
+      .map((s) => s.run ?? "")
+      .join("\n");
     expect(runs).toContain('docker run --rm "$REF" --version');
     expect(runs).toContain('want="${GITHUB_REF_NAME#v} (git $GITHUB_SHA)"');
     expect(runs).toContain('--entrypoint /usr/local/bin/nats-server "$REF" --version');
@@ -123,7 +133,7 @@ describe("release.yml", () => {
     const readme = readFileSync(join(PROJECT_ROOT, "README.md"), "utf8");
     const deploy = readme.slice(readme.indexOf("## Deploy on Fly"), readme.indexOf("\n## ", readme.indexOf("## Deploy on Fly") + 1));
     expect(deploy).toContain("fly deploy --image ghcr.io/<owner>/nats-cluster:<version>");
-    expect(deploy).toContain("`[build] dockerfile = \"Dockerfile\"`");
+    expect(deploy).toContain('`[build] dockerfile = "Dockerfile"`');
     for (const tag of ["<version>", "<major>.<minor>", "sha-<commit>"]) expect(deploy).toContain(`\`${tag}\``);
   });
 });

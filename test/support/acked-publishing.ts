@@ -198,7 +198,12 @@ export class DurableReader {
         while (!this.#stopping) {
           const batch = await consumer.fetch({ max_messages: 500, expires: 1_000 });
           for await (const m of batch) {
-            const n = Number(m.string().slice(this.prefix.length + 1).split(" ")[0]);
+            const n = Number(
+              m
+                .string()
+                .slice(this.prefix.length + 1)
+                .split(" ")[0],
+            );
             this.received.set(n, (this.received.get(n) ?? 0) + 1);
             m.ack();
           }
@@ -249,7 +254,10 @@ async function readBack(js: JetStreamClient, jsm: JetStreamManager, stream: stri
       await delay(500);
     }
   }
-  if (seen !== last) console.log(`read-back of ${stream} stopped at seq ${seen}; stream info: ${JSON.stringify(info.state)}, now ${JSON.stringify((await jsm.streams.info(stream).catch(() => undefined))?.state)}`);
+  if (seen !== last)
+    console.log(
+      `read-back of ${stream} stopped at seq ${seen}; stream info: ${JSON.stringify(info.state)}, now ${JSON.stringify((await jsm.streams.info(stream).catch(() => undefined))?.state)}`,
+    );
   expect(seen).toBe(last);
   expect(bySeq.size).toBe(info.state.messages);
   return bySeq;
@@ -280,13 +288,32 @@ interface VerifyOptions {
  * nothing is there that was never published, and, by default, every message is there exactly once and acked.
  * Logs the counts; returns them for the scenario's report line.
  */
-export async function verifyNoLoss(label: string, pub: Publisher, js: JetStreamClient, jsm: JetStreamManager, stream: string, opts: VerifyOptions = {}): Promise<Outcome> {
+export async function verifyNoLoss(
+  label: string,
+  pub: Publisher,
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  opts: VerifyOptions = {},
+): Promise<Outcome> {
   return (await verifyStreamNoLoss(label, [pub], js, jsm, stream, opts))[0]!;
 }
 
 /** `verifyNoLoss` for a stream several publishers (distinct prefixes) wrote to: one outcome per publisher. */
-export async function verifyStreamNoLoss(label: string, pubs: Publisher[], js: JetStreamClient, jsm: JetStreamManager, stream: string, opts: VerifyOptions = {}): Promise<Outcome[]> {
-  const bySeq = await readBack(js, jsm, stream, pubs.map((p) => p.prefix));
+export async function verifyStreamNoLoss(
+  label: string,
+  pubs: Publisher[],
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  stream: string,
+  opts: VerifyOptions = {},
+): Promise<Outcome[]> {
+  const bySeq = await readBack(
+    js,
+    jsm,
+    stream,
+    pubs.map((p) => p.prefix),
+  );
   const outcomes: Outcome[] = [];
   for (const pub of pubs) {
     const mine = new Map([...bySeq].filter(([, m]) => m.prefix === pub.prefix).map(([seq, m]) => [seq, m.n]));

@@ -26,7 +26,8 @@ const v2_12 = featuresOf(parseServerVersion("nats-server: v2.12.1")!);
 function expectGolden(name: string, text: string, opts: { dir?: string; update?: boolean } = {}): void {
   const file = join(opts.dir ?? GOLDEN, `${name}.conf`);
   if (opts.update ?? process.env.UPDATE_GOLDEN === "1") writeFileSync(file, text);
-  if (!existsSync(file)) throw new Error(`golden file ${file} is missing: check the output, then write it with UPDATE_GOLDEN=1 bun test test/unit/config.test.ts`);
+  if (!existsSync(file))
+    throw new Error(`golden file ${file} is missing: check the output, then write it with UPDATE_GOLDEN=1 bun test test/unit/config.test.ts`);
   expect(text).toBe(readFileSync(file, "utf8"));
 }
 
@@ -178,7 +179,11 @@ describe("closed cluster: cluster secret and client auth", () => {
     const sameConfig = buildNatsConfig({ settings: same, topology: superclusterTopology, features: v2_12 });
     expect((sameConfig.body.cluster as { routes: unknown[] }).routes.length).toBe(cluster.routes.length / 2);
     const { NATS_CLUSTER_SECRET: _, ...withoutSecret } = closedEnv;
-    const dialOnly = buildNatsConfig({ settings: await resolveSettings({}, { ...withoutSecret, NATS_CLUSTER_DIAL_SECRET: "new-secret" }, fixedProbes), topology: superclusterTopology, features: v2_12 });
+    const dialOnly = buildNatsConfig({
+      settings: await resolveSettings({}, { ...withoutSecret, NATS_CLUSTER_DIAL_SECRET: "new-secret" }, fixedProbes),
+      topology: superclusterTopology,
+      features: v2_12,
+    });
     const dialOnlyCluster = dialOnly.body.cluster as { routes: Secret[]; authorization?: unknown };
     expect(dialOnlyCluster.authorization).toBeUndefined();
     expect(passwords(dialOnlyCluster.routes).every((p) => p === "new-secret")).toBe(true);
@@ -253,7 +258,12 @@ describe("closed cluster: cluster secret and client auth", () => {
 });
 
 describe("listeners for clients outside Fly: WebSocket and leaf nodes", () => {
-  const outsideEnv = { ...flyEnv, ...closedClusterEnv({ clusterSecret: "r0ute", app: { user: "app", pass: "app-pw" }, system: { user: "admin", pass: "admin-pw" } }), NATS_WEBSOCKET_PORT: "8080", NATS_LEAFNODE_PORT: "7422" };
+  const outsideEnv = {
+    ...flyEnv,
+    ...closedClusterEnv({ clusterSecret: "r0ute", app: { user: "app", pass: "app-pw" }, system: { user: "admin", pass: "admin-pw" } }),
+    NATS_WEBSOCKET_PORT: "8080",
+    NATS_LEAFNODE_PORT: "7422",
+  };
 
   test("golden: a closed supercluster with WebSocket (any origin) and leaf nodes", async () => {
     const settings = await resolveSettings({}, outsideEnv, fixedProbes);
@@ -265,7 +275,12 @@ describe("listeners for clients outside Fly: WebSocket and leaf nodes", () => {
   });
 
   test("golden: local mode with a token, WebSocket with allowed origins and an advertised custom domain", async () => {
-    const env = { NATS_TOKEN: "t0k3n", NATS_WEBSOCKET_PORT: "8080", NATS_WEBSOCKET_ALLOWED_ORIGINS: "https://app.example.com,http://localhost:5173", NATS_WEBSOCKET_ADVERTISE: "nats.example.com:443" };
+    const env = {
+      NATS_TOKEN: "t0k3n",
+      NATS_WEBSOCKET_PORT: "8080",
+      NATS_WEBSOCKET_ALLOWED_ORIGINS: "https://app.example.com,http://localhost:5173",
+      NATS_WEBSOCKET_ADVERTISE: "nats.example.com:443",
+    };
     const settings = await resolveSettings({ storeDir: "/data", configFile: "/etc/nats/nats-server.conf" }, env, fixedProbes);
     const topology = { regions: [{ region: "local", addresses: ["127.0.0.1"] }], problems: [] };
     const text = renderNatsConfig(buildNatsConfig({ settings, topology, features: v2_9 }));
@@ -275,7 +290,11 @@ describe("listeners for clients outside Fly: WebSocket and leaf nodes", () => {
   });
 
   test("off by default: no websocket or leafnodes block", async () => {
-    const { body } = buildNatsConfig({ settings: await resolveSettings({}, { ...flyEnv, NATS_USER: "a", NATS_PASSWORD: "b" }, fixedProbes), topology: superclusterTopology, features: v2_12 });
+    const { body } = buildNatsConfig({
+      settings: await resolveSettings({}, { ...flyEnv, NATS_USER: "a", NATS_PASSWORD: "b" }, fixedProbes),
+      topology: superclusterTopology,
+      features: v2_12,
+    });
     expect([body.websocket, body.leafnodes]).toEqual([undefined, undefined]);
   });
 
@@ -283,14 +302,23 @@ describe("listeners for clients outside Fly: WebSocket and leaf nodes", () => {
     const shapes: Record<string, string>[] = [
       outsideEnv,
       { ...flyEnv, NATS_TOKEN: "t0k3n", NATS_LEAFNODE_PORT: "7422" },
-      { ...flyEnv, NATS_USER: "app", NATS_PASSWORD: "pw", NATS_WEBSOCKET_PORT: "8080", NATS_WEBSOCKET_ALLOWED_ORIGINS: "https://a.example.com,http://localhost:5173" },
+      {
+        ...flyEnv,
+        NATS_USER: "app",
+        NATS_PASSWORD: "pw",
+        NATS_WEBSOCKET_PORT: "8080",
+        NATS_WEBSOCKET_ALLOWED_ORIGINS: "https://a.example.com,http://localhost:5173",
+      },
     ];
     const dir = mkdtempSync(join(tmpdir(), "outside-shapes-"));
     try {
       for (const [i, env] of shapes.entries()) {
         const settings = await resolveSettings({ storeDir: join(dir, "store") }, env, fixedProbes);
         const file = join(dir, `${i}.conf`);
-        for (const [bin, features] of [[process.env.NATS_SERVER_BIN || "nats-server", v2_9], [testedNatsServer(), v2_12]] as const) {
+        for (const [bin, features] of [
+          [process.env.NATS_SERVER_BIN || "nats-server", v2_9],
+          [testedNatsServer(), v2_12],
+        ] as const) {
           writeFileSync(file, renderNatsConfig(buildNatsConfig({ settings, topology: superclusterTopology, features }), { showSecrets: true }));
           const r = spawnSync(bin, ["-t", "-c", file], { encoding: "utf8" });
           expect(`${bin} ${i}: ${r.status} ${r.stdout}${r.stderr}`.trim()).toMatch(/is valid( \(sha256:[0-9a-f]+\))?$/);

@@ -152,8 +152,21 @@ describe("the machine list: vms and all.vms", () => {
     dns.stopMachine("m2");
     const opts = { app: "myapp", nameserver: { host: "127.0.0.1", port: dns.port }, timeoutMs: 1500 };
     expect(await discoverMachineList(opts)).toEqual({
-      started: { ok: true, vms: [{ id: "m1", region: "ord" }, { id: "m3", region: "sjc" }] },
-      all: { ok: true, vms: [{ id: "m1", region: "ord" }, { id: "m2", region: "ord" }, { id: "m3", region: "sjc" }] },
+      started: {
+        ok: true,
+        vms: [
+          { id: "m1", region: "ord" },
+          { id: "m3", region: "sjc" },
+        ],
+      },
+      all: {
+        ok: true,
+        vms: [
+          { id: "m1", region: "ord" },
+          { id: "m2", region: "ord" },
+          { id: "m3", region: "sjc" },
+        ],
+      },
     });
     dns.addFault({ match: /^all\.vms\./, fault: { kind: "servfail" } });
     const list = await discoverMachineList(opts);

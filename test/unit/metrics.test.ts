@@ -70,21 +70,39 @@ describe("varz and routez: flattened like the exporter's generic collector", () 
     expect(samples.gnatsd_varz_cluster_name).toEqual([{ labels: { server_id: "m1", value: "ord" }, value: 1 }]);
   });
   test("left out: other text, booleans, arrays (route and gateway URLs with the secret), the exporter's skipped names", () => {
-    for (const name of ["gnatsd_varz_host", "gnatsd_varz_system_account", "gnatsd_varz_auth_required", "gnatsd_varz_jetstream_config_store_dir",
-      "gnatsd_varz_cluster_urls", "gnatsd_varz_cluster_cluster_port", "gnatsd_varz_cluster_tls_timeout", "gnatsd_varz_gateway_port"]) {
+    for (const name of [
+      "gnatsd_varz_host",
+      "gnatsd_varz_system_account",
+      "gnatsd_varz_auth_required",
+      "gnatsd_varz_jetstream_config_store_dir",
+      "gnatsd_varz_cluster_urls",
+      "gnatsd_varz_cluster_cluster_port",
+      "gnatsd_varz_cluster_tls_timeout",
+      "gnatsd_varz_gateway_port",
+    ]) {
       expect(samples[name]).toBeUndefined();
     }
     expect(JSON.stringify(families.list())).not.toContain(secret);
   });
   test("a name ending in _total is a counter (as promtool wants), everything else a gauge", async () => {
     const text = await renderFamilies(families.list());
-    expect(text).toContain("# TYPE gnatsd_varz_jetstream_stats_api_total counter\ngnatsd_varz_jetstream_stats_api_total{server_id=\"m1\"} 7");
-    expect(text).toContain("# TYPE gnatsd_varz_connections gauge\ngnatsd_varz_connections{server_id=\"m1\"} 3");
+    expect(text).toContain('# TYPE gnatsd_varz_jetstream_stats_api_total counter\ngnatsd_varz_jetstream_stats_api_total{server_id="m1"} 7');
+    expect(text).toContain('# TYPE gnatsd_varz_connections gauge\ngnatsd_varz_connections{server_id="m1"} 3');
   });
 });
 
 test("gatewayz: one series per connection and direction with the exporter's labels", () => {
-  const connection = { cid: 7, start: "2026-11-28T23:00:00Z", last_activity: "2026-11-28T23:00:10Z", rtt: "1.5ms", uptime: "1m5s", idle: "2s", in_msgs: 4, out_msgs: 5, subscriptions: 2 };
+  const connection = {
+    cid: 7,
+    start: "2026-11-28T23:00:00Z",
+    last_activity: "2026-11-28T23:00:10Z",
+    rtt: "1.5ms",
+    uptime: "1m5s",
+    idle: "2s",
+    in_msgs: 4,
+    out_msgs: 5,
+    subscriptions: 2,
+  };
   const gatewayz = {
     server_id: "NABC",
     name: "ord",
@@ -106,7 +124,9 @@ test("leafz: the -leafz names and labels, one set per leaf connection, and the c
   const leafz: Leafz = {
     server_id: "NX",
     leafnodes: 1,
-    leafs: [{ name: "edge-1", account: "APP", ip: "fdaa::9", port: 51234, rtt: "1.5ms", in_msgs: 7, out_msgs: 3, in_bytes: 700, out_bytes: 300, subscriptions: 5 }],
+    leafs: [
+      { name: "edge-1", account: "APP", ip: "fdaa::9", port: 51234, rtt: "1.5ms", in_msgs: 7, out_msgs: 3, in_bytes: 700, out_bytes: 300, subscriptions: 5 },
+    ],
   };
   const families = new Families();
   leafzFamilies(families, leafz, "m1");
@@ -122,7 +142,9 @@ test("leafz: the -leafz names and labels, one set per leaf connection, and the c
   ]) {
     const [name, value] = [line.slice(0, line.indexOf("{")), line.slice(line.lastIndexOf(" ") + 1)];
     const sample = text.split("\n").find((l) => l.startsWith(`${name}{`));
-    expect(sample && Object.fromEntries([...sample.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))).toEqual(Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]])));
+    expect(sample && Object.fromEntries([...sample.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))).toEqual(
+      Object.fromEntries([...line.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]])),
+    );
     expect(sample?.endsWith(` ${value}`)).toBe(true);
   }
   const none = new Families();
@@ -133,10 +155,25 @@ test("leafz: the -leafz names and labels, one set per leaf connection, and the c
 test("WebSocket: /varz's websocket figures only when the listener is on (nats-server sends an empty block otherwise)", () => {
   const off = new Families();
   flattenDocument(off, "gnatsd_varz", { server_id: "S", websocket: {}, leaf: {}, leafnodes: 0 }, "m1");
-  expect(off.list().map((f) => f.name).filter((n) => n.includes("websocket"))).toEqual([]);
+  expect(
+    off
+      .list()
+      .map((f) => f.name)
+      .filter((n) => n.includes("websocket")),
+  ).toEqual([]);
   const on = new Families();
-  flattenDocument(on, "gnatsd_varz", { server_id: "S", websocket: { host: "::", port: 8080, advertise: "a.fly.dev:443", no_tls: true, compression: true } }, "m1");
-  expect(on.list().filter((f) => f.name.includes("websocket")).map((f) => [f.name, f.samples[0]!.value])).toEqual([["gnatsd_varz_websocket_port", 8080]]);
+  flattenDocument(
+    on,
+    "gnatsd_varz",
+    { server_id: "S", websocket: { host: "::", port: 8080, advertise: "a.fly.dev:443", no_tls: true, compression: true } },
+    "m1",
+  );
+  expect(
+    on
+      .list()
+      .filter((f) => f.name.includes("websocket"))
+      .map((f) => [f.name, f.samples[0]!.value]),
+  ).toEqual([["gnatsd_varz_websocket_port", 8080]]);
 });
 
 test("jsz: server, account, stream and consumer labels; leaders", () => {
@@ -148,25 +185,40 @@ test("jsz: server, account, stream and consumer labels; leaders", () => {
     messages: 3,
     bytes: 99,
     meta_cluster: { name: "ord", leader: "m2" },
-    account_details: [{
-      name: "APP",
-      id: "APP",
-      storage: 99,
-      stream_detail: [{
-        name: "ORDERS",
-        cluster: { leader: "m1" },
-        stream_raft_group: "S-R3F-x",
-        config: { max_bytes: -1, max_msgs: 1000 },
-        state: { messages: 3, bytes: 99, first_seq: 1, last_seq: 3, consumer_count: 1, num_subjects: 2 },
-        consumer_detail: [{ name: "audit", config: { description: "d" }, delivered: { consumer_seq: 2, stream_seq: 2 }, num_pending: 1, ts: "2026-11-28T23:00:10Z" }],
-      }],
-    }],
+    account_details: [
+      {
+        name: "APP",
+        id: "APP",
+        storage: 99,
+        stream_detail: [
+          {
+            name: "ORDERS",
+            cluster: { leader: "m1" },
+            stream_raft_group: "S-R3F-x",
+            config: { max_bytes: -1, max_msgs: 1000 },
+            state: { messages: 3, bytes: 99, first_seq: 1, last_seq: 3, consumer_count: 1, num_subjects: 2 },
+            consumer_detail: [
+              { name: "audit", config: { description: "d" }, delivered: { consumer_seq: 2, stream_seq: 2 }, num_pending: 1, ts: "2026-11-28T23:00:10Z" },
+            ],
+          },
+        ],
+      },
+    ],
   } as unknown as Jsz;
   const families = new Families();
   jszFamilies(families, jsz, "m1", "m1");
   const samples = samplesOf(families);
   const server = { server_id: "m1", server_name: "m1", cluster: "ord", domain: "", meta_leader: "m2", is_meta_leader: "false" };
-  const stream = { ...server, account: "APP", account_name: "APP", account_id: "APP", stream_name: "ORDERS", stream_leader: "m1", is_stream_leader: "true", stream_raft_group: "S-R3F-x" };
+  const stream = {
+    ...server,
+    account: "APP",
+    account_name: "APP",
+    account_id: "APP",
+    stream_name: "ORDERS",
+    stream_leader: "m1",
+    is_stream_leader: "true",
+    stream_raft_group: "S-R3F-x",
+  };
   expect(samples.jetstream_server_total_streams).toEqual([{ labels: server, value: 1 }]);
   expect(samples.jetstream_server_max_storage).toEqual([{ labels: server, value: 20 }]);
   expect(samples.jetstream_stream_last_seq).toEqual([{ labels: stream, value: 3 }]);
@@ -228,7 +280,13 @@ test("exporter arguments: bad ones are usage errors naming the flag", () => {
 test("the exporter's argv as run writes it reads back without the argument parser (main.ts's path for it)", () => {
   const launch = {
     settings: { listenHost: "::", ports: { metrics: 7777, http: 8222, leafnode: 7422 }, serverName: "m=1", app: "", region: "ord" },
-    topology: { regions: [{ region: "ord", addresses: ["fdaa::2", "fdaa::3"] }, { region: "sjc", addresses: ["fdaa::4"] }], problems: ["x"] },
+    topology: {
+      regions: [
+        { region: "ord", addresses: ["fdaa::2", "fdaa::3"] },
+        { region: "sjc", addresses: ["fdaa::4"] },
+      ],
+      problems: ["x"],
+    },
     serverVersion: "2.15.1",
   } as unknown as Launch;
   const [command, ...argv] = exporterArgs(launch, 42);
@@ -236,5 +294,13 @@ test("the exporter's argv as run writes it reads back without the argument parse
   const opts = parseExporterArgs(argsFromArgv(argv));
   expect(opts).toMatchObject({ listenHost: "::", port: 7777, monitoringUrl: "http://127.0.0.1:8222", watchPid: 42 });
   // A value holding "=" stays whole; an empty one is given (and so is "", not absent).
-  expect(opts.boot).toMatchObject({ serverName: "m=1", app: "", region: "ord", natsServerVersion: "2.15.1", machines: { ord: 2, sjc: 1 }, discoveryProblems: 1, leafnodes: true });
+  expect(opts.boot).toMatchObject({
+    serverName: "m=1",
+    app: "",
+    region: "ord",
+    natsServerVersion: "2.15.1",
+    machines: { ord: 2, sjc: 1 },
+    discoveryProblems: 1,
+    leafnodes: true,
+  });
 });

@@ -29,7 +29,11 @@ interface Machine {
   silent?: boolean;
 }
 
-const peer = (name: string, state: "current" | "offline" | "behind" = "current"): PeerInfo => ({ name, current: state === "current", offline: state === "offline" });
+const peer = (name: string, state: "current" | "offline" | "behind" = "current"): PeerInfo => ({
+  name,
+  current: state === "current",
+  offline: state === "offline",
+});
 
 function probe(m: Machine): ServerProbe {
   const base = { region: m.region, address: ip(m.id), url: `http://[${ip(m.id)}]:8222` };
@@ -51,7 +55,11 @@ function probe(m: Machine): ServerProbe {
         {
           name: "APP",
           id: "APP",
-          stream_detail: (m.streams ?? []).map((s) => ({ name: s.name, cluster: { name: m.region, leader: s.leader, replicas: s.replicas }, config: { num_replicas: s.num_replicas } })),
+          stream_detail: (m.streams ?? []).map((s) => ({
+            name: s.name,
+            cluster: { name: m.region, leader: s.leader, replicas: s.replicas },
+            config: { num_replicas: s.num_replicas },
+          })),
         },
       ],
     },
@@ -102,7 +110,10 @@ describe("assess", () => {
     outside.servers[0]!.varz = { ...outside.servers[0]!.varz!, websocket: { port: 8080, no_tls: true }, leaf: { port: 7422 } };
     outside.servers[1]!.varz = { ...outside.servers[1]!.varz!, websocket: {}, leaf: { port: 7422 } };
     const report = assess(outside);
-    expect(report.regions[0]!.machines.map((m) => m.listeners)).toEqual([{ websocket: 8080, leafnode: 7422 }, { websocket: undefined, leafnode: 7422 }]);
+    expect(report.regions[0]!.machines.map((m) => m.listeners)).toEqual([
+      { websocket: 8080, leafnode: 7422 },
+      { websocket: undefined, leafnode: 7422 },
+    ]);
     const lines = renderStatus(report).split("\n");
     expect(lines.find((l) => l.startsWith("REGION"))).toMatch(/JETSTREAM +OUTSIDE +HEALTHZ$/);
     expect(lines.find((l) => l.includes("a1 "))).toMatch(/leader +ws:8080 leaf:7422 +ok$/);
@@ -116,7 +127,11 @@ describe("assess", () => {
     ms[0] = { ...ms[0]!, routes: [], gateways: [] };
     const report = assess(survey(ms, { started: STARTED, all: STARTED }));
     expect(report.ok).toBe(false);
-    expect(report.problems.map((p) => [p.kind, p.machine])).toEqual([["routes", "a1"], ["gateways", "a1"], ["not-answering", "a2"]]);
+    expect(report.problems.map((p) => [p.kind, p.machine])).toEqual([
+      ["routes", "a1"],
+      ["gateways", "a1"],
+      ["not-answering", "a2"],
+    ]);
     expect(report.problems[2]!.message).toContain("machine a2 (region ord, fdaa::a2) is in DNS but does not answer (no answer within 1500 ms)");
   });
 
@@ -132,7 +147,9 @@ describe("assess", () => {
     expect(report.problems.map((p) => p.kind)).toEqual(["stopped", "peer-gone", "stream-replicas"]);
     expect(report.problems[0]!.message).toContain("machine a3 (region ord) is stopped");
     expect(report.problems[1]!.message).toContain("JetStream peer gone is offline and its machine no longer exists: remove it with nats-cluster prune --yes");
-    expect(report.problems[2]!.message).toBe("stream APP > ORDERS has 2 of 3 current replicas (gone offline, machine gone): run nats-cluster prune --yes so it gets new replicas");
+    expect(report.problems[2]!.message).toBe(
+      "stream APP > ORDERS has 2 of 3 current replicas (gone offline, machine gone): run nats-cluster prune --yes so it gets new replicas",
+    );
     expect(report.regions[0]!.machines.map((m) => `${m.id}:${m.state}`)).toEqual(["a1:running", "a2:running", "a3:stopped"]);
     expect(report.jetstream.streams).toEqual([
       {
@@ -256,7 +273,9 @@ describe("prune's $JS.API.SERVER.REMOVE while no meta leader answers", () => {
 
   test("a refusal is final", async () => {
     const l = leader(0, { error: "server is not a member of the cluster", unanswered: false });
-    expect(await removeWhileUnanswered({ send: l.send, isGone: async () => false, deadline: soon(5000), settleMs: 5000, pauseMs: 1 })).toBe("server is not a member of the cluster");
+    expect(await removeWhileUnanswered({ send: l.send, isGone: async () => false, deadline: soon(5000), settleMs: 5000, pauseMs: 1 })).toBe(
+      "server is not a member of the cluster",
+    );
     expect(l.tries).toBe(1);
   });
 

@@ -5,7 +5,6 @@ import { resolveSettings } from "../../lib/settings/resolve.ts";
 import { SETTING_KEYS, SETTINGS } from "../../lib/settings/schema.ts";
 import { fixedProbes } from "../support/probes.ts";
 
-
 const resolve = (flags: Record<string, string>, env: Record<string, string> = {}) => resolveSettings(flags, env, fixedProbes);
 
 async function usageError(flags: Record<string, string>, env: Record<string, string> = {}): Promise<string> {
@@ -22,9 +21,18 @@ describe("precedence: flag > env > default", () => {
   test("defaults in local mode", async () => {
     const s = await resolve({});
     expect(s).toMatchObject({
-      mode: "local", region: "local", serverName: "laptop", privateIp: "127.0.0.1", listenHost: "127.0.0.1",
-      storeDir: "/nats-store", maxFileStore: 1024 ** 4, maxMemStore: 3 * 1024 ** 3, configFile: "/etc/nats/nats-server.conf",
-      natsServer: "nats-server", nameserver: { host: "fdaa::3", port: 53 }, discoveryTimeoutMs: 10_000,
+      mode: "local",
+      region: "local",
+      serverName: "laptop",
+      privateIp: "127.0.0.1",
+      listenHost: "127.0.0.1",
+      storeDir: "/nats-store",
+      maxFileStore: 1024 ** 4,
+      maxMemStore: 3 * 1024 ** 3,
+      configFile: "/etc/nats/nats-server.conf",
+      natsServer: "nats-server",
+      nameserver: { host: "fdaa::3", port: 53 },
+      discoveryTimeoutMs: 10_000,
       ports: { client: 4222, cluster: 4248, gateway: 7222, http: 8222, metrics: 7777 },
     });
   });
@@ -35,10 +43,12 @@ describe("precedence: flag > env > default", () => {
   });
 
   test("env overrides default, flag overrides env, empty values count as unset", async () => {
-    const s = await resolve(
-      { region: "sjc", "max-file-store": "" } as never,
-      { FLY_REGION: "ord", FLY_MACHINE_ID: "m1", NATS_MAX_FILE_STORE: "2GB", NATS_CLIENT_PORT: "" },
-    );
+    const s = await resolve({ region: "sjc", "max-file-store": "" } as never, {
+      FLY_REGION: "ord",
+      FLY_MACHINE_ID: "m1",
+      NATS_MAX_FILE_STORE: "2GB",
+      NATS_CLIENT_PORT: "",
+    });
     expect(s.region).toBe("sjc");
     expect(s.serverName).toBe("m1");
     expect(s.maxFileStore).toBe(2 * 1024 ** 3);
@@ -78,11 +88,25 @@ describe("precedence: flag > env > default", () => {
     user: ["alice", (s) => s.clientAuth, { kind: "user", app: { user: "alice", password: "pw" }, system: undefined }, { password: "pw" }],
     password: ["pa ss", (s) => s.clientAuth, { kind: "user", app: { user: "alice", password: "pa ss" }, system: undefined }, { user: "alice" }],
     token: ["t0ken", (s) => s.clientAuth, { kind: "token", token: "t0ken" }],
-    systemUser: ["admin", (s) => s.clientAuth, { kind: "user", app: { user: "a", password: "p" }, system: { user: "admin", password: "sp" } }, { user: "a", password: "p", systemPassword: "sp" }],
-    systemPassword: ["sp", (s) => s.clientAuth, { kind: "user", app: { user: "a", password: "p" }, system: { user: "admin", password: "sp" } }, { user: "a", password: "p", systemUser: "admin" }],
+    systemUser: [
+      "admin",
+      (s) => s.clientAuth,
+      { kind: "user", app: { user: "a", password: "p" }, system: { user: "admin", password: "sp" } },
+      { user: "a", password: "p", systemPassword: "sp" },
+    ],
+    systemPassword: [
+      "sp",
+      (s) => s.clientAuth,
+      { kind: "user", app: { user: "a", password: "p" }, system: { user: "admin", password: "sp" } },
+      { user: "a", password: "p", systemUser: "admin" },
+    ],
     allowStandaloneStore: ["yes", (s) => s.allowStandaloneStore, true],
     websocketPort: ["8080", (s) => s.ports.websocket, 8080, { token: "t" }],
-    websocketAllowedOrigins: ["https://app.example.com/, http://localhost:5173", (s) => s.websocket.allowedOrigins, ["https://app.example.com", "http://localhost:5173"]],
+    websocketAllowedOrigins: [
+      "https://app.example.com/, http://localhost:5173",
+      (s) => s.websocket.allowedOrigins,
+      ["https://app.example.com", "http://localhost:5173"],
+    ],
     websocketAdvertise: ["nats.example.com:443", (s) => s.websocket.advertise, "nats.example.com:443"],
     leafnodePort: ["7422", (s) => s.ports.leafnode, 7422, { user: "a", password: "p" }],
   };
@@ -180,7 +204,9 @@ describe("listeners for clients outside Fly", () => {
     expect(await usageError({}, { NATS_WEBSOCKET_PORT: "8080" })).toBe(
       "NATS_WEBSOCKET_PORT opens a listener for clients outside Fly, but clients need no credentials: set --user (NATS_USER) and --password (NATS_PASSWORD) (or --token (NATS_TOKEN)), or turn it off with 0",
     );
-    expect(await usageError({ websocketPort: "8080", leafnodePort: "7422" })).toStartWith("--websocket-port and --leafnode-port open listeners for clients outside Fly");
+    expect(await usageError({ websocketPort: "8080", leafnodePort: "7422" })).toStartWith(
+      "--websocket-port and --leafnode-port open listeners for clients outside Fly",
+    );
     expect((await resolve({ leafnodePort: "7422", token: "t" })).ports.leafnode).toBe(7422);
   });
 
@@ -207,7 +233,9 @@ describe("closed cluster settings", () => {
   test("client auth that is half given or contradictory is bad input, and never echoes a secret", async () => {
     expect(await usageError({}, { NATS_USER: "app" })).toBe("NATS_USER is set but --password (NATS_PASSWORD) is not");
     expect(await usageError({ password: "hunter2" })).toBe("--password is set but --user (NATS_USER) is not");
-    expect(await usageError({}, { NATS_USER: "app", NATS_PASSWORD: "pw", NATS_TOKEN: "hunter2" })).toBe("NATS_TOKEN and NATS_USER are both set; use one of them");
+    expect(await usageError({}, { NATS_USER: "app", NATS_PASSWORD: "pw", NATS_TOKEN: "hunter2" })).toBe(
+      "NATS_TOKEN and NATS_USER are both set; use one of them",
+    );
     expect(await usageError({}, { NATS_TOKEN: "hunter2", NATS_SYSTEM_USER: "sys", NATS_SYSTEM_PASSWORD: "hunter3" })).toStartWith(
       "NATS_TOKEN cannot be combined with NATS_SYSTEM_USER: nats-server refuses a token next to accounts",
     );

@@ -4,7 +4,6 @@ import type { ConfigInput } from "./input.ts";
 import type { Credentials } from "../../settings/resolve.ts";
 import { APP_ACCOUNT, SYSTEM_ACCOUNT } from "../accounts.ts";
 
-
 const user = ({ user, password }: Credentials) => ({ user, password: new Secret(password) });
 
 /**

@@ -25,8 +25,9 @@ export function gatewayBlock({ settings, topology }: ConfigInput): NatsBlock {
       ...listenerAuthorization(GATEWAY_USER, clusterSecret),
       gateways: topology.regions.map((members) => ({
         name: members.region,
-        urls: (members.addresses.length > 0 ? members.addresses : [regionName(members.region, app!)])
-          .flatMap((host) => dialUrls(host, ports.gateway, GATEWAY_USER, secrets, { respell: true })),
+        urls: (members.addresses.length > 0 ? members.addresses : [regionName(members.region, app!)]).flatMap((host) =>
+          dialUrls(host, ports.gateway, GATEWAY_USER, secrets, { respell: true }),
+        ),
       })),
     },
   };

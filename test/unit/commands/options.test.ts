@@ -87,7 +87,10 @@ describe("every command refuses an unknown option", () => {
   });
 
   test("status and prune: a secret's flag is refused, saying where the secret is read from", async () => {
-    expectRefused(await runLauncher(["status", "--app", "x", "--password", "x"]), "--password: status, prune, backup and restore read this secret from NATS_PASSWORD only");
+    expectRefused(
+      await runLauncher(["status", "--app", "x", "--password", "x"]),
+      "--password: status, prune, backup and restore read this secret from NATS_PASSWORD only",
+    );
     expectRefused(
       await runLauncher(["prune", "--app", "x", "--system-password=x"]),
       "--system-password: status, prune, backup and restore read this secret from NATS_SYSTEM_PASSWORD only",

@@ -51,11 +51,7 @@ const commandScript = (args: string[]) =>
 /** Runs the real command module the way main.ts mounts it, in a fresh process, to see its exit code. */
 async function runCommand(args: string[]) {
   const proc = spawn([process.execPath, "-e", commandScript(args)], { cwd: PROJECT_ROOT, stdout: "pipe", stderr: "pipe" });
-  const [out, err, exit] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
+  const [out, err, exit] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text(), proc.exited]);
   return { exit, output: (out + err).trim() };
 }
 
@@ -64,23 +60,29 @@ let starting: Awaited<ReturnType<typeof startNats>>;
 let silentPort: number;
 
 beforeAll(async () => {
-  healthy = await startNats("healthy", (p) => `
+  healthy = await startNats(
+    "healthy",
+    (p) => `
     listen: 127.0.0.1:${p.client}
     http: 127.0.0.1:${p.http}
     jetstream { store_dir: "${p.dir}" }
-  `);
+  `,
+  );
   // A standalone JetStream server is healthy within moments; wait for it so the tests never race it.
   await pollUntil(async () => (await probeHealthz(healthy.url)).ok, { timeoutMs: 10_000, intervalMs: 50 });
   // A clustered JetStream server whose only peer is unreachable: it stays "starting" (no meta
   // leader can be elected), the state a Fly machine is in until its peers are found.
   const deadPeer = await freePort();
-  starting = await startNats("starting", (p) => `
+  starting = await startNats(
+    "starting",
+    (p) => `
     server_name: starting
     listen: 127.0.0.1:${p.client}
     http: 127.0.0.1:${p.http}
     jetstream { store_dir: "${p.dir}" }
     cluster { name: test, listen: "127.0.0.1:-1", routes: ["nats-route://127.0.0.1:${deadPeer}"] }
-  `);
+  `,
+  );
   // A port that accepts connections but never answers, for the timeout.
   const silent = createServer((s) => s.on("error", () => {}));
   await new Promise<void>((ok) => silent.listen(0, "127.0.0.1", ok));
@@ -110,9 +112,7 @@ describe("healthzUrl", () => {
     expect(healthzUrl({ monitoringUrl: localMonitoringUrl({}), jsEnabledOnly: true, jsServerOnly: true })).toBe(
       "http://127.0.0.1:8222/healthz?js-enabled-only=true&js-server-only=true",
     );
-    expect(healthzUrl({ url: "http://[::1]:1/healthz", jsServerOnly: true })).toBe(
-      "http://[::1]:1/healthz?js-server-only=true",
-    );
+    expect(healthzUrl({ url: "http://[::1]:1/healthz", jsServerOnly: true })).toBe("http://[::1]:1/healthz?js-server-only=true");
   });
 });
 
@@ -210,11 +210,22 @@ describe("monitoring client", () => {
 
   test("errors say what went wrong: refused, timeout, http status", async () => {
     const refused = `http://127.0.0.1:${await freePort()}`;
-    const err = (p: Promise<unknown>) => p.then(() => undefined, (e) => e as MonitoringError);
-    expect(await err(monitoringClient(refused).varz())).toMatchObject({ name: "MonitoringError", kind: "refused", message: `connection refused to ${refused}/varz` });
+    const err = (p: Promise<unknown>) =>
+      p.then(
+        () => undefined,
+        (e) => e as MonitoringError,
+      );
+    expect(await err(monitoringClient(refused).varz())).toMatchObject({
+      name: "MonitoringError",
+      kind: "refused",
+      message: `connection refused to ${refused}/varz`,
+    });
     const silent = `http://127.0.0.1:${silentPort}`;
     const t0 = performance.now();
-    expect(await err(monitoringClient(silent, { timeoutMs: 300 }).jsz())).toMatchObject({ kind: "timeout", message: `no answer within 300 ms to ${silent}/jsz` });
+    expect(await err(monitoringClient(silent, { timeoutMs: 300 }).jsz())).toMatchObject({
+      kind: "timeout",
+      message: `no answer within 300 ms to ${silent}/jsz`,
+    });
     expect(performance.now() - t0).toBeLessThan(2000);
     const notFound = await err(monitoringClient(`${base(healthy)}/nope`).varz());
     expect(notFound).toMatchObject({ kind: "http", status: 404 });
