@@ -14,6 +14,7 @@ interface RenderOptions {
 
 /** NATS's quoted-string escapes (conf/lex.go): \\ \" \n \t \r and \xHH for other control bytes. */
 export function quoteNatsString(value: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control bytes are what it escapes.
   const escaped = value.replace(/[\\"\u0000-\u001f\u007f]/g, (c) => {
     switch (c) {
       case "\\":
@@ -46,7 +47,7 @@ function renderValue(value: NatsValue, indent: string, options: RenderOptions): 
     return String(value);
   }
   if (typeof value === "boolean") return String(value);
-  const inner = indent + "  ";
+  const inner = `${indent}  `;
   if (Array.isArray(value)) {
     if (value.length === 0) return "[]";
     return `[\n${value.map((item) => inner + renderValue(item, inner, options)).join("\n")}\n${indent}]`;
@@ -68,10 +69,10 @@ function renderEntries(block: NatsBlock, indent: string, options: RenderOptions)
 
 export function renderNatsConfig(config: NatsConfig, options: RenderOptions = {}): string {
   const header = options.header
-    ? options.header
+    ? `${options.header
         .split("\n")
         .map((line) => `# ${line}\n`)
-        .join("") + "\n"
+        .join("")}\n`
     : "";
   const includes = config.includes.map((file) => `\ninclude ${quoteNatsString(file)}\n`).join("");
   return header + renderEntries(config.body, "", options) + includes;

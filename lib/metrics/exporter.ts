@@ -85,6 +85,7 @@ export function runExporter(opts: ExporterOptions): void {
 
   const client = monitoringClient(opts.monitoringUrl, { timeoutMs: MONITORING_TIMEOUT_MS });
   const around = { storeDir: opts.storeDir, dns: opts.flyDns && flyDnsWatcher(opts.flyDns) };
+  // biome-ignore lint/correctness/noUnusedVariables: read by the ??= below, which Biome counts as a write only.
   let gcTimer: ReturnType<typeof setTimeout> | undefined;
   const scrape = async () => {
     const text = await renderFamilies(await collectFamilies(client, opts.boot, around));

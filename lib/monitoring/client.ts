@@ -7,7 +7,7 @@
  * The response types name the fields this project reads; everything else nats-server sends is kept
  * (`[field: string]: unknown`), since the exporter passes whole documents through.
  */
-import { ofetch } from "ofetch";
+import { type FetchResponse, ofetch } from "ofetch";
 import { formatHostPort } from "../net.ts";
 
 /** What went wrong, in the words a person acting on it needs. */
@@ -261,14 +261,14 @@ function urlOf(base: string, path: string, query: Record<string, boolean | undef
 /** One GET of a monitoring URL, parsed; throws a MonitoringError unless it answers 200 with JSON. */
 // retry: 0 because ofetch retries GETs by default, and a dead machine must cost one timeout, not three.
 export async function getMonitoringJson<T>(url: string, timeoutMs = DEFAULT_MONITORING_TIMEOUT_MS): Promise<T> {
-  let res;
+  let res: FetchResponse<string>;
   try {
     res = await ofetch.raw<string, "text">(url, { retry: 0, timeout: timeoutMs, ignoreResponseError: true, responseType: "text" });
   } catch (err) {
     throw unreachable(err, url, timeoutMs);
   }
   const text = res._data ?? "";
-  if (!res.ok) throw new MonitoringError("http", url, `${res.status} ${oneLine(text)}`.trimEnd() + ` from ${url}`, res.status);
+  if (!res.ok) throw new MonitoringError("http", url, `${`${res.status} ${oneLine(text)}`.trimEnd()} from ${url}`, res.status);
   try {
     return JSON.parse(text) as T;
   } catch {
@@ -278,7 +278,7 @@ export async function getMonitoringJson<T>(url: string, timeoutMs = DEFAULT_MONI
 
 /** One GET of a full /healthz URL (the healthcheck command accepts any URL). */
 export async function probeHealthz(url: string, timeoutMs = DEFAULT_MONITORING_TIMEOUT_MS): Promise<Healthz> {
-  let res;
+  let res: FetchResponse<string>;
   try {
     res = await ofetch.raw<string, "text">(url, { retry: 0, timeout: timeoutMs, ignoreResponseError: true, responseType: "text" });
   } catch (err) {
@@ -303,7 +303,8 @@ function oneLine(text: string): string {
 // Bun, Node (undici) and Deno word a refused connection and a timeout differently: look through the cause chain.
 function unreachable(err: unknown, url: string, timeoutMs: number): MonitoringError {
   const texts: string[] = [];
-  for (let e: any = err, depth = 0; e && depth < 5; e = e.cause, depth++) {
+  type ErrorLike = { name?: unknown; code?: unknown; message?: unknown; cause?: unknown } | undefined;
+  for (let e = err as ErrorLike, depth = 0; e && depth < 5; e = e.cause as ErrorLike, depth++) {
     texts.push(`${e.name ?? ""} ${e.code ?? ""} ${e.message ?? e}`);
   }
   const all = texts.join(" ");

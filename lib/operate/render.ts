@@ -63,5 +63,5 @@ export function renderStatus(report: StatusReport & { warnings?: string[] }): st
   }
   const warnings = report.warnings ?? [];
   if (warnings.length) lines.push("", `${warnings.length} warning${warnings.length === 1 ? "" : "s"}:`, ...warnings.map((w) => `  - ${w}`));
-  return lines.join("\n") + "\n";
+  return `${lines.join("\n")}\n`;
 }

@@ -101,6 +101,7 @@ export function parseBoolean(raw: string): boolean {
 
 /** A user name for NATS auth: it is quoted in the config, but whitespace and control bytes are surely typos. */
 export function parseUserName(raw: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control bytes are what it refuses.
   if (!raw || /[\s\u0000-\u001f\u007f]/.test(raw)) throw new InvalidValue(`"${raw}" is not a user name (no spaces or control characters)`);
   return raw;
 }
@@ -113,6 +114,7 @@ const BCRYPT = /^\$2[abxy]?\$\d\d\$/;
  * (no trimming), since a space may be part of it.
  */
 export function parseSecretText(raw: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control bytes are what it refuses.
   if (/[\u0000-\u001f\u007f]/.test(raw)) throw new InvalidValue("contains control characters (value not shown)");
   return raw;
 }
@@ -148,7 +150,7 @@ export function parseOrigins(raw: string): string[] {
 /** `nats.example.com:443`, `[fdaa::2]:8080` → the same text, checked: a host name or address and a port. */
 export function parseAdvertise(raw: string): string {
   const value = raw.trim();
-  const match = /^(\[[^\]]+\]|[^:\s\[\]]+):(\d+)$/.exec(value);
+  const match = /^(\[[^\]]+\]|[^:\s[\]]+):(\d+)$/.exec(value);
   const host = match?.[1]?.replace(/^\[(.*)\]$/, "$1") ?? "";
   const hostOk = isIP(host) || /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*$/i.test(host);
   if (!match || !hostOk) throw new InvalidValue(`"${raw}" is not host:port (e.g. nats.example.com:443)`);

@@ -132,7 +132,15 @@ export async function waitPortFree(host: string, port: number, timeoutMs = 5_000
       Bun.connect({
         hostname: host,
         port,
-        socket: { open: (s) => (s.end(), res(true)), error: () => res(false), data: () => {}, connectError: () => res(false) },
+        socket: {
+          open: (s) => {
+            s.end();
+            res(true);
+          },
+          error: () => res(false),
+          data: () => {},
+          connectError: () => res(false),
+        },
       }).catch(() => res(false));
     });
   if (!(await pollUntil(async () => !(await accepts()), { timeoutMs, intervalMs: 5 }))) {

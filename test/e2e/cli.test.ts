@@ -3,6 +3,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { stripVTControlCharacters } from "node:util";
 import { SETTING_KEYS, SETTINGS, type SettingSpec } from "../../lib/settings/schema.ts";
 import { COMPILED_LAUNCHER } from "../../sim/project.ts";
 import { FlyDnsServer } from "../../sim/dns/server.ts";
@@ -126,7 +127,7 @@ describe("help and version", () => {
     test(`--help of '${command || "nats-cluster"}' lists every flag on its own line with its env vars and its own default`, async () => {
       const r = await runLauncher([...(command ? [command] : []), "--help"]);
       expect(r.code).toBe(0);
-      const lines = r.stdout.replace(/\x1b\[[0-9;]*m/g, "").split("\n");
+      const lines = stripVTControlCharacters(r.stdout).split("\n");
       for (const key of SETTING_KEYS) {
         const spec: SettingSpec = SETTINGS[key];
         // The flag's own line names its env vars and its own default.

@@ -10,7 +10,7 @@ import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { connect as tcpConnect } from "node:net";
 import { dirname, join } from "node:path";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { connect, createInbox, type NatsConnection } from "@nats-io/transport-node";
+import { connect, createInbox } from "@nats-io/transport-node";
 import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../../sim/project.ts";
 import { FlyNetwork } from "../../sim/network.ts";
 import { PORTS, type FlyMachine } from "../../sim/machine.ts";

@@ -4,9 +4,7 @@
 // Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { readFileSync } from "node:fs";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork } from "../../sim/network.ts";
-import type { FlyMachine } from "../../sim/machine.ts";
 import { Clients } from "../support/nats.ts";
 import { monitorJson, waitAllHealthy, waitHealthy, waitVarz } from "../../sim/wait.ts";
 import { waitRoutes } from "../../sim/cluster-wait.ts";

@@ -6,7 +6,7 @@
 // NATS_METRICS_PORT=0 starts no exporter. Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { closedClusterEnv } from "../support/closed-cluster.ts";
 import { COMPILED_LAUNCHER } from "../../sim/project.ts";

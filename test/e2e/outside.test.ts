@@ -322,7 +322,7 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
   await Promise.all(publishers.map((p) => p.moreAcks(20)));
 
   // Fly stops the machine: SIGUSR2 (lame duck), SIGKILL only after kill_timeout.
-  const stopped = await hub.stop();
+  await hub.stop();
   const rest = ord.filter((m) => m !== hub);
   await Promise.all(publishers.map((p) => p.moreAcks(20, 45_000)));
   expect(rest.map((m) => m.id)).toContain(ws.info!.server_name);

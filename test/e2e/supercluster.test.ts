@@ -3,7 +3,6 @@
 // Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
 import { AckPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import type { NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork } from "../../sim/network.ts";
 import type { FlyMachine } from "../../sim/machine.ts";
 import { pinnedNatsVersion } from "../../sim/tested-nats-server.ts";

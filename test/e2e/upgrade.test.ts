@@ -100,7 +100,11 @@ async function upgradeTo(scenario: string, bin: string, stream: string): Promise
   await Promise.all(pubs.map((p) => p.moreAcks(30)));
   const started = performance.now();
   const mixed: string[] = [];
-  const steps = await rollingDeploy(all, (m) => (installImage(images.get(m)!, bin), {}), {
+  const install = (m: FlyMachine) => {
+    installImage(images.get(m)!, bin);
+    return {};
+  };
+  const steps = await rollingDeploy(all, install, {
     after: async (step) => {
       const whole = await waitSupercluster(all, { timeoutMs: 60_000 });
       const now = await versions();
@@ -145,7 +149,11 @@ test("downgrade one machine from the newest to 2.10.27: reported; nothing acknow
   const pub = new Publisher(js, "down.msgs", "down", { workers: 2, pauseMs: 20 }).start();
   await pub.moreAcks(50);
   const [victim] = ord;
-  const [step] = await rollingDeploy([victim!], (m) => (installImage(images.get(m)!, V2_10), {}), { unhealthy: "continue", healthTimeoutMs: 20_000 });
+  const install = (m: FlyMachine) => {
+    installImage(images.get(m)!, V2_10);
+    return {};
+  };
+  const [step] = await rollingDeploy([victim!], install, { unhealthy: "continue", healthTimeoutMs: 20_000 });
   await pub.moreAcks(50, 30_000);
   const complaints = victim!.logs({ currentRun: true }).filter((l) => /\[(ERR|WRN)\]/.test(l) && !/Healthcheck failed/.test(l));
   const health = await monitorJson(victim!, "/healthz").catch((e: Error) => e.message);

@@ -88,7 +88,7 @@ describe("turned on, each follows Fly's rules", () => {
 });
 
 test("the whole file with every opt-in turned on still parses, and its env boots a config nats-server accepts", async () => {
-  const uncommented = LINES.map((l) => (/^(\s*)# (NATS_WEBSOCKET_PORT|NATS_LEAFNODE_PORT) = /.test(l) || /^# [\[ ]/.test(l) ? l.replace("# ", "") : l)).join(
+  const uncommented = LINES.map((l) => (/^(\s*)# (NATS_WEBSOCKET_PORT|NATS_LEAFNODE_PORT) = /.test(l) || /^# [[ ]/.test(l) ? l.replace("# ", "") : l)).join(
     "\n",
   );
   const all = parse(uncommented) as Table;

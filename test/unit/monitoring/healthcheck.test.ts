@@ -185,7 +185,7 @@ describe("monitoring client", () => {
     } finally {
       await nc.close();
     }
-    const client = monitoringClient(base(healthy) + "/");
+    const client = monitoringClient(`${base(healthy)}/`);
     expect(client.baseUrl).toBe(base(healthy));
     const varz = await client.varz();
     expect(varz.server_id).toMatch(/^N/);

@@ -18,7 +18,7 @@ beforeAll(() => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** A stand-in nats-server reporting `version`; every call is appended to `calls`. Same length for every x.y.z. */
-function standIn(path: string, version: string, calls: string): string {
+function standIn(version: string, calls: string): string {
   return `#!/bin/sh\necho "$1" >>'${calls}'\ncase "$1" in --version) echo 'nats-server: v${version}' ;; esac\nexit 0\n`;
 }
 
@@ -30,7 +30,7 @@ describe("nats-server's version is remembered until the binary changes", () => {
     const calls = join(root, "calls");
     const env = { NATS_SERVER_BIN: bin, NATS_STORE_DIR: join(root, "store"), NATS_CONFIG_FILE: join(root, "etc", "nats-server.conf") };
     const install = (version: string, path = bin) => {
-      writeFileSync(path, standIn(path, version, calls), { mode: 0o755 });
+      writeFileSync(path, standIn(version, calls), { mode: 0o755 });
       chmodSync(path, 0o755);
     };
     const boot = async () => {
