@@ -298,8 +298,22 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
   );
 
   // The hub's exporter: prometheus-nats-exporter's -leafz figures, and /varz's WebSocket port.
-  const metrics = await (await fetch(hub.metricsUrl)).text();
-  expect(metrics).toContain(`gnatsd_leafz_conn_nodes_total{server_id="${hub.id}"} 3`);
+  // The exporter starts beside nats-server and may not listen yet on a loaded machine: ask until it shows all three.
+  const leafLine = `gnatsd_leafz_conn_nodes_total{server_id="${hub.id}"} 3`;
+  const scrape = () =>
+    fetch(hub.metricsUrl).then(
+      (r) => r.text(),
+      () => "",
+    );
+  const metrics =
+    (await pollUntil(
+      async () => {
+        const text = await scrape();
+        return text.includes(leafLine) ? text : undefined;
+      },
+      { timeoutMs: 15_000 },
+    )) ?? (await scrape());
+  expect(metrics).toContain(leafLine);
   for (const leaf of leaves) expect(metrics).toMatch(new RegExp(`gnatsd_leafz_info\\{[^}]*account="APP"[^}]*name="${leaf.name}"[^}]*\\} 1`));
   expect(metrics).toContain(`gnatsd_varz_websocket_port{server_id="${hub.id}"} 8080`);
 
