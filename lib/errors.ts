@@ -39,6 +39,18 @@ export class BugError extends Error {
   }
 }
 
+/** Stopped by the user (Ctrl-C, or a stop signal): exit code 128 + the signal's number, as a shell reports it. */
+export class InterruptedError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+  }
+}
+
 export function exitCodeOf(error: unknown): number {
-  return error instanceof UsageError || error instanceof RuntimeError || error instanceof SettingProblem ? error.exitCode : 1;
+  return error instanceof UsageError || error instanceof RuntimeError || error instanceof SettingProblem || error instanceof InterruptedError
+    ? error.exitCode
+    : 1;
 }

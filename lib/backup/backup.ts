@@ -8,6 +8,7 @@ import { launcherVersion } from "../version.ts";
 import { JetStreamApi, JetStreamApiError } from "./jetstream.ts";
 import { FORMAT, listBackups, type Manifest, MANIFEST, newBackupId, type StreamEntry, streamKey } from "./manifest.ts";
 import type { Progress } from "./progress.ts";
+import { serverVersions } from "./servers.ts";
 import { type BackupStore, once } from "./store.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 
@@ -29,6 +30,7 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
     created: new Date().toISOString(),
     launcher: launcherVersion,
     natsServer: nc.info?.version ?? "unknown",
+    natsServers: await serverVersions(nc),
     streams: [],
     skipped: [],
   };

@@ -4,6 +4,7 @@
  * last, `<id>/manifest.json`: what is there, with every object's size and sha256. Without a manifest a backup
  * is incomplete (interrupted, or still being written) and is never restored.
  */
+import type { ServerVersion } from "./servers.ts";
 import type { BackupStore } from "./store.ts";
 import { readAll } from "./store.ts";
 
@@ -30,8 +31,10 @@ export interface Manifest {
   id: string;
   created: string;
   launcher: string;
-  /** The nats-server version of the server the backup was taken through (all servers of a cluster run one). */
+  /** The nats-server version of the server the backup was taken through; restore compares its own with it. */
   natsServer: string;
+  /** Every server the backup saw, in every region, with its nats-server version (they differ during an upgrade). */
+  natsServers: ServerVersion[];
   streams: StreamEntry[];
   /** Streams not backed up, and why (memory storage, deleted during the backup). */
   skipped: { name: string; reason: string }[];

@@ -1,17 +1,28 @@
 /**
- * What backup and restore tell a person: on a terminal one line per stream redrawn as bytes arrive (bytes, rate);
- * otherwise one line per stream when it is done; a summary at the end either way.
+ * What a backup tells a person. On a terminal, a progress bar per stream, redrawn in place as bytes arrive: the
+ * snapshot's bytes against the stream's size as nats-server counts it (the snapshot is compressed, so the bar
+ * may end short of full before it turns into the stream's result line), and the rate. Otherwise (a pipe, a log)
+ * one line per stream once it is done. A summary at the end either way. A few lines of its own: the progress
+ * libraries on npm pull in more than a bar this simple is worth in the binary.
  */
 import type { Manifest } from "./manifest.ts";
 
 export interface Progress {
   start(id: string, url: string, streams: number): void;
-  stream(name: string, bytes: number): void;
+  /** A stream's snapshot begins; `knownBytes` is the stream's size. */
+  stream(name: string, knownBytes: number): void;
   bytes(name: string, n: number): void;
   streamDone(name: string, bytes: number): void;
   skipped(name: string, reason: string): void;
   removed(id: string): void;
   done(manifest: Manifest): void;
+}
+
+/** A backup's progress, which also ends the line being drawn when the backup is stopped. */
+interface BackupProgress extends Progress {
+  /** The backup being written, once it has started. */
+  readonly id: string | undefined;
+  interrupted(): void;
 }
 
 export function formatBytes(n: number): string {
@@ -24,44 +35,80 @@ export function formatBytes(n: number): string {
   return `${i ? n.toFixed(1) : n} ${units[i]}`;
 }
 
-export function lineProgress(write: (text: string) => void, tty: boolean, verb = "backed up"): Progress {
+const BAR_WIDTH = 24;
+/** At most ten redraws a second: a terminal over `fly ssh console` is slow, and nobody reads faster. */
+const REDRAW_MS = 100;
+/** Back to the line's start and clear it. */
+const CLEAR_LINE = "\r\x1b[K";
+
+function bar(done: number, total: number, width = BAR_WIDTH): string {
+  const fraction = total > 0 ? Math.min(done / total, 1) : 0;
+  const full = Math.round(fraction * width);
+  return `[${"█".repeat(full)}${"░".repeat(width - full)}] ${String(Math.floor(fraction * 100)).padStart(3)}%`;
+}
+
+interface ProgressOptions {
+  tty: boolean;
+  /** The terminal's width: a drawn line longer than that would wrap and could not be redrawn in place. */
+  columns?: number;
+}
+
+export function backupProgress(write: (text: string) => void, opts: ProgressOptions): BackupProgress {
+  const { tty } = opts;
+  const fit = (line: string) => (opts.columns && line.length >= opts.columns ? line.slice(0, opts.columns - 1) : line);
+  let id: string | undefined;
   let started = 0;
-  let streamStart = 0;
-  let sent = 0;
+  let current: { name: string; known: number; sent: number; since: number } | undefined;
   let lastDraw = 0;
-  const rate = (bytes: number, since: number) => `${formatBytes(bytes / Math.max((performance.now() - since) / 1000, 0.001))}/s`;
+  const seconds = (since: number) => Math.max((performance.now() - since) / 1000, 0.001);
+  const rate = (bytes: number, since: number) => `${formatBytes(Math.round(bytes / seconds(since)))}/s`;
+  const draw = () => {
+    if (!current) return;
+    lastDraw = performance.now();
+    const { name, known, sent, since } = current;
+    write(`${CLEAR_LINE}${fit(`${name} ${bar(sent, known)}  ${formatBytes(sent)} of ${formatBytes(known)}  ${rate(sent, since)}`)}`);
+  };
   return {
-    start(id, url, streams) {
+    get id() {
+      return id;
+    },
+    start(backupId, url, streams) {
+      id = backupId;
       started = performance.now();
-      write(`backup ${id} to ${url}: ${streams} streams\n`);
+      write(`backup ${backupId} to ${url}: ${streams} streams\n`);
     },
-    stream(_name, _bytes) {
-      streamStart = performance.now();
-      sent = 0;
+    stream(name, knownBytes) {
+      current = { name, known: knownBytes, sent: 0, since: performance.now() };
+      if (tty) draw();
     },
-    bytes(name, n) {
-      sent += n;
-      if (!tty || performance.now() - lastDraw < 100) return;
-      lastDraw = performance.now();
-      write(`\r\x1b[K${name}: ${formatBytes(sent)} ${rate(sent, streamStart)}`);
+    bytes(_name, n) {
+      if (!current) return;
+      current.sent += n;
+      if (tty && performance.now() - lastDraw >= REDRAW_MS) draw();
     },
     streamDone(name, bytes) {
-      write(
-        `${tty ? "\r\x1b[K" : ""}${name}: ${verb}, ${formatBytes(bytes)} in ${((performance.now() - streamStart) / 1000).toFixed(1)} s (${rate(bytes, streamStart)})\n`,
-      );
+      const since = current?.since ?? performance.now();
+      current = undefined;
+      const result = `${name}: backed up, ${formatBytes(bytes)} in ${seconds(since).toFixed(1)} s (${rate(bytes, since)})`;
+      write(tty ? `${CLEAR_LINE}${name} ${bar(1, 1)}  ${result.slice(name.length + 2)}\n` : `${result}\n`);
     },
     skipped(name, reason) {
-      write(`${name}: skipped (${reason})\n`);
+      write(`${tty && current ? CLEAR_LINE : ""}${name}: skipped (${reason})\n`);
+      current = undefined;
     },
-    removed(id) {
-      write(`removed backup ${id} (--keep)\n`);
+    removed(old) {
+      write(`removed backup ${old} (--keep)\n`);
     },
     done(manifest) {
       const bytes = manifest.streams.reduce((sum, s) => sum + s.objects.snapshot.bytes, 0);
       const skipped = manifest.skipped.length ? `, ${manifest.skipped.length} skipped (${manifest.skipped.map((s) => s.name).join(", ")})` : "";
       write(
-        `backup ${manifest.id} complete: ${manifest.streams.length} streams, ${formatBytes(bytes)} in ${((performance.now() - started) / 1000).toFixed(1)} s${skipped}\n`,
+        `backup ${manifest.id} complete: ${manifest.streams.length} streams, ${formatBytes(bytes)} in ${seconds(started).toFixed(1)} s (${rate(bytes, started)})${skipped}\n`,
       );
+    },
+    interrupted() {
+      if (tty && current) write("\n");
+      current = undefined;
     },
   };
 }

@@ -1,7 +1,8 @@
 import { defineCommand } from "citty";
 import { runBackup } from "../backup/backup.ts";
 import { connectToCluster } from "../backup/connect.ts";
-import { lineProgress } from "../backup/progress.ts";
+import { backupProgress } from "../backup/progress.ts";
+import { InterruptedError } from "../errors.ts";
 import { resolveSettings } from "../settings/resolve.ts";
 import { flagsFromArgs, operateArgs, secretFlagsRefused } from "./args.ts";
 import { positiveInt, repeated, serverArg, storeFrom } from "./backup-args.ts";
@@ -27,14 +28,29 @@ export default defineCommand({
       const store = await storeFrom("to", args.to, process.env);
       const settings = await resolveSettings(flagsFromArgs(args), process.env);
       const nc = await connectToCluster(settings, repeated(rawArgs, "server"), "nats-cluster backup");
+      const write = (text: string) => process.stdout.write(text);
+      const progress = backupProgress(write, { tty: process.stdout.isTTY === true, columns: process.stdout.columns });
       // Ctrl-C stops between chunks; the backup stays without a manifest, which `backups` shows as incomplete.
+      // A second Ctrl-C stops at once (the handlers are gone by then).
       const abort = new AbortController();
-      const onSignal = () => abort.abort(new Error("interrupted: the backup is incomplete and will not be restored"));
+      const onSignal = (signal: NodeJS.Signals) =>
+        abort.abort(
+          new InterruptedError(
+            progress.id === undefined
+              ? `interrupted (${signal}) before the backup began: nothing was written`
+              : `interrupted (${signal}): backup ${progress.id} is incomplete (no manifest.json) and will never be restored; nats-cluster backups lists it`,
+            signal === "SIGINT" ? 130 : 143,
+          ),
+        );
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
       try {
-        const write = (text: string) => process.stdout.write(text);
-        await runBackup(nc, store, { keep, progress: lineProgress(write, process.stdout.isTTY === true), signal: abort.signal });
+        await runBackup(nc, store, { keep, progress, signal: abort.signal });
+      } catch (error) {
+        // Whatever the store or the client made of the stop, it was the stop.
+        if (!abort.signal.aborted) throw error;
+        progress.interrupted();
+        throw abort.signal.reason;
       } finally {
         await nc.close();
       }

@@ -17,6 +17,7 @@ import { waitSupercluster } from "../../sim/cluster-wait.ts";
 import type { FlyMachine } from "../../sim/machine.ts";
 import { FlyNetwork } from "../../sim/network.ts";
 import { COMPILED_LAUNCHER } from "../../sim/project.ts";
+import { pinnedNatsVersion } from "../../sim/tested-nats-server.ts";
 import { expectCode, runLauncher } from "../support/launcher.ts";
 import { Clients } from "../support/nats.ts";
 import { type LocalS3, startS3 } from "../support/s3.ts";
@@ -192,6 +193,12 @@ test("the README's scheduled backup, on a machine of the backup process group, b
   firstBackup = backups[0].id;
   const manifest = JSON.parse(readFileSync(join(dir, "backups", firstBackup, "manifest.json"), "utf8"));
   expect(manifest.skipped).toEqual([{ name: "SCRATCH", reason: "memory storage: nothing on disk to snapshot" }]);
+  // Every server of both regions, with its version, not only the one the backup connected to.
+  expect(manifest.natsServers).toEqual(
+    [...ord, ...sjc]
+      .map((m) => ({ name: m.id, cluster: m.region, version: pinnedNatsVersion() }))
+      .sort((a, b) => a.cluster.localeCompare(b.cluster) || a.name.localeCompare(b.name)),
+  );
   expect(manifest.streams.find((s: any) => s.name === "ORDERS").consumers).toContain("worker");
 });
 

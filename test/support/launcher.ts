@@ -1,5 +1,5 @@
 /** Running the launcher as a user would: the compiled binary, `bun main.ts` or `deno run main.ts`. */
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../../sim/project.ts";
@@ -29,13 +29,28 @@ function command(runtime: LauncherRuntime): string[] {
   return [join(PROJECT_ROOT, "node_modules/.bin/deno"), "run", "-A", "--quiet", "main.ts"];
 }
 
+/** A launcher process that is running, for tests that signal it; `result` resolves once it has exited. */
+export interface StartedLauncher {
+  child: ChildProcess;
+  result: Promise<LauncherResult>;
+}
+
+const shellQuote = (arg: string) => `'${arg.replaceAll("'", "'\\''")}'`;
+
 /**
- * Runs to completion with only PATH (and HOME, for Deno's cache) from our env, plus `env`. Async, so a
- * DNS server running in the test process keeps answering meanwhile.
+ * Starts it with only PATH (and HOME, for Deno's cache) from our env, plus `env`. With `terminal`, its stdout and
+ * stderr are a pseudo-terminal (util-linux `script`), as when a person runs it; `stdout` then holds both, as the
+ * terminal showed them (lines end in \r\n).
  */
-export function runLauncher(args: string[], env: Record<string, string> = {}, runtime: LauncherRuntime = "compiled"): Promise<LauncherResult> {
-  const [bin, ...pre] = command(runtime);
-  const child = spawn(bin, [...pre, ...args], {
+export function startLauncher(
+  args: string[],
+  env: Record<string, string> = {},
+  runtime: LauncherRuntime = "compiled",
+  opts: { terminal?: boolean } = {},
+): StartedLauncher {
+  const argv = [...command(runtime), ...args];
+  const [bin, ...rest] = opts.terminal ? ["script", "--quiet", "--flush", "--return", "--command", argv.map(shellQuote).join(" "), "/dev/null"] : argv;
+  const child = spawn(bin!, rest, {
     cwd: PROJECT_ROOT,
     env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: process.env.HOME ?? "/root", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -43,10 +58,18 @@ export function runLauncher(args: string[], env: Record<string, string> = {}, ru
   });
   let stdout = "";
   let stderr = "";
-  child.stdout.on("data", (d) => (stdout += d));
-  child.stderr.on("data", (d) => (stderr += d));
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
+  child.stdout!.on("data", (d) => (stdout += d));
+  child.stderr!.on("data", (d) => (stderr += d));
+  const result = new Promise<LauncherResult>((resolve, reject) => {
+    child.on("error", (error) =>
+      reject(opts.terminal ? new Error(`${error.message}: \`script\` runs it on a terminal; install util-linux's (apt-get install bsdutils)`) : error),
+    );
     child.on("close", (code) => resolve({ code, stdout, stderr }));
   });
+  return { child, result };
+}
+
+/** Runs to completion (see startLauncher). Async, so a DNS server running in the test process keeps answering meanwhile. */
+export function runLauncher(args: string[], env: Record<string, string> = {}, runtime: LauncherRuntime = "compiled"): Promise<LauncherResult> {
+  return startLauncher(args, env, runtime).result;
 }
