@@ -2,9 +2,12 @@
  * Which JetStream peers `prune` removes: those that are offline in JetStream AND whose machine no longer
  * exists by Fly's DNS (absent from all.vms.<app>.internal, which lists stopped machines too). A stopped
  * machine is never pruned. Pure, like ./assess.ts: it refuses whenever its information is incomplete,
- * since removing a peer that is only down would throw away a replica for nothing.
+ * since removing a peer that is only down would throw away a replica for nothing. It also refuses when a
+ * stream has every replica on peers it would remove (`guardStreams`): nats-server would place that stream
+ * again, empty, and its messages would be left only on a destroyed machine's volume.
  */
 import { allVmsName } from "../discovery/machines.ts";
+import type { StreamListing } from "./stream-list.ts";
 import { existenceOf, isOffline, metaLeaderView, serverNames, streamViews } from "./views.ts";
 import type { Survey } from "./survey.ts";
 
@@ -25,7 +28,8 @@ export interface PrunePlan {
   kept: Array<{ peer: string; why: string }>;
 }
 
-const refuse = (refusal: string): PrunePlan => ({ refusal: `${refusal}; nothing pruned`, servers: [], streamPeers: [], kept: [] });
+const NOTHING_PRUNED = "nothing pruned";
+const refuse = (refusal: string): PrunePlan => ({ refusal: `${refusal}; ${NOTHING_PRUNED}`, servers: [], streamPeers: [], kept: [] });
 
 export function planPrune(survey: Survey): PrunePlan {
   if (survey.mode === "local" || !survey.app || !survey.machineList) return refuse("local mode: a standalone server has no JetStream peers");
@@ -61,6 +65,64 @@ export function planPrune(survey: Survey): PrunePlan {
     }
   }
   return { servers: servers.sort(), streamPeers, kept };
+}
+
+/** A stream that would lose its last replica, and why it is thought so. */
+interface StreamAtRisk {
+  stream: string;
+  /** Its replicas, all on peers the plan removes; empty when its info did not say where they are. */
+  peers: string[];
+  /** Listed as missing: its info did not arrive in time. */
+  missing: boolean;
+}
+
+/**
+ * The streams of `listing` that would have no replica left once `servers` are removed: every replica (leader and
+ * followers) is on one of them, or where its replicas are is unknown (listed as missing, with no replicas given).
+ */
+function streamsAtRisk(servers: string[], listing: Extract<StreamListing, { ok: true }>): StreamAtRisk[] {
+  const removed = new Set(servers.map((s) => s.toLowerCase()));
+  const missing = new Set(listing.missing);
+  const peersOf = new Map([...missing].map((name) => [name, [] as string[]]));
+  for (const s of listing.streams) peersOf.set(s.name, s.peers);
+  return [...peersOf]
+    .filter(([, peers]) => peers.every((p) => removed.has(p.toLowerCase())))
+    .map(([stream, peers]) => ({ stream, peers, missing: missing.has(stream) }))
+    .sort((a, b) => a.stream.localeCompare(b.stream));
+}
+
+/** The plan, or a refusal when removing its peers could lose a stream's last replica or the streams could not be listed. */
+export function guardStreams(plan: PrunePlan, listing: StreamListing): PrunePlan {
+  if (plan.refusal || !plan.servers.length) return plan;
+  const peers = plan.servers.join(", ");
+  if (!listing.ok) {
+    return refuse(
+      `cannot list the streams of account ${listing.account} (${listing.problem}): without them, prune cannot tell whether a stream has its last replica on ${peers}`,
+    );
+  }
+  const atRisk = streamsAtRisk(plan.servers, listing);
+  if (!atRisk.length) return plan;
+  const one = atRisk.length === 1;
+  const lines = atRisk.map(({ stream, peers: on, missing }) =>
+    on.length
+      ? `  - stream ${listing.account} > ${stream}: ${on.length === 1 ? "its only replica is" : `all its ${on.length} replicas are`} on ${on.join(", ")}`
+      : `  - stream ${listing.account} > ${stream}: ${missing ? "its info did not arrive (listed as missing)" : "its info names no server"}, so its replicas may all be on ${peers}`,
+  );
+  const rm = `nats stream rm ${one ? atRisk[0]!.stream : "<stream>"}`;
+  return {
+    refusal: [
+      `removing ${peers} would lose ${one ? "a stream" : `${atRisk.length} streams`}: nats-server would place ${one ? "it" : "them"} again, empty`,
+      ...lines,
+      `${one ? "Its" : "Their"} messages are only on the destroyed machine's volume: keep it (fly volumes list) and get them back`,
+      `(docs/reattached-volume.md), or delete ${one ? "the stream if they are" : "each stream whose messages are"} not needed (${rm}, as a user of`,
+      `account ${listing.account}); then run prune again.`,
+      ...(atRisk.some((s) => s.missing && !s.peers.length) ? ["A stream listed as missing may only have been slow to answer: run prune again first."] : []),
+      NOTHING_PRUNED,
+    ].join("\n"),
+    servers: [],
+    streamPeers: [],
+    kept: [],
+  };
 }
 
 export function renderPlan(plan: PrunePlan): string {

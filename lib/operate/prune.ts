@@ -1,6 +1,7 @@
 /**
- * `nats-cluster prune`: prints the plan (./prune-plan.ts); with `yes`, carries it out through the official
- * NATS client, loaded here only, so no other command pays for it:
+ * `nats-cluster prune`: prints the plan (./prune-plan.ts), checked against the client account's streams
+ * (./stream-list.ts) so that no stream loses its last replica; with `yes`, carries it out through the official
+ * NATS client, loaded by these two modules only, so no other command pays for it:
  *  1. `$JS.API.SERVER.REMOVE {"peer": <name>}` as the system user, for each meta group peer to remove. The meta
  *     leader then moves the stream replicas that peer held to other servers of the stream's cluster by itself
  *     (seen with nats-server 2.9 and later), so
@@ -18,7 +19,8 @@ import { assess, runningIn } from "./assess.ts";
 import { tooFewMachines } from "./problems.ts";
 import type { StatusReport, StreamStatus } from "./report.ts";
 import { metaLeaderView } from "./views.ts";
-import { planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
+import { guardStreams, planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
+import { listStreams } from "./stream-list.ts";
 import { type Survey, surveyCluster } from "./survey.ts";
 
 interface PruneOptions {
@@ -32,6 +34,8 @@ interface PruneOptions {
 
 const DNS_TIMEOUT_MS = 2000;
 const REQUEST_TIMEOUT_MS = 5000;
+/** nats-server's meta leader waits a few seconds for the streams' answers before it replies to a stream list. */
+const LIST_TIMEOUT_MS = 10_000;
 
 /** The system account user, which `$JS.API.SERVER.REMOVE` needs; missing is bad input (exit 2). */
 function systemCredentials(settings: Settings): Credentials {
@@ -48,7 +52,8 @@ export async function runPrune(settings: Settings, opts: PruneOptions): Promise<
   const system = opts.yes ? systemCredentials(settings) : undefined;
   const survey = () => surveyCluster(settings, { timeoutMs: opts.timeoutMs, dnsTimeoutMs: DNS_TIMEOUT_MS });
   const before = await survey();
-  const plan = planPrune(before);
+  let plan = planPrune(before);
+  if (!plan.refusal && plan.servers.length) plan = guardStreams(plan, await listStreams(settings, serverUrls(before, settings), LIST_TIMEOUT_MS));
   write(renderPlan(plan));
   if (plan.refusal) return settings.mode === "local" ? 0 : 1;
   if (!plan.servers.length && !plan.streamPeers.length) return 0;
@@ -58,6 +63,8 @@ export async function runPrune(settings: Settings, opts: PruneOptions): Promise<
   }
   return carryOut(plan, before, settings, system, survey, opts.settleMs ?? 20_000, write);
 }
+
+const serverUrls = (survey: Survey, settings: Settings) => survey.servers.filter((s) => s.varz).map((s) => natsUrl(s.address, settings.ports.client));
 
 type Reply = { success?: boolean; error?: { code?: number; description?: string } };
 
@@ -71,7 +78,7 @@ async function carryOut(
   write: (text: string) => void,
 ): Promise<number> {
   const { connect, RequestError, TimeoutError } = await import("@nats-io/transport-node");
-  const servers = before.servers.filter((s) => s.varz).map((s) => natsUrl(s.address, settings.ports.client));
+  const servers = serverUrls(before, settings);
   const request = async (credentials: Credentials, subject: string, peer: string): Promise<RequestOutcome> => {
     const nc = await connect({ servers, user: credentials.user, pass: credentials.password, name: "nats-cluster prune", timeout: REQUEST_TIMEOUT_MS });
     try {

@@ -1,5 +1,6 @@
 // A volume reattached to a new machine: `fly scale count` down destroys a machine and leaves its volume; `prune --yes`
-// removes its JetStream peer; a later scale-up in that region attaches the volume to a new machine, with a new id,
+// refuses while the volume holds an R1 stream's only replica, and removes its JetStream peer once that stream is
+// deleted; a later scale-up in that region attaches the volume to a new machine, with a new id,
 // which boots on the pruned peer's store. It must join and serve, the pruned peer must stay gone, streams keep
 // their replica count, no acknowledged message is lost, and the old JetStream state is kept aside, not deleted
 // (docs/reattached-volume.md). ord×3 with client and system users; the tests run in order and build on each other.
@@ -127,21 +128,57 @@ test("an R3 stream on ord×3, then `fly scale count 2`: a machine is destroyed, 
   expect(readdirSync(join(volume, "jetstream"))).toContain("APP");
 });
 
-test("prune --yes removes the destroyed machine's peer; ORDERS runs on two replicas", async () => {
+/** `nats-cluster prune …` as `fly ssh console` runs it on `on` (that machine's env), with `env` on top. */
+async function prune(on: FlyMachine, args: string[], env: Record<string, string> = {}) {
+  const all: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...net._machineEnv(on), ...AUTH, ...env })) if (v !== undefined) all[k] = v;
+  return runLauncher(["prune", ...args], all);
+}
+
+test("prune refuses while LOG's only replica is on the destroyed machine, and when it cannot list the streams: nothing removed", async () => {
   const on = survivors[0]!;
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...net._machineEnv(on), ...AUTH })) if (v !== undefined) env[k] = v;
+  const atRisk = `removing ${victim.id} would lose a stream`;
   // Asked again until the meta leader has noticed the machine is gone (until then prune finds nothing to remove).
-  const pruned = await waitUntil(
+  const refused = await waitUntil(
     on,
-    "prune --yes to remove the destroyed machine",
+    "prune --yes to plan removing the destroyed machine",
     async () => {
-      const r = await runLauncher(["prune", "--yes"], env);
-      return r.stdout.includes(`done: removed ${victim.id} from the meta group`) ? { done: true, value: r } : { done: false, saw: r.stdout + r.stderr };
+      const r = await prune(on, ["--yes"]);
+      return r.stdout.includes(atRisk) ? { done: true, value: r } : { done: false, saw: r.stdout + r.stderr };
     },
     { timeoutMs: 45_000, intervalMs: 1_000 },
   );
+  expectCode(refused, 1);
+  expect(refused.stdout).toContain(`  - stream APP > LOG: its only replica is on ${victim.id}\n`);
+  expect(refused.stdout).not.toContain("ORDERS");
+  expect(refused.stdout).toContain("docs/reattached-volume.md");
+  expect(refused.stdout).toContain("nats stream rm LOG, as a user of\naccount APP");
+  expect(refused.stdout).toEndWith("\nnothing pruned\n");
+  expect(refused.stdout).not.toContain("done:");
+
+  // The plan without --yes shows the same.
+  const plan = await prune(on, []);
+  expectCode(plan, 1);
+  expect(plan.stdout).toBe(refused.stdout);
+
+  // The app user's password wrong: the streams cannot be listed, so it cannot know and refuses.
+  const blind = await prune(on, ["--yes"], { NATS_PASSWORD: "not-the-password" });
+  expectCode(blind, 1);
+  expect(blind.stdout).toContain(`cannot list the streams of account APP (`);
+  expect(blind.stdout).toContain(`prune cannot tell whether a stream has its last replica on ${victim.id}; nothing pruned`);
+  expect(blind.stdout + blind.stderr).not.toContain("not-the-password");
+
+  expect(await metaGroup(on)).toContain(victim.id);
+  // LOG is still assigned to the destroyed machine, not placed again elsewhere.
+  await expect((await managerOn(on)).streams.info("LOG")).rejects.toThrow("stream is offline");
+});
+
+test("once LOG is deleted (its messages stay on the volume), prune --yes removes the peer; ORDERS runs on two replicas", async () => {
+  const on = survivors[0]!;
+  await (await managerOn(on)).streams.delete("LOG");
+  const pruned = await prune(on, ["--yes"]);
   expectCode(pruned, 0);
+  expect(pruned.stdout).toContain(`done: removed ${victim.id} from the meta group`);
   expect(await metaGroup(on)).not.toContain(victim.id);
   expect(await ordersPlaced(on, 2)).toEqual(survivors.map((m) => m.id).sort());
   await publish(on, 50);

@@ -7,7 +7,8 @@ import { assess } from "../../lib/operate/assess.ts";
 import { exposureWarnings } from "../../lib/operate/exposure.ts";
 import { renderStatus } from "../../lib/operate/render.ts";
 import { resolveSettings } from "../../lib/settings/resolve.ts";
-import { planPrune } from "../../lib/operate/prune-plan.ts";
+import { guardStreams, planPrune, renderPlan } from "../../lib/operate/prune-plan.ts";
+import type { StreamListing } from "../../lib/operate/stream-list.ts";
 import { removeWhileUnanswered, type RequestOutcome } from "../../lib/operate/prune.ts";
 import type { ServerProbe, Survey } from "../../lib/operate/survey.ts";
 import { PROJECT_ROOT } from "../../sim/project.ts";
@@ -210,6 +211,65 @@ describe("planPrune", () => {
       const plan = planPrune(refused);
       expect([plan.servers, plan.streamPeers]).toEqual([[], []]);
     }
+  });
+});
+
+describe("prune never removes a stream's last replica", () => {
+  const plan = { servers: ["gone", "gone2"], streamPeers: [{ account: "APP", stream: "ORDERS", peer: "gone" }], kept: [] };
+  const listed = (streams: Record<string, string[]>, missing: string[] = []): StreamListing => ({
+    ok: true,
+    account: "APP",
+    streams: Object.entries(streams).map(([name, peers]) => ({ name, peers })),
+    missing,
+  });
+
+  test("streams with a replica on a peer that stays: the plan as it was", () => {
+    const safe = listed({ ORDERS: ["a1", "gone", "a2"], SPLIT: ["gone", "gone2", "a1"], R1: ["a1"], STOPPED: ["a3"] });
+    expect(guardStreams(plan, safe)).toBe(plan);
+    // A stream whose every server is offline but that still has one left (a stopped machine) is listed as missing with its replicas.
+    expect(guardStreams(plan, listed({ STOPPED: ["gone", "a3"] }, ["STOPPED"]))).toBe(plan);
+  });
+
+  test("every replica on removed peers, or where they are unknown: refused, naming each stream, nothing removed", () => {
+    const guarded = guardStreams(plan, listed({ LOG: ["gone"], BOTH: ["GONE2", "gone"], ORDERS: ["a1", "gone", "a2"], BLANK: [] }, ["SLOW"]));
+    expect([guarded.servers, guarded.streamPeers, guarded.kept]).toEqual([[], [], []]);
+    expect(renderPlan(guarded)).toBe(
+      [
+        "removing gone, gone2 would lose 4 streams: nats-server would place them again, empty",
+        "  - stream APP > BLANK: its info names no server, so its replicas may all be on gone, gone2",
+        "  - stream APP > BOTH: all its 2 replicas are on GONE2, gone",
+        "  - stream APP > LOG: its only replica is on gone",
+        "  - stream APP > SLOW: its info did not arrive (listed as missing), so its replicas may all be on gone, gone2",
+        "Their messages are only on the destroyed machine's volume: keep it (fly volumes list) and get them back",
+        "(docs/reattached-volume.md), or delete each stream whose messages are not needed (nats stream rm <stream>, as a user of",
+        "account APP); then run prune again.",
+        "A stream listed as missing may only have been slow to answer: run prune again first.",
+        "nothing pruned",
+        "",
+      ].join("\n"),
+    );
+  });
+
+  test("one stream: its name in the command to run", () => {
+    const text = guardStreams(plan, listed({ LOG: ["gone"] })).refusal!;
+    expect(text).toStartWith("removing gone, gone2 would lose a stream: nats-server would place it again, empty\n");
+    expect(text).toContain("(nats stream rm LOG, as a user of\naccount APP)");
+    expect(text).not.toContain("missing");
+  });
+
+  test("the streams could not be listed: refused, saying so", () => {
+    const guarded = guardStreams(plan, { ok: false, account: "APP", problem: "Authorization Violation" });
+    expect(guarded.refusal).toBe(
+      "cannot list the streams of account APP (Authorization Violation): without them, prune cannot tell whether a stream has its last replica on gone, gone2; nothing pruned",
+    );
+    expect([guarded.servers, guarded.streamPeers]).toEqual([[], []]);
+  });
+
+  test("nothing to remove, or already refused: the listing does not matter", () => {
+    const nothing = { servers: [], streamPeers: [], kept: [{ peer: "a3", why: "stopped" }] };
+    expect(guardStreams(nothing, { ok: false, account: "APP", problem: "x" })).toBe(nothing);
+    const refused = { refusal: "local mode; nothing pruned", servers: [], streamPeers: [], kept: [] };
+    expect(guardStreams(refused, listed({ LOG: ["gone"] }))).toBe(refused);
   });
 });
 
