@@ -14,8 +14,9 @@ const DNS_TIMEOUT_MS = 3000;
 async function serverUrls(settings: Settings, given: string[]): Promise<string[]> {
   if (given.length) return given;
   if (settings.mode === "local" || !settings.app) return [natsUrl(settings.listenHost, settings.ports.client)];
-  const topology = await discoveryProviderFor({ ...settings, discoveryTimeoutMs: Math.min(settings.discoveryTimeoutMs, DNS_TIMEOUT_MS) }).discover();
-  // The job's own machine is no server (discovery adds it to its region); on a lone NATS machine it is the only one.
+  const dns = { ...settings, discoveryTimeoutMs: Math.min(settings.discoveryTimeoutMs, DNS_TIMEOUT_MS) };
+  const topology = await discoveryProviderFor(dns, { survey: true }).discover();
+  // This machine is a server only if it is the only one (backup on a lone NATS machine).
   const all = topology.regions.flatMap((r) => r.addresses);
   const others = all.filter((a) => a !== settings.privateIp);
   const urls = (others.length ? others : all).map((a) => natsUrl(a, settings.ports.client));

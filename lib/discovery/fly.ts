@@ -21,6 +21,11 @@ export interface FlyDiscoveryOptions {
   /** Only machines of this process group are members; undefined: every machine of the app. */
   processGroup?: string;
   privateIp: string;
+  /**
+   * This machine is a member, whether DNS lists it yet or not (`run`: a machine just booted). False for commands
+   * that survey the app from any machine, a job's of another group too: there only what DNS lists counts.
+   */
+  selfIsMember?: boolean;
   nameserver: HostPort;
   /** Total time discovery may take. */
   timeoutMs: number;
@@ -111,7 +116,7 @@ export async function discoverFlyTopology(options: FlyDiscoveryOptions): Promise
   if (!regions.ok) problems.push(regions.problem);
   const ownMembers = members(region, own);
   // DNS may not list a machine that has only just booted; it is a member all the same.
-  ownMembers.addresses = sortedAddresses([...ownMembers.addresses, privateIp]);
+  if (options.selfIsMember !== false) ownMembers.addresses = sortedAddresses([...ownMembers.addresses, privateIp]);
   const otherMembers = others.map((name, i) => members(name, found[i]));
   // A region whose machines all belong to other groups is none of ours (its lookup failing is not that).
   const ours = otherMembers.filter((m, i) => !groupSet || m.addresses.length > 0 || !found[i]!.ok);

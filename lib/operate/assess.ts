@@ -22,11 +22,17 @@ export function assess(survey: Survey): StatusReport {
     if (!record.ok) problems.push(problem.machineListUnread(record.problem));
   }
 
+  // vms and all.vms list every machine of the app, those of other process groups too (a scheduled job's, stopped
+  // between its runs), and Fly's DNS names no group of a stopped machine. The meta group tells: a NATS machine that
+  // ran JetStream is one of its peers. Without a meta leader to ask, every machine of the list may be one.
+  const metaPeers = meta ? new Set([meta.leader, ...meta.replicas.map((p) => p.name)].map((n) => n.toLowerCase())) : undefined;
+  const mayBeNats = (id: string) => !metaPeers || metaPeers.has(id.toLowerCase()) || byName.has(id.toLowerCase());
+
   // Machines that did not answer, named by elimination: the started machines of their region nobody answered as.
   const unnamed = new Map<string, string[]>();
   if (survey.machineList?.started.ok) {
     for (const vm of survey.machineList.started.vms) {
-      if (byName.has(vm.id.toLowerCase())) continue;
+      if (byName.has(vm.id.toLowerCase()) || !mayBeNats(vm.id)) continue;
       unnamed.set(vm.region, [...(unnamed.get(vm.region) ?? []), vm.id]);
     }
   }
@@ -75,7 +81,7 @@ export function assess(survey: Survey): StatusReport {
   const list = survey.machineList;
   if (list?.all.ok) {
     for (const vm of list.all.vms) {
-      if (exists(vm.id) !== "stopped") continue;
+      if (exists(vm.id) !== "stopped" || !mayBeNats(vm.id)) continue;
       machines.push({ id: vm.id, region: vm.region, state: "stopped", jetstream: "offline" });
       problems.push(problem.stopped(vm.id, vm.region));
     }

@@ -59,7 +59,7 @@ export async function surveyCluster(settings: Settings, opts: SurveyOptions): Pr
   }
   const dns = { ...settings, discoveryTimeoutMs: Math.min(settings.discoveryTimeoutMs, opts.dnsTimeoutMs) };
   const [topology, machineList] = await Promise.all([
-    discoveryProviderFor(dns).discover(),
+    discoveryProviderFor(dns, { survey: true }).discover(),
     discoverMachineList({ app: settings.app, nameserver: settings.nameserver, timeoutMs: dns.discoveryTimeoutMs }),
   ]);
   const servers = await Promise.all(

@@ -136,6 +136,19 @@ describe("assess", () => {
     expect(report.problems[2]!.message).toContain("machine a2 (region ord, fdaa::a2) is in DNS but does not answer (no answer within 1500 ms)");
   });
 
+  test("machines of another process group (a job's, started or stopped) are no JetStream peers: neither listed nor a problem", () => {
+    const ms = healthy();
+    ms[1] = { ...ms[1]!, silent: true };
+    const started = [...STARTED, vm("job1", "ord")];
+    const report = assess(survey(ms, { started, all: [...started, vm("job2", "ord")] }));
+    // a2 is still named by elimination: the job's machine beside it is no candidate.
+    expect(report.problems.map((p) => [p.kind, p.machine])).toEqual([["not-answering", "a2"]]);
+    expect(report.regions.flatMap((r) => r.machines.map((m) => m.id))).toEqual(["a1", "a2", "b1"]);
+    // Without a meta leader to ask, a stopped machine may be a NATS peer: it is listed.
+    const noLeader = healthy().map((m) => ({ ...m, metaLeader: "elsewhere" }));
+    expect(assess(survey(noLeader, { started, all: [...started, vm("job2", "ord")] })).problems.map((p) => p.kind)).toContain("stopped");
+  });
+
   test("stopped machine, destroyed peer and a stream short of replicas: each a problem that says what to do", () => {
     const ms = healthy();
     ms[0] = {
