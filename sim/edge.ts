@@ -3,7 +3,8 @@
  * of its own playing "the internet", holding a certificate of a test CA made by openssl, terminating TLS and
  * connecting to the machines' ports the way Fly's proxy does:
  *  - `[http_service]` (internal_port = the WebSocket port): HTTPS on 443, HTTP mode, WebSocket upgrades passed on;
- *  - `[[services]]` with `handlers = ["tls"]` on the client port: TLS on 4222, TCP mode, plain NATS behind it;
+ *  - `[[services]]` with `handlers = ["tls"]` on the client port: TLS on 4222, TCP mode, plain NATS behind it; like
+ *    Fly's shared IPv4, it serves only a client that sends the app's name (SNI, EDGE_NAME here);
  *  - the same on the leaf node port: TLS on 7422.
  * Like Fly's proxy it sends a connection to a machine that is up (health checks every 500 ms, a refused connection is
  * tried on another machine). `balance first`: every connection goes to the first machine that is up, so a test
@@ -21,8 +22,10 @@ import { join } from "node:path";
 import { delay, pollUntil } from "../lib/util/async.ts";
 import { run as runOnHost } from "./host.ts";
 
-/** The edge's public address (in the certificate) and the test namespace's end of the link to it. */
+/** The edge's public address and name (both in its certificate; the name stands for <app>.fly.dev) and the test
+ * namespace's end of the link to it. */
 export const EDGE_IP = "fd00:e::2";
+export const EDGE_NAME = "edge.fly.test";
 const EDGE_GATEWAY = "fd00:e::1";
 const EDGE_PORTS = { https: 443, natsTls: 4222, leafTls: 7422 } as const;
 
@@ -53,8 +56,8 @@ function makeCertificates(dir: string): { caFile: string; pemFile: string } {
   const edge = join(dir, "edge");
   const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
   run("openssl", ["req", "-x509", ...ec, "-keyout", `${ca}.key`, "-out", `${ca}.pem`, "-days", "1", "-subj", "/CN=nats-cluster test CA"]);
-  run("openssl", ["req", ...ec, "-keyout", `${edge}.key`, "-out", `${edge}.csr`, "-subj", "/CN=edge.fly.test"]);
-  writeFileSync(`${edge}.ext`, `subjectAltName=IP:${EDGE_IP},DNS:edge.fly.test\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
+  run("openssl", ["req", ...ec, "-keyout", `${edge}.key`, "-out", `${edge}.csr`, "-subj", `/CN=${EDGE_NAME}`]);
+  writeFileSync(`${edge}.ext`, `subjectAltName=IP:${EDGE_IP},DNS:${EDGE_NAME}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
   run("openssl", [
     "x509",
     "-req",
@@ -78,11 +81,11 @@ function makeCertificates(dir: string): { caFile: string; pemFile: string } {
 
 function haproxyConfig(pemFile: string, b: EdgeBackends): string {
   /** A TLS-terminating frontend on `port` and its backend: every machine on `machinePort`, the first one up first. */
-  const service = (comment: string, name: string, mode: "http" | "tcp", port: number, machinePort: number) => `
+  const service = (comment: string, name: string, mode: "http" | "tcp", port: number, machinePort: number, rules = "") => `
 # ${comment}
 frontend ${name}
   mode ${mode}${mode === "http" ? "\n  option httplog" : ""}
-  bind [${EDGE_IP}]:${port} ssl crt ${pemFile}
+  bind [${EDGE_IP}]:${port} ssl crt ${pemFile}${rules}
   default_backend ${name}_machines
 
 backend ${name}_machines
@@ -109,6 +112,8 @@ ${service("[http_service]: HTTPS on 443 to the WebSocket port.", "http_service",
   "tcp",
   EDGE_PORTS.natsTls,
   b.clientPort,
+  // Fly's shared IPv4 routes a TLS connection by the name it asks for: without one it reaches no app.
+  `\n  tcp-request session reject unless { ssl_fc_sni -i ${EDGE_NAME} }`,
 )}${service('[[services]] handlers = ["tls"]: TLS on 7422, plain TCP to the leaf node port.', "leaf_tls", "tcp", EDGE_PORTS.leafTls, b.leafnodePort)}`;
 }
 

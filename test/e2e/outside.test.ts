@@ -4,10 +4,12 @@
 // nats-servers outside the cluster are leaf nodes, one dialing the leaf node port directly over 6PN, one through the
 // edge's WebSocket path, one through a TLS handler on the leaf node port (TLS first); their clients and the cluster's exchange messages and the leaves' clients get JetStream
 // acks. Then the machine they are all on is stopped the way Fly stops it (lame duck): every client and leaf comes
-// back through the same paths to another machine, and nothing acknowledged is lost. The TLS handler on the client
-// port carries a client that starts TLS first, but NATS.js refuses it (the server behind it announces no TLS).
-// Wrong credentials, a disallowed origin and a plain client on the TLS port are refused; an outside listener
-// without client auth does not boot. The snippets docs/connect.md shows are the ones used here.
+// back through the same paths to another machine, and nothing acknowledged is lost. Native NATS clients reach the TLS
+// handler on the client port through a client-side TLS tunnel (stunnel, sim/tls-tunnel.ts): a plain NATS.js client
+// publishes to an R3 stream through it and survives the same kind of stop. NATS.js told to start TLS itself refuses
+// the handler (the server behind it announces no TLS). Wrong credentials, a disallowed origin, a plain client on the
+// TLS port and a TLS client sending no name are refused; an outside listener without client auth does not boot.
+// The snippets docs/connect.md shows are the ones used here.
 // Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -17,9 +19,10 @@ import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamClient } from "@nats-io/jetstream";
 import { type ConnectionOptions, wsconnect } from "@nats-io/nats-core";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
-import { Publisher, verifyStreamNoLoss } from "../support/acked-publishing.ts";
+import { followingClient, Publisher, verifyStreamNoLoss } from "../support/acked-publishing.ts";
 import { closedClusterEnv } from "../support/closed-cluster.ts";
-import { EDGE_IP, FlyEdge } from "../../sim/edge.ts";
+import { EDGE_IP, EDGE_NAME, FlyEdge } from "../../sim/edge.ts";
+import { TlsTunnel, TUNNEL_URL } from "../../sim/tls-tunnel.ts";
 import { FlyNetwork } from "../../sim/network.ts";
 import type { FlyMachine } from "../../sim/machine.ts";
 import { expectCode, runLauncher } from "../support/launcher.ts";
@@ -50,18 +53,22 @@ const FLY_STOP = flyStopSettings();
 let net: FlyNetwork;
 let ord: FlyMachine[] = [];
 let edge: FlyEdge;
+let tunnel: TlsTunnel;
 const clients = new Clients();
 
 beforeAll(async () => {
   net = await FlyNetwork.start();
   ord = net.startMachines(3, { app: APP, region: "ord", env: ENV, killSignal: FLY_STOP.signal, killTimeoutMs: FLY_STOP.timeoutMs });
   edge = await FlyEdge.start({ machines: ord.map((m) => m.ip), websocketPort: PORTS.websocket, clientPort: 4222, leafnodePort: PORTS.leafnode });
+  // On the client's host: `connect = myapp.fly.dev:4222`, the name myapp.fly.dev and the system's CAs on Fly.
+  tunnel = await TlsTunnel.start({ connect: `${EDGE_IP}:4222`, name: EDGE_NAME, caFile: edge.caFile });
   await Promise.all(ord.map((m) => waitRoutes(m, ord, { exact: true, timeoutMs: 30_000 })));
   await waitAllHealthy(ord, { timeoutMs: 45_000 });
 });
 
 afterAll(async () => {
   await clients.closeAll();
+  await tunnel?.close();
   await edge?.close();
   await net?.close();
 });
@@ -90,38 +97,12 @@ function websocketClient(opts: Partial<ConnectionOptions> & { origin?: string } 
   });
 }
 
-/** The TLS-first TCP client through Fly's TLS handler: it must not follow the 6PN addresses the servers advertise. */
-function tlsFirstClient(opts: Partial<NodeConnectionOptions> = {}): Promise<NatsConnection> {
-  return connect({ servers: edge.tlsUrl, ...APP_USER, tls: { handshakeFirst: true, caFile: edge.caFile }, ignoreClusterUpdates: true, ...opts });
-}
-
 /**
- * A client that starts TLS first and takes the server's INFO as it comes (as a client with an option to ignore the
- * TLS mismatch does): the NATS protocol by hand over node:tls. Sends `send` after INFO, answers with what the server
- * wrote until a line matches `until`.
+ * The native client outside Fly: plain NATS.js to the TLS tunnel on its loopback (docs/connect.md's snippet). It must
+ * not follow the 6PN addresses the servers advertise, nor try them in another order: its only way in is the tunnel.
  */
-function tlsHandlerSession(send: string, until: RegExp): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = tlsConnect({ host: EDGE_IP, port: 4222, ca: readFileSync(edge.caFile) });
-    let text = "";
-    let sent = false;
-    const timer = setTimeout(() => finish(new Error(`no ${until} through the TLS handler; got: ${text}`)), 5_000);
-    const finish = (error?: Error) => {
-      clearTimeout(timer);
-      socket.destroy();
-      if (error) reject(error);
-      else resolve(text);
-    };
-    socket.on("data", (d) => {
-      text += d;
-      if (!sent && text.includes("\r\n")) {
-        sent = true;
-        socket.write(send);
-      }
-      if (until.test(text)) finish();
-    });
-    socket.on("error", finish);
-  });
+function tunnelClient(opts: Partial<NodeConnectionOptions> = {}): Promise<NatsConnection> {
+  return connect({ servers: TUNNEL_URL, ...APP_USER, noRandomize: true, ignoreClusterUpdates: true, pingInterval: 20_000, maxReconnectAttempts: -1, ...opts });
 }
 
 interface Leaf {
@@ -220,12 +201,10 @@ test("status shows each machine's listeners for clients outside Fly", async () =
 });
 
 describe("refused", () => {
-  test("wrong credentials: over WebSocket, TLS-first TCP, and a leaf node on each of its three paths", async () => {
+  test("wrong credentials: over WebSocket, through the TLS tunnel, and a leaf node on each of its three paths", async () => {
     const wrong = { user: "app", pass: "wrong" };
     await expect(websocketClient({ ...wrong, timeout: 5_000 })).rejects.toThrow(/Authorization Violation/i);
-    const connectAs = (u: { user: string; pass: string }) =>
-      `CONNECT ${JSON.stringify({ user: u.user, pass: u.pass, verbose: false, pedantic: false, protocol: 1 })}\r\nPING\r\n`;
-    expect(await tlsHandlerSession(connectAs(wrong), /-ERR|PONG/)).toMatch(/-ERR 'Authorization Violation'/);
+    await expect(tunnelClient({ ...wrong, timeout: 5_000, maxReconnectAttempts: 0 })).rejects.toThrow(/Authorization Violation/i);
     const leaves = [
       startLeaf("bad-direct", 15222, directRemote(wrong)),
       startLeaf("bad-websocket", 15223, websocketRemote(wrong)),
@@ -258,19 +237,26 @@ describe("refused", () => {
 });
 
 describe('the TLS handler on the client port ([[services]] handlers = ["tls"])', () => {
-  test("a client that starts TLS first reaches the cluster: INFO, CONNECT, a message to itself", async () => {
-    const connect = `CONNECT ${JSON.stringify({ user: APP_USER.user, pass: APP_USER.pass, verbose: false, pedantic: false, protocol: 1 })}\r\n`;
-    const text = await tlsHandlerSession(`${connect}SUB edge.echo 1\r\nPUB edge.echo 5\r\nhello\r\nPING\r\n`, /MSG edge\.echo 1 5\r\nhello/);
-    const info = JSON.parse(/^INFO (\{.*\})\s*\r\n/.exec(text)![1]!);
-    // The server behind the edge announces no TLS (the edge did it) and the 6PN address clients must not follow.
-    expect([info.tls_required ?? false, info.tls_available ?? false]).toEqual([false, false]);
-    expect(ord.map((m) => m.id)).toContain(info.server_name);
+  test("NATS.js starting TLS itself (handshakeFirst) refuses it at once: the server behind it announces no TLS", async () => {
+    const started = Date.now();
+    // servername: what NATS.js sends for tls://myapp.fly.dev:4222 (the test dials the edge by its address).
+    const tls = { handshakeFirst: true, caFile: edge.caFile, servername: EDGE_NAME } as NodeConnectionOptions["tls"];
+    const refused = connect({ servers: edge.tlsUrl, ...APP_USER, tls, timeout: 5_000, maxReconnectAttempts: 0 });
+    await expect(refused).rejects.toThrow("server does not support 'tls'");
+    expect(Date.now() - started).toBeLessThan(2_000);
   });
 
-  test("NATS.js with handshakeFirst refuses it at once: the server announces no TLS", async () => {
-    const started = Date.now();
-    await expect(tlsFirstClient({ timeout: 5_000, maxReconnectAttempts: 0 })).rejects.toThrow("server does not support 'tls'");
-    expect(Date.now() - started).toBeLessThan(2_000);
+  test("a TLS client sending no name gets no NATS: the shared IPv4 routes by it", async () => {
+    const socket = tlsConnect({ host: EDGE_IP, port: 4222, ca: readFileSync(edge.caFile) });
+    let received = "";
+    socket.on("data", (d) => (received += d));
+    const ended = await new Promise<string>((resolve) => {
+      socket.once("close", () => resolve("closed"));
+      socket.once("error", (e) => resolve(`error: ${e.message}`));
+      setTimeout(() => resolve("still open"), 5_000);
+    });
+    socket.destroy();
+    expect([ended, received]).toEqual(["closed", ""]);
   });
 });
 
@@ -348,4 +334,44 @@ test("WebSocket and leaf node clients through the edge: R3 stream, messages both
   await Promise.all(publishers.map((p) => p.stop()));
   const outcomes = await verifyStreamNoLoss("outside clients across a lame duck stop", publishers, jetstream(cluster, { timeout: 5_000 }), jsm, "OUTSIDE");
   expect(outcomes.every((o) => o.lost === 0 && o.acknowledged > 40)).toBe(true);
+  // NATS.js keeps one transport per process: the next test's TCP clients would turn these into TCP ones on reconnect.
+  await clients.closeAll();
+});
+
+test("a plain NATS.js client through the client-side TLS tunnel: R3 stream, a lame duck stop loses nothing acknowledged", async () => {
+  // The test before stopped a machine: start it again, so that stopping the one the tunnel leads to keeps a quorum.
+  const stopped = ord.filter((m) => !m.running);
+  for (const m of stopped) await m.restart();
+  if (stopped.length > 0) {
+    await Promise.all(ord.map((m) => waitRoutes(m, ord, { exact: true, timeoutMs: 30_000 })));
+    await waitAllHealthy(ord, { timeoutMs: 45_000 });
+  }
+  const cluster = await followingClient(clients, ord, "tunnel-cluster", APP_USER);
+  const jsm = await jetstreamManager(cluster, { timeout: 5_000 });
+  await addStreamWhenPlaceable(jsm, { name: "TUNNEL", subjects: ["tunnel.>"], num_replicas: 3, duplicate_window: 5 * 60 * 1e9 });
+
+  const nc = clients.track(await tunnelClient({ name: "tunnel", ...FOLLOWING }));
+  // Plain NATS end to end for the client: the INFO it got announces no TLS (the tunnel and the edge did it).
+  expect([nc.info?.tls_required ?? false, nc.info?.tls_available ?? false]).toEqual([false, false]);
+  const hub = ord.find((m) => m.id === nc.info?.server_name)!;
+  expect(hub).toBeDefined();
+  const publisher = new Publisher(jetstream(nc, { timeout: 5_000 }) as JetStreamClient, "tunnel.acked", "tunnel", { workers: 2, pauseMs: 20 }).start();
+  await publisher.moreAcks(20);
+
+  await hub.stop();
+  await publisher.moreAcks(20, 45_000);
+  expect(ord.filter((m) => m !== hub).map((m) => m.id)).toContain(nc.info!.server_name);
+  // Back through the tunnel: never to an advertised 6PN address.
+  expect(nc.getServer()).toBe(TUNNEL_URL.replace("nats://", ""));
+
+  await publisher.stop();
+  const [outcome] = await verifyStreamNoLoss(
+    "a TCP client through the TLS tunnel across a lame duck stop",
+    [publisher],
+    jetstream(cluster, { timeout: 5_000 }),
+    jsm,
+    "TUNNEL",
+  );
+  expect(outcome).toMatchObject({ lost: 0 });
+  expect(outcome!.acknowledged).toBeGreaterThan(40);
 });

@@ -1,6 +1,7 @@
 // README.md and docs/ against the code they describe: links lead to files and headings that exist, the settings
 // tables name real settings (docs/settings.md all of them), every `nats-cluster` command line shown uses a real
-// command and real options, and the README's secrets step and local config command run as printed.
+// command and real options, the README's secrets step and local config command run as printed, and
+// docs/connect.md's stunnel file is the one test/e2e/outside.test.ts runs.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import { chmodSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -8,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, relative } from "node:path";
 import { SETTINGS } from "../../lib/settings/schema.ts";
 import { PROJECT_ROOT } from "../../sim/project.ts";
+import { stunnelConfig } from "../../sim/tls-tunnel.ts";
 import { expectCode, runLauncher } from "../support/launcher.ts";
 
 const DOCS = [
@@ -175,4 +177,9 @@ describe("the README's deploy steps", () => {
     expect(run.stdout).toContain('name: "ord"');
     expect(run.stdout).toContain("nats://ord.myapp.internal:4248");
   });
+});
+
+test("docs/connect.md's stunnel file is the outside test's, for myapp.fly.dev and the system's CAs", () => {
+  const shown = /^```ini\n([\s\S]*?)^```$/m.exec(read("docs/connect.md"))?.[1];
+  expect(shown).toBe(stunnelConfig({ connect: "myapp.fly.dev:4222", name: "myapp.fly.dev", caFile: "/etc/ssl/certs/ca-certificates.crt" }));
 });
