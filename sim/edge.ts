@@ -50,13 +50,20 @@ function prerequisite(cmd: string, args: string[], how: string): void {
   if (spawnSync(cmd, args).status !== 0) throw new Error(`${cmd} is missing (the Fly edge stand-in needs it): ${how}`);
 }
 
-/** A test CA and a certificate for the edge's address, signed by it (P-256, valid for a day). */
+const EC_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+
+/** A self-signed test CA named `cn` (P-256, valid for a day): its certificate `<base>.pem`, its key `<base>.key`. */
+export function makeTestCa(base: string, cn: string): string {
+  run("openssl", ["req", "-x509", ...EC_KEY, "-keyout", `${base}.key`, "-out", `${base}.pem`, "-days", "1", "-subj", `/CN=${cn}`]);
+  return `${base}.pem`;
+}
+
+/** A test CA and a certificate for the edge's address, signed by it. */
 function makeCertificates(dir: string): { caFile: string; pemFile: string } {
   const ca = join(dir, "ca");
   const edge = join(dir, "edge");
-  const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
-  run("openssl", ["req", "-x509", ...ec, "-keyout", `${ca}.key`, "-out", `${ca}.pem`, "-days", "1", "-subj", "/CN=nats-cluster test CA"]);
-  run("openssl", ["req", ...ec, "-keyout", `${edge}.key`, "-out", `${edge}.csr`, "-subj", `/CN=${EDGE_NAME}`]);
+  makeTestCa(ca, "nats-cluster test CA");
+  run("openssl", ["req", ...EC_KEY, "-keyout", `${edge}.key`, "-out", `${edge}.csr`, "-subj", `/CN=${EDGE_NAME}`]);
   writeFileSync(`${edge}.ext`, `subjectAltName=IP:${EDGE_IP},DNS:${EDGE_NAME}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n`);
   run("openssl", [
     "x509",

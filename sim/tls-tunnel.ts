@@ -13,6 +13,7 @@ import { delay, pollUntil } from "../lib/util/async.ts";
 
 /** Where the client connects: the tunnel's end on its loopback. */
 export const TUNNEL_URL = "nats://127.0.0.1:4222";
+const TUNNEL_PORT = 4222;
 
 interface TunnelTarget {
   /** The TLS handler's address and port: `myapp.fly.dev:4222` on Fly. */
@@ -23,15 +24,15 @@ interface TunnelTarget {
   caFile: string;
 }
 
-/** The stunnel configuration docs/connect.md shows, for `target`. */
-export function stunnelConfig(target: TunnelTarget): string {
+/** The stunnel configuration docs/connect.md shows, for `target`; `port` on the loopback. */
+export function stunnelConfig(target: TunnelTarget, port = TUNNEL_PORT): string {
   return `foreground = yes
 syslog = no
 pid =
 
 [nats]
 client = yes
-accept = 127.0.0.1:4222
+accept = 127.0.0.1:${port}
 connect = ${target.connect}
 sni = ${target.name}
 verifyChain = yes
@@ -44,10 +45,13 @@ export class TlsTunnel {
   #dir: string;
   #child: ChildProcess;
   #log = "";
+  /** The client's URL for the tunnel. */
+  readonly url: string;
 
-  private constructor(dir: string, child: ChildProcess) {
+  private constructor(dir: string, child: ChildProcess, port: number) {
     this.#dir = dir;
     this.#child = child;
+    this.url = `nats://127.0.0.1:${port}`;
     child.stdout!.on("data", (d) => (this.#log += d));
     child.stderr!.on("data", (d) => (this.#log += d));
   }
@@ -56,17 +60,18 @@ export class TlsTunnel {
     return this.#log;
   }
 
-  static async start(target: TunnelTarget): Promise<TlsTunnel> {
+  /** `port`: another loopback port than the documented one, for a second tunnel beside it. */
+  static async start(target: TunnelTarget, port = TUNNEL_PORT): Promise<TlsTunnel> {
     if (spawnSync("stunnel", ["-version"]).status !== 0) throw new Error("stunnel is missing (the client-side TLS tunnel needs it): apt-get install stunnel4");
     const dir = mkdtempSync(join(tmpdir(), "tls-tunnel-"));
     const conf = join(dir, "stunnel.conf");
-    writeFileSync(conf, stunnelConfig(target));
-    const tunnel = new TlsTunnel(dir, spawn("stunnel", [conf], { stdio: ["ignore", "pipe", "pipe"] }));
-    const listening = () => spawnSync("ss", ["-Htln"], { encoding: "utf8" }).stdout.includes("127.0.0.1:4222 ");
+    writeFileSync(conf, stunnelConfig(target, port));
+    const tunnel = new TlsTunnel(dir, spawn("stunnel", [conf], { stdio: ["ignore", "pipe", "pipe"] }), port);
+    const listening = () => spawnSync("ss", ["-Htln"], { encoding: "utf8" }).stdout.includes(`127.0.0.1:${port} `);
     const outcome = await pollUntil(() => listening() || (tunnel.#child.exitCode !== null && "exited"), { timeoutMs: 5_000, intervalMs: 50 });
     if (outcome !== true) {
       await tunnel.close();
-      throw new Error(`tls-tunnel: stunnel is not listening on 127.0.0.1:4222: ${tunnel.#log}`);
+      throw new Error(`tls-tunnel: stunnel is not listening on 127.0.0.1:${port}: ${tunnel.#log}`);
     }
     return tunnel;
   }

@@ -2,14 +2,15 @@
 // internet", TLS from a test CA; sim/edge.ts) in front of a closed three-machine cluster with the WebSocket
 // and leaf node listeners on. Through it a NATS.js WebSocket client (wss://) publishes to an R3 stream; three real
 // nats-servers outside the cluster are leaf nodes, one dialing the leaf node port directly over 6PN, one through the
-// edge's WebSocket path, one through a TLS handler on the leaf node port (TLS first); their clients and the cluster's exchange messages and the leaves' clients get JetStream
-// acks. Then the machine they are all on is stopped the way Fly stops it (lame duck): every client and leaf comes
-// back through the same paths to another machine, and nothing acknowledged is lost. Native NATS clients reach the TLS
-// handler on the client port through a client-side TLS tunnel (stunnel, sim/tls-tunnel.ts): a plain NATS.js client
-// publishes to an R3 stream through it and survives the same kind of stop. NATS.js told to start TLS itself refuses
-// the handler (the server behind it announces no TLS). Wrong credentials, a disallowed origin, a plain client on the
-// TLS port and a TLS client sending no name are refused; an outside listener without client auth does not boot.
-// The snippets docs/connect.md shows are the ones used here.
+// edge's WebSocket path, one through a TLS handler on the leaf node port (TLS first); their clients and the
+// cluster's exchange messages and the leaves' clients get JetStream acks. Then the machine they are all on is
+// stopped the way Fly stops it (lame duck): every client and leaf comes back through the same paths to another
+// machine, and nothing acknowledged is lost. Native NATS clients reach the TLS handler on the client port through a
+// client-side TLS tunnel (stunnel, sim/tls-tunnel.ts): a plain NATS.js client publishes to an R3 stream through it
+// and survives the same kind of stop. NATS.js told to start TLS itself refuses the handler (the server behind it
+// announces no TLS). Wrong credentials, a disallowed origin, a plain client on the TLS port, a TLS client sending no
+// name and a tunnel not trusting the edge's certificate are refused; an outside listener without client auth does
+// not boot. The snippets docs/connect.md shows are the ones used here.
 // Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -21,7 +22,7 @@ import { type ConnectionOptions, wsconnect } from "@nats-io/nats-core";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import { followingClient, Publisher, verifyStreamNoLoss } from "../support/acked-publishing.ts";
 import { closedClusterEnv } from "../support/closed-cluster.ts";
-import { EDGE_IP, EDGE_NAME, FlyEdge } from "../../sim/edge.ts";
+import { EDGE_IP, EDGE_NAME, FlyEdge, makeTestCa } from "../../sim/edge.ts";
 import { TlsTunnel, TUNNEL_URL } from "../../sim/tls-tunnel.ts";
 import { FlyNetwork } from "../../sim/network.ts";
 import type { FlyMachine } from "../../sim/machine.ts";
@@ -244,6 +245,18 @@ describe('the TLS handler on the client port ([[services]] handlers = ["tls"])',
     const refused = connect({ servers: edge.tlsUrl, ...APP_USER, tls, timeout: 5_000, maxReconnectAttempts: 0 });
     await expect(refused).rejects.toThrow("server does not support 'tls'");
     expect(Date.now() - started).toBeLessThan(2_000);
+  });
+
+  test("a tunnel that does not trust the edge's certificate carries nothing: the client's connection fails", async () => {
+    // Another CA than the one that signed the edge's certificate (a man in the middle's certificate is the same case).
+    const otherCa = makeTestCa(join(edge.dir, "other-ca"), "another CA");
+    const untrusting = await TlsTunnel.start({ connect: `${EDGE_IP}:4222`, name: EDGE_NAME, caFile: otherCa }, 14222);
+    try {
+      await expect(tunnelClient({ servers: untrusting.url, timeout: 5_000, maxReconnectAttempts: 0 })).rejects.toThrow();
+      expect(untrusting.log).toMatch(/certificate verify failed/);
+    } finally {
+      await untrusting.close();
+    }
   });
 
   test("a TLS client sending no name gets no NATS: the shared IPv4 routes by it", async () => {
