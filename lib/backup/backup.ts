@@ -10,6 +10,7 @@ import { FORMAT, listBackups, type Manifest, MANIFEST, newBackupId, type StreamE
 import type { Progress } from "./progress.ts";
 import { serverVersions } from "./servers.ts";
 import { type BackupStore, once } from "./store.ts";
+import { DeletedDuringSnapshot, type SnapshotWatch, watchSnapshot } from "./watch.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 
 interface BackupOptions {
@@ -44,16 +45,19 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
       continue;
     }
     opts.signal?.throwIfAborted();
+    const watch = await watchSnapshot(nc, name, opts.signal);
     try {
-      manifest.streams.push(await backUpStream(api, store, id, name, opts));
+      manifest.streams.push(await backUpStream(api, store, id, name, { ...opts, watch }));
     } catch (error) {
-      // Deleted between the list and its snapshot: the rest is still worth having.
-      if (error instanceof JetStreamApiError && error.error.err_code === 10059) {
+      // Deleted after the list, before or during its snapshot: the rest is still worth having.
+      if (!opts.signal?.aborted && (await deletedMeanwhile(api, name, error))) {
         manifest.skipped.push({ name, reason: "deleted during the backup" });
         opts.progress.skipped(name, "deleted during the backup");
         continue;
       }
       throw error;
+    } finally {
+      watch.close();
     }
   }
   opts.signal?.throwIfAborted();
@@ -63,11 +67,22 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
   return manifest;
 }
 
-async function backUpStream(api: JetStreamApi, store: BackupStore, id: string, name: string, opts: BackupOptions): Promise<StreamEntry> {
+async function deletedMeanwhile(api: JetStreamApi, name: string, error: unknown): Promise<boolean> {
+  if (error instanceof DeletedDuringSnapshot || (error instanceof JetStreamApiError && error.error.err_code === 10059)) return true;
+  return (await api.streamInfo(name).catch(() => "unknown")) === undefined;
+}
+
+async function backUpStream(
+  api: JetStreamApi,
+  store: BackupStore,
+  id: string,
+  name: string,
+  opts: BackupOptions & { watch: SnapshotWatch },
+): Promise<StreamEntry> {
   const consumers = await api.consumerNames(name);
   const { info, chunks } = await api.snapshot(name);
   opts.progress.stream(name, info.state.bytes);
-  const snapshot = await store.put(streamKey(id, name, "snapshot.tar.s2"), counted(chunks, name, opts));
+  const snapshot = await store.put(streamKey(id, name, "snapshot.tar.s2"), counted(opts.watch.chunks(chunks), name, opts));
   const infoObject = await store.put(streamKey(id, name, "stream.json"), once(encode({ config: info.config, state: info.state, consumers })));
   opts.progress.streamDone(name, snapshot.bytes);
   return {

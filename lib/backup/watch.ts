@@ -1,0 +1,71 @@
+/**
+ * Watching a snapshot while it flows. nats-server neither ends nor fails a snapshot whose stream is deleted while it
+ * is being sent: the chunks just stop, and a backup would wait forever. So the stream's deletion advisory
+ * (`$JS.EVENT.ADVISORY.STREAM.DELETED.<stream>`, published in the stream's own account) ends it at once, as does
+ * the user's interrupt; and if nothing arrives for a long while, it ends too, and the caller asks whether the stream
+ * is still there.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+
+/** The stream was deleted while its snapshot was being sent. */
+export class DeletedDuringSnapshot extends Error {}
+
+/** Far longer than nats-server ever pauses between chunks it is free to send. */
+const IDLE_MS = 60_000;
+
+export interface SnapshotWatch {
+  /** The chunks, until the snapshot ends or is stopped (by deletion, interrupt, or silence). */
+  chunks(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
+  close(): void;
+}
+
+/** Starts watching `stream` for deletion; resolves once nats-server has the subscription, before the snapshot begins. */
+export async function watchSnapshot(nc: NatsConnection, stream: string, signal?: AbortSignal, idleMs = IDLE_MS): Promise<SnapshotWatch> {
+  let stop: (error: unknown) => void = () => {};
+  const stopped = new Promise<never>((_, reject) => {
+    stop = reject;
+  });
+  stopped.catch(() => {});
+  const advisory = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.DELETED.${stream}`, {
+    callback: () => stop(new DeletedDuringSnapshot(`stream ${stream} was deleted during its snapshot`)),
+  });
+  await nc.flush();
+  const onAbort = () => stop(signal?.reason);
+  signal?.addEventListener("abort", onAbort, { once: true });
+  if (signal?.aborted) onAbort();
+  // Silence counts only while waiting for a chunk, not while the store takes one.
+  let waitingSince: number | undefined;
+  const silence = setInterval(
+    () => {
+      if (waitingSince !== undefined && performance.now() - waitingSince > idleMs)
+        stop(new Error(`snapshot of ${stream}: nothing arrived for ${idleMs / 1000} s`));
+    },
+    Math.min(idleMs / 4, 5000),
+  );
+  return {
+    async *chunks(chunks) {
+      const it = chunks[Symbol.asyncIterator]();
+      let done = false;
+      try {
+        for (;;) {
+          waitingSince = performance.now();
+          const next = await Promise.race([it.next(), stopped]);
+          waitingSince = undefined;
+          if (next.done) {
+            done = true;
+            return;
+          }
+          yield next.value;
+        }
+      } finally {
+        // Stopped mid-snapshot: the source may be waiting for a chunk that never comes, so it is not waited for.
+        if (!done) void it.return?.()?.catch(() => {});
+      }
+    },
+    close() {
+      clearInterval(silence);
+      advisory.unsubscribe();
+      signal?.removeEventListener("abort", onAbort);
+    },
+  };
+}
