@@ -4,7 +4,7 @@
  * connecting to the machines' ports the way Fly's proxy does:
  *  - `[http_service]` (internal_port = the WebSocket port): HTTPS on 443, HTTP mode, WebSocket upgrades passed on;
  *  - `[[services]]` with `handlers = ["tls"]` on the client port: TLS on 4222, TCP mode, plain NATS behind it; like
- *    Fly's shared IPv4, it serves only a client that sends the app's name (SNI, EDGE_NAME here);
+ *    Fly's edge, it serves only a client that sends the app's name (SNI, EDGE_NAME here);
  *  - the same on the leaf node port: TLS on 7422.
  * Like Fly's proxy it sends a connection to a machine that is up (health checks every 500 ms, a refused connection is
  * tried on another machine). `balance first`: every connection goes to the first machine that is up, so a test
@@ -119,7 +119,7 @@ ${service("[http_service]: HTTPS on 443 to the WebSocket port.", "http_service",
   "tcp",
   EDGE_PORTS.natsTls,
   b.clientPort,
-  // Fly's shared IPv4 routes a TLS connection by the name it asks for: without one it reaches no app.
+  // Fly's edge routes a TLS connection by the name it asks for: without one it reaches no app.
   `\n  tcp-request session reject unless { ssl_fc_sni -i ${EDGE_NAME} }`,
 )}${service('[[services]] handlers = ["tls"]: TLS on 7422, plain TCP to the leaf node port.', "leaf_tls", "tcp", EDGE_PORTS.leafTls, b.leafnodePort)}`;
 }

@@ -18,7 +18,7 @@ const TUNNEL_PORT = 4222;
 interface TunnelTarget {
   /** The TLS handler's address and port: `myapp.fly.dev:4222` on Fly. */
   connect: string;
-  /** The name the edge's certificate is for, sent as SNI (Fly's shared IPv4 routes by it) and checked. */
+  /** The name the edge's certificate is for, sent as SNI (Fly's edge routes TLS by it) and checked. */
   name: string;
   /** The CAs to trust: the system's bundle for Fly's certificate. */
   caFile: string;

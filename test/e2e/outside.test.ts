@@ -259,7 +259,7 @@ describe('the TLS handler on the client port ([[services]] handlers = ["tls"])',
     }
   });
 
-  test("a TLS client sending no name gets no NATS: the shared IPv4 routes by it", async () => {
+  test("a TLS client sending no name gets no NATS: the edge routes by it", async () => {
     const socket = tlsConnect({ host: EDGE_IP, port: 4222, ca: readFileSync(edge.caFile) });
     let received = "";
     socket.on("data", (d) => (received += d));
