@@ -8,7 +8,7 @@ import { createHash } from "node:crypto";
 import { RuntimeError, UsageError } from "../errors.ts";
 import { JetStreamApi, type StreamInfo } from "./jetstream.ts";
 import { listBackups, type Manifest, newerFormat, readManifest, type StreamEntry } from "./manifest.ts";
-import { formatBytes } from "./progress.ts";
+import { formatBytes, type ProgressOptions, plural, type StreamBars, streamBars } from "./progress.ts";
 import { type BackupStore, hashing, readAll } from "./store.ts";
 import type { NatsConnection } from "@nats-io/transport-node";
 
@@ -18,6 +18,8 @@ interface RestoreOptions {
   replicas?: number;
   placement?: string;
   write: (text: string) => void;
+  /** Where `write` goes: a terminal gets a progress bar per stream. */
+  display?: ProgressOptions;
 }
 
 async function chooseBackup(store: BackupStore, id: string | undefined): Promise<Manifest> {
@@ -73,16 +75,28 @@ export async function runRestore(nc: NatsConnection, store: BackupStore, opts: R
   if (existing.length) {
     throw new RuntimeError(`stream ${existing.join(", ")} already exists: nothing was restored (delete it first, or leave it out with --stream)`);
   }
-  opts.write(`restore ${manifest.id} from ${store.url}: ${chosen.length} streams\n`);
+  opts.write(`restore ${manifest.id} from ${store.url}: ${plural(chosen.length, "stream")}\n`);
+  const bars = streamBars(opts.write, opts.display ?? { tty: false });
+  const started = performance.now();
+  let total = 0;
   for (const stream of chosen) {
-    const started = performance.now();
     const saved = JSON.parse(new TextDecoder().decode(await readAll(store.get(stream.objects.info.key)))) as StreamInfo;
     const config = { ...saved.config };
     if (opts.replicas !== undefined) config.num_replicas = opts.replicas;
     if (opts.placement !== undefined) config.placement = { cluster: opts.placement };
-    const restored = await api.restore(config, saved.state, store.get(stream.objects.snapshot.key));
-    const seconds = (performance.now() - started) / 1000;
-    opts.write(`${stream.name}: restored, ${restored.state.messages} messages, ${formatBytes(stream.objects.snapshot.bytes)} in ${seconds.toFixed(1)} s\n`);
+    const { bytes } = stream.objects.snapshot;
+    bars.begin(stream.name, bytes);
+    const restored = await api.restore(config, saved.state, counted(store.get(stream.objects.snapshot.key), bars));
+    bars.end(`restored, ${restored.state.messages} messages, ${formatBytes(bytes)}`, bytes);
+    total += bytes;
   }
-  opts.write(`restore ${manifest.id} complete: ${chosen.length} streams\n`);
+  const seconds = (performance.now() - started) / 1000;
+  opts.write(`restore ${manifest.id} complete: ${plural(chosen.length, "stream")}, ${formatBytes(total)} in ${seconds.toFixed(1)} s\n`);
+}
+
+async function* counted(chunks: AsyncIterable<Uint8Array>, bars: StreamBars): AsyncIterable<Uint8Array> {
+  for await (const chunk of chunks) {
+    bars.bytes(chunk.length);
+    yield chunk;
+  }
 }

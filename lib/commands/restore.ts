@@ -32,7 +32,8 @@ export default defineCommand({
       const nc = await connectToCluster(settings, repeated(rawArgs, "server"), "nats-cluster restore");
       try {
         const write = (text: string) => process.stdout.write(text);
-        await runRestore(nc, store, { backup: args.backup || undefined, streams: repeated(rawArgs, "stream"), replicas, placement, write });
+        const display = { tty: process.stdout.isTTY === true, columns: process.stdout.columns };
+        await runRestore(nc, store, { backup: args.backup || undefined, streams: repeated(rawArgs, "stream"), replicas, placement, write, display });
       } finally {
         await nc.close();
       }

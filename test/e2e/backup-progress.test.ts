@@ -1,6 +1,6 @@
 // What `nats-cluster backup` shows and how it stops, with the compiled launcher against a simulated region of three
 // machines (client auth on) and file:// stores: a progress bar per stream on a terminal (util-linux `script` gives it a
-// pseudo-terminal), one line per stream otherwise, a summary in both; a real SIGINT mid-backup leaves an incomplete
+// pseudo-terminal), for restore too, one line per stream otherwise, a summary in both; a real SIGINT mid-backup leaves an incomplete
 // backup that `backups` lists as such and `restore` refuses; a stream deleted while an earlier one is being
 // snapshotted, or during its own snapshot, is skipped with a warning and listed as skipped. Mid-backup is made certain, not timed: the backup is
 // stopped (SIGSTOP) as soon as BIG's snapshot is being written, acted on, and continued (SIGCONT).
@@ -101,6 +101,20 @@ test("on a terminal: a progress bar per stream (bytes of its size, rate), then t
   }
   expect(stdout).toContain(`of ${BIG_MIB}.0 MiB`);
   expect(stdout).toMatch(/\r\nbackup \S+ complete: 3 streams, [\d.]+ MiB in [\d.]+ s \([\d.]+ MiB\/s\)\r\n$/);
+});
+
+test("restore on a terminal: a progress bar per stream against the snapshot's size, then the summary", async () => {
+  const before = await Promise.all(STREAMS.map(async (name) => (await jsm.streams.info(name)).state.messages));
+  for (const name of STREAMS) await jsm.streams.delete(name);
+  const restore = startLauncher(["restore", "--from", `file://${join(dir, "terminal")}`, "--server", machine.clientUrl], AUTH, "compiled", { terminal: true });
+  const { code, stdout } = await restore.result;
+  expect(`${code} ${stdout}`).toStartWith("0 ");
+  for (const [i, name] of STREAMS.entries()) {
+    expect(stdout).toMatch(new RegExp(`\\r\\x1b\\[K${name} \\[░{24}\\]   0%  0 B of [\\d.]+ [KM]?i?B  0 B/s`));
+    expect(stdout).toContain(`\r\x1b[K${name} [${"█".repeat(24)}] 100%  restored, ${before[i]} messages, `);
+  }
+  expect(stdout).toMatch(/\r\nrestore \S+ complete: 3 streams, [\d.]+ MiB in [\d.]+ s\r\n$/);
+  expect(await Promise.all(STREAMS.map(async (name) => (await jsm.streams.info(name)).state.messages))).toEqual(before);
 });
 
 test("not on a terminal: one line per stream, then the summary; nothing redrawn", async () => {
