@@ -80,7 +80,7 @@ async function backUpStream(
   opts: BackupOptions & { watch: SnapshotWatch },
 ): Promise<StreamEntry> {
   const consumers = await api.consumerNames(name);
-  const { info, chunks } = await api.snapshot(name);
+  const { info, chunks } = await api.snapshot(name, opts.watch.stopped);
   opts.progress.stream(name, info.state.bytes);
   const snapshot = await store.put(streamKey(id, name, "snapshot.tar.s2"), counted(opts.watch.chunks(chunks), name, opts));
   const infoObject = await store.put(streamKey(id, name, "stream.json"), once(encode({ config: info.config, state: info.state, consumers })));

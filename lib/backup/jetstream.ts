@@ -80,12 +80,14 @@ export class JetStreamApi {
 
   /**
    * Starts a snapshot of `stream` with its consumers; resolves to the config and state nats-server snapshots and
-   * the chunks, which must be consumed (each is acked when the consumer asks for the next one).
+   * the chunks, which must be consumed (each is acked when the consumer asks for the next one) or `stop`ped.
    */
-  async snapshot(stream: string): Promise<{ info: StreamInfo; chunks: AsyncIterable<Uint8Array> }> {
+  async snapshot(stream: string, stop?: AbortSignal): Promise<{ info: StreamInfo; chunks: AsyncIterable<Uint8Array> }> {
     // An inbox of its own; the client's createInbox would need a static import of the NATS client.
     const deliver = `_INBOX.${randomUUID().replaceAll("-", "")}`;
     const sub = this.nc.subscribe(deliver);
+    // Stopped (the stream was deleted: nats-server sends no more): the chunks end.
+    stop?.addEventListener("abort", () => sub.unsubscribe(), { once: true });
     let info: StreamInfo;
     try {
       info = await this.request<StreamInfo>(`$JS.API.STREAM.SNAPSHOT.${stream}`, { deliver_subject: deliver, chunk_size: CHUNK_BYTES });

@@ -16,16 +16,23 @@ const IDLE_MS = 60_000;
 export interface SnapshotWatch {
   /** The chunks, until the snapshot ends or is stopped (by deletion, interrupt, or silence). */
   chunks(chunks: AsyncIterable<Uint8Array>): AsyncIterable<Uint8Array>;
+  /** Aborted when it stops: the snapshot's source then lets go of its subscription or connection. */
+  readonly stopped: AbortSignal;
   close(): void;
 }
 
 /** Starts watching `stream` for deletion; resolves once nats-server has the subscription, before the snapshot begins. */
 export async function watchSnapshot(nc: NatsConnection, stream: string, signal?: AbortSignal, idleMs = IDLE_MS): Promise<SnapshotWatch> {
-  let stop: (error: unknown) => void = () => {};
-  const stopped = new Promise<never>((_, reject) => {
-    stop = reject;
+  let reject: (error: unknown) => void = () => {};
+  const stopped = new Promise<never>((_, r) => {
+    reject = r;
   });
   stopped.catch(() => {});
+  const source = new AbortController();
+  const stop = (error: unknown) => {
+    reject(error);
+    source.abort(error);
+  };
   const advisory = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.DELETED.${stream}`, {
     callback: () => stop(new DeletedDuringSnapshot(`stream ${stream} was deleted during its snapshot`)),
   });
@@ -43,6 +50,7 @@ export async function watchSnapshot(nc: NatsConnection, stream: string, signal?:
     Math.min(idleMs / 4, 5000),
   );
   return {
+    stopped: source.signal,
     async *chunks(chunks) {
       const it = chunks[Symbol.asyncIterator]();
       let done = false;
@@ -58,7 +66,7 @@ export async function watchSnapshot(nc: NatsConnection, stream: string, signal?:
           yield next.value;
         }
       } finally {
-        // Stopped mid-snapshot: the source may be waiting for a chunk that never comes, so it is not waited for.
+        // Stopped mid-snapshot: the source ends once it has let go (`stopped`); it is not waited for.
         if (!done) void it.return?.()?.catch(() => {});
       }
     },
