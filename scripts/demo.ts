@@ -13,7 +13,7 @@ import { createInterface } from "node:readline";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { FlyNetwork } from "../sim/network.ts";
 import type { FlyMachine } from "../sim/machine.ts";
-import { runLauncher } from "../test/support/launcher.ts";
+import { runOnMachine } from "../test/support/launcher.ts";
 
 const APP = "demo";
 const AUTH = {
@@ -96,9 +96,7 @@ function operate(net: FlyNetwork, args: string[]) {
   const running = net.machines({ running: true });
   const on = running.find((m) => m.region === "ord") ?? running[0];
   if (!on) throw new Error("no machine is running");
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...net._machineEnv(on), ...AUTH })) if (v !== undefined) env[k] = v;
-  return runLauncher(args, env);
+  return runOnMachine(net, on, args, AUTH);
 }
 
 function pick(net: FlyNetwork, what: string | undefined, opts: { running?: boolean } = {}): FlyMachine {

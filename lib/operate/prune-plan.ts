@@ -91,7 +91,11 @@ function streamsAtRisk(servers: string[], listing: Extract<StreamListing, { ok: 
     .sort((a, b) => a.stream.localeCompare(b.stream));
 }
 
-/** The plan, or a refusal when removing its peers could lose a stream's last replica or the streams could not be listed. */
+/**
+ * The plan, or a refusal when removing its peers could lose a stream's last replica or the streams could not be
+ * listed. A plan that stands gets the replicas the listing shows on its peers added to `streamPeers`: a stream that
+ * lost its leader (two of three machines gone) is in no leader's report, yet has to be waited for.
+ */
 export function guardStreams(plan: PrunePlan, listing: StreamListing): PrunePlan {
   if (plan.refusal || !plan.servers.length) return plan;
   const peers = plan.servers.join(", ");
@@ -101,7 +105,15 @@ export function guardStreams(plan: PrunePlan, listing: StreamListing): PrunePlan
     );
   }
   const atRisk = streamsAtRisk(plan.servers, listing);
-  if (!atRisk.length) return plan;
+  if (!atRisk.length) {
+    const removed = new Set(plan.servers.map((s) => s.toLowerCase()));
+    const listed = (account: string, stream: string, peer: string) =>
+      plan.streamPeers.some((p) => p.account === account && p.stream === stream && p.peer.toLowerCase() === peer.toLowerCase());
+    const more = listing.streams.flatMap(({ name, peers }) =>
+      peers.filter((p) => removed.has(p.toLowerCase()) && !listed(listing.account, name, p)).map((peer) => ({ account: listing.account, stream: name, peer })),
+    );
+    return more.length ? { ...plan, streamPeers: [...plan.streamPeers, ...more] } : plan;
+  }
   const one = atRisk.length === 1;
   const lines = atRisk.map(({ stream, peers: on, missing }) =>
     on.length

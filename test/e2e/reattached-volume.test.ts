@@ -14,7 +14,7 @@ import { connect } from "@nats-io/transport-node";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { FlyNetwork } from "../../sim/network.ts";
 import type { FlyMachine } from "../../sim/machine.ts";
-import { expectCode, runLauncher } from "../support/launcher.ts";
+import { expectCode, runOnMachine } from "../support/launcher.ts";
 import { testedNatsServer } from "../../sim/tested-nats-server.ts";
 import { addStreamWhenPlaceable } from "../support/streams.ts";
 import { Clients } from "../support/nats.ts";
@@ -128,12 +128,7 @@ test("an R3 stream on ord×3, then `fly scale count 2`: a machine is destroyed, 
   expect(readdirSync(join(volume, "jetstream"))).toContain("APP");
 });
 
-/** `nats-cluster prune …` as `fly ssh console` runs it on `on` (that machine's env), with `env` on top. */
-async function prune(on: FlyMachine, args: string[], env: Record<string, string> = {}) {
-  const all: Record<string, string> = {};
-  for (const [k, v] of Object.entries({ ...net._machineEnv(on), ...AUTH, ...env })) if (v !== undefined) all[k] = v;
-  return runLauncher(["prune", ...args], all);
-}
+const prune = (on: FlyMachine, args: string[], env: Record<string, string> = {}) => runOnMachine(net, on, ["prune", ...args], { ...AUTH, ...env });
 
 test("prune refuses while LOG's only replica is on the destroyed machine, and when it cannot list the streams: nothing removed", async () => {
   const on = survivors[0]!;

@@ -2,6 +2,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { FlyMachine } from "../../sim/machine.ts";
+import type { FlyNetwork } from "../../sim/network.ts";
 import { COMPILED_LAUNCHER, PROJECT_ROOT } from "../../sim/project.ts";
 
 type LauncherRuntime = "compiled" | "bun" | "deno";
@@ -72,4 +74,11 @@ export function startLauncher(
 /** Runs to completion (see startLauncher). Async, so a DNS server running in the test process keeps answering meanwhile. */
 export function runLauncher(args: string[], env: Record<string, string> = {}, runtime: LauncherRuntime = "compiled"): Promise<LauncherResult> {
   return startLauncher(args, env, runtime).result;
+}
+
+/** The compiled launcher with machine `on`'s env and `env` on top, as `fly ssh console -C "nats-cluster …"` runs it there. */
+export function runOnMachine(net: FlyNetwork, on: FlyMachine, args: string[], env: Record<string, string | undefined> = {}): Promise<LauncherResult> {
+  const all: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...net._machineEnv(on), ...env })) if (v !== undefined) all[k] = v;
+  return runLauncher(args, all);
 }

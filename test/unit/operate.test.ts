@@ -236,11 +236,17 @@ describe("prune never removes a stream's last replica", () => {
     missing,
   });
 
-  test("streams with a replica on a peer that stays: the plan as it was", () => {
-    const safe = listed({ ORDERS: ["a1", "gone", "a2"], SPLIT: ["gone", "gone2", "a1"], R1: ["a1"], STOPPED: ["a3"] });
-    expect(guardStreams(plan, safe)).toBe(plan);
+  test("streams with a replica on a peer that stays: the plan stands, with every listed replica on a removed peer", () => {
+    expect(guardStreams(plan, listed({ ORDERS: ["a1", "gone", "a2"], R1: ["a1"], STOPPED: ["a3"] }))).toBe(plan);
+    // SPLIT lost its leader, so no leader reported it in the survey: the listing adds it, to be waited for.
+    expect(guardStreams(plan, listed({ ORDERS: ["a1", "GONE", "a2"], SPLIT: ["gone", "gone2", "a1"] })).streamPeers).toEqual([
+      { account: "APP", stream: "ORDERS", peer: "gone" },
+      { account: "APP", stream: "SPLIT", peer: "gone" },
+      { account: "APP", stream: "SPLIT", peer: "gone2" },
+    ]);
     // A stream whose every server is offline but that still has one left (a stopped machine) is listed as missing with its replicas.
-    expect(guardStreams(plan, listed({ STOPPED: ["gone", "a3"] }, ["STOPPED"]))).toBe(plan);
+    const stopped = guardStreams(plan, listed({ STOPPED: ["gone", "a3"] }, ["STOPPED"]));
+    expect([stopped.refusal, stopped.servers]).toEqual([undefined, plan.servers]);
   });
 
   test("every replica on removed peers, or where they are unknown: refused, naming each stream, nothing removed", () => {
