@@ -23,16 +23,21 @@ export interface SnapshotWatch {
 
 /** Starts watching `stream` for deletion; resolves once nats-server has the subscription, before the snapshot begins. */
 export async function watchSnapshot(nc: NatsConnection, stream: string, signal?: AbortSignal, idleMs = IDLE_MS): Promise<SnapshotWatch> {
-  let reject: (error: unknown) => void = () => {};
-  const stopped = new Promise<never>((_, r) => {
-    reject = r;
-  });
-  stopped.catch(() => {});
+  // Not a Promise.race against one long-lived promise: that keeps a reaction, and so every chunk, per race.
+  let stoppedBy: { error: unknown } | undefined;
+  let interrupt: ((error: unknown) => void) | undefined;
   const source = new AbortController();
   const stop = (error: unknown) => {
-    reject(error);
+    stoppedBy ??= { error };
+    interrupt?.(error);
     source.abort(error);
   };
+  const nextOf = (it: AsyncIterator<Uint8Array>) =>
+    new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+      if (stoppedBy) return reject(stoppedBy.error);
+      interrupt = reject;
+      it.next().then(resolve, reject);
+    });
   const advisory = nc.subscribe(`$JS.EVENT.ADVISORY.STREAM.DELETED.${stream}`, {
     callback: () => stop(new DeletedDuringSnapshot(`stream ${stream} was deleted during its snapshot`)),
   });
@@ -57,7 +62,8 @@ export async function watchSnapshot(nc: NatsConnection, stream: string, signal?:
       try {
         for (;;) {
           waitingSince = performance.now();
-          const next = await Promise.race([it.next(), stopped]);
+          const next = await nextOf(it);
+          interrupt = undefined;
           waitingSince = undefined;
           if (next.done) {
             done = true;
