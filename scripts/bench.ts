@@ -341,6 +341,7 @@ if (results.backup) {
     "",
     "",
   ]);
+  rows.push(["", "the same, read to nowhere by the NATS client (@nats-io/transport-node)", ...rate(r.clientSnapshotMiBps), "", ""]);
   rows.push(["", "`nats-cluster backup` to file://", ...rate(r.backupMiBps), `ratio = ${r.backupRatio}`, `≥ 0.8: ${verdict(r.backupRatio >= 0.8)}`]);
   rows.push(["", "`nats-cluster restore` from file://", ...rate(r.restoreMiBps), `ratio = ${r.restoreRatio}`, ""]);
   rows.push([

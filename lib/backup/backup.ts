@@ -3,9 +3,9 @@
  * consumers, one at a time through nats-server's snapshot API, straight into the store; the manifest last.
  * Then, with `keep`, complete backups beyond the newest `keep` are removed (never the new one).
  */
-import { collectGarbage } from "../runtime/gc.ts";
+import { steadyCollector } from "../runtime/gc.ts";
 import { launcherVersion } from "../version.ts";
-import { JetStreamApi, JetStreamApiError } from "./jetstream.ts";
+import { type FeedCredentials, JetStreamApi, JetStreamApiError } from "./jetstream.ts";
 import { FORMAT, listBackups, type Manifest, MANIFEST, newBackupId, type StreamEntry, streamKey } from "./manifest.ts";
 import type { Progress } from "./progress.ts";
 import { serverVersions } from "./servers.ts";
@@ -18,12 +18,15 @@ interface BackupOptions {
   progress: Progress;
   /** Set when the user interrupts: the backup stops between chunks and stays incomplete. */
   signal?: AbortSignal;
+  /** The connection's credentials: given, snapshots come over a connection of their own (./snapshot-feed.ts). */
+  feed?: FeedCredentials;
 }
 
 const encode = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(value, null, 2)}\n`);
 
 export async function runBackup(nc: NatsConnection, store: BackupStore, opts: BackupOptions): Promise<Manifest> {
-  const api = new JetStreamApi(nc, 10_000);
+  const api = new JetStreamApi(nc, 10_000, opts.feed);
+  const collect = await steadyCollector();
   const id = newBackupId();
   const manifest: Manifest = {
     format: FORMAT,
@@ -47,7 +50,7 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
     opts.signal?.throwIfAborted();
     const watch = await watchSnapshot(nc, name, opts.signal);
     try {
-      manifest.streams.push(await backUpStream(api, store, id, name, { ...opts, watch }));
+      manifest.streams.push(await backUpStream(api, store, id, name, { ...opts, watch, collect }));
     } catch (error) {
       // Deleted after the list, before or during its snapshot: the rest is still worth having.
       if (!opts.signal?.aborted && (await deletedMeanwhile(api, name, error))) {
@@ -67,18 +70,14 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
   return manifest;
 }
 
+type StreamOptions = BackupOptions & { watch: SnapshotWatch; collect: () => void };
+
 async function deletedMeanwhile(api: JetStreamApi, name: string, error: unknown): Promise<boolean> {
   if (error instanceof DeletedDuringSnapshot || (error instanceof JetStreamApiError && error.error.err_code === 10059)) return true;
   return (await api.streamInfo(name).catch(() => "unknown")) === undefined;
 }
 
-async function backUpStream(
-  api: JetStreamApi,
-  store: BackupStore,
-  id: string,
-  name: string,
-  opts: BackupOptions & { watch: SnapshotWatch },
-): Promise<StreamEntry> {
+async function backUpStream(api: JetStreamApi, store: BackupStore, id: string, name: string, opts: StreamOptions): Promise<StreamEntry> {
   const consumers = await api.consumerNames(name);
   const { info, chunks } = await api.snapshot(name, opts.watch.stopped);
   opts.progress.stream(name, info.state.bytes);
@@ -100,7 +99,7 @@ async function backUpStream(
 /** Bun leaves the chunks' buffers to a GC that comes late: a collection every so often keeps memory flat. */
 const COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
 
-async function* counted(chunks: AsyncIterable<Uint8Array>, name: string, opts: BackupOptions): AsyncIterable<Uint8Array> {
+async function* counted(chunks: AsyncIterable<Uint8Array>, name: string, opts: StreamOptions): AsyncIterable<Uint8Array> {
   let sinceCollect = 0;
   for await (const chunk of chunks) {
     opts.signal?.throwIfAborted();
@@ -109,7 +108,7 @@ async function* counted(chunks: AsyncIterable<Uint8Array>, name: string, opts: B
     sinceCollect += chunk.length;
     if (sinceCollect >= COLLECT_EVERY_BYTES) {
       sinceCollect = 0;
-      collectGarbage();
+      opts.collect();
     }
   }
 }

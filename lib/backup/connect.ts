@@ -8,6 +8,7 @@ import { discoveryProviderFor } from "../discovery/index.ts";
 import { RuntimeError } from "../errors.ts";
 import { natsUrl } from "../net.ts";
 import type { Settings } from "../settings/resolve.ts";
+import type { FeedCredentials } from "./jetstream.ts";
 
 const DNS_TIMEOUT_MS = 3000;
 
@@ -30,13 +31,17 @@ async function serverUrls(settings: Settings, given: string[]): Promise<string[]
   return urls;
 }
 
+/** The client credentials the servers use, as the NATS client (and a snapshot's own connection) take them. */
+export function clientCredentials(settings: Settings): FeedCredentials {
+  const auth = settings.clientAuth;
+  return auth.kind === "user" ? { user: auth.app.user, pass: auth.app.password } : auth.kind === "token" ? { token: auth.token } : {};
+}
+
 export async function connectToCluster(settings: Settings, given: string[], name: string): Promise<NatsConnection> {
   const { connect } = await import("@nats-io/transport-node");
   const servers = await serverUrls(settings, given);
-  const auth = settings.clientAuth;
-  const credentials = auth.kind === "user" ? { user: auth.app.user, pass: auth.app.password } : auth.kind === "token" ? { token: auth.token } : {};
   try {
-    return await connect({ servers, name, timeout: 5000, maxReconnectAttempts: 3, ...credentials });
+    return await connect({ servers, name, timeout: 5000, maxReconnectAttempts: 3, ...clientCredentials(settings) });
   } catch (error) {
     const message = (error as Error).message;
     if (/authoriz|authentic/i.test(message)) {

@@ -10,7 +10,8 @@
  * sent to, each acked by a reply; an empty message ends it and is answered with the restored stream's info.
  */
 import { randomUUID } from "node:crypto";
-import type { NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { type FeedServer, FeedUnsupported, SnapshotFeed } from "./snapshot-feed.ts";
 
 interface ApiError {
   code?: number;
@@ -30,6 +31,11 @@ export class JetStreamApiError extends Error {
 /** nats-server's error code for a stream that does not exist. */
 const STREAM_NOT_FOUND = 10059;
 const CHUNK_BYTES = 256 * 1024;
+/** Chunks that have arrived but the consumer has not taken yet, before acks wait (./snapshot-feed.ts). */
+const FEED_QUEUE_BYTES = 8 * 1024 * 1024;
+
+/** The credentials of the connection, for the snapshot's own connection (./snapshot-feed.ts). */
+export type FeedCredentials = Pick<FeedServer, "user" | "pass" | "token">;
 
 export interface StreamInfo {
   config: Record<string, unknown> & { name: string; storage?: string };
@@ -40,6 +46,8 @@ export class JetStreamApi {
   constructor(
     readonly nc: NatsConnection,
     readonly timeoutMs: number,
+    /** Given: snapshots come over a connection of their own with these credentials, to the same server. */
+    readonly feedCredentials?: FeedCredentials,
   ) {}
 
   async request<T>(subject: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
@@ -85,17 +93,20 @@ export class JetStreamApi {
   async snapshot(stream: string, stop?: AbortSignal): Promise<{ info: StreamInfo; chunks: AsyncIterable<Uint8Array> }> {
     // An inbox of its own; the client's createInbox would need a static import of the NATS client.
     const deliver = `_INBOX.${randomUUID().replaceAll("-", "")}`;
-    const sub = this.nc.subscribe(deliver);
+    const feed = await this.#openFeed(deliver, stream);
+    const sub = feed ? undefined : this.nc.subscribe(deliver);
     // Stopped (the stream was deleted: nats-server sends no more): the chunks end.
-    stop?.addEventListener("abort", () => sub.unsubscribe(), { once: true });
+    stop?.addEventListener("abort", () => (feed ? feed.close() : sub?.unsubscribe()), { once: true });
     let info: StreamInfo;
     try {
       info = await this.request<StreamInfo>(`$JS.API.STREAM.SNAPSHOT.${stream}`, { deliver_subject: deliver, chunk_size: CHUNK_BYTES });
     } catch (error) {
-      sub.unsubscribe();
+      feed?.close();
+      sub?.unsubscribe();
       throw error;
     }
-    async function* chunks(): AsyncIterable<Uint8Array> {
+    if (feed) return { info, chunks: feed };
+    async function* chunks(sub: Subscription): AsyncIterable<Uint8Array> {
       try {
         for await (const m of sub) {
           if (m.data.length === 0) {
@@ -114,7 +125,21 @@ export class JetStreamApi {
         sub.unsubscribe();
       }
     }
-    return { info, chunks: chunks() };
+    return { info, chunks: chunks(sub!) };
+  }
+
+  /** The snapshot's own connection to the server `nc` is on, or undefined to use `nc` (not asked for, or TLS). */
+  async #openFeed(subject: string, stream: string): Promise<SnapshotFeed | undefined> {
+    const listen = this.nc.getServer();
+    if (!this.feedCredentials || !listen) return undefined;
+    const url = new URL(`nats://${listen}`);
+    const server = { host: url.hostname.replace(/^\[|\]$/g, ""), port: Number(url.port || 4222), ...this.feedCredentials };
+    try {
+      return await SnapshotFeed.open(server, subject, { maxQueuedBytes: FEED_QUEUE_BYTES, timeoutMs: this.timeoutMs, what: `snapshot of ${stream}` });
+    } catch (error) {
+      if (error instanceof FeedUnsupported) return undefined;
+      throw new Error(`${(error as Error).message} (the snapshot's own connection to ${listen})`);
+    }
   }
 
   /** Restores a stream from its saved config and state and its snapshot chunks; resolves to the new stream's info. */

@@ -5,7 +5,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
+import { type FileHandle, mkdir, open, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BackupStore, StoreUrlError, type Written } from "./store-api.ts";
@@ -31,6 +31,22 @@ export async function* once(data: Uint8Array): AsyncIterable<Uint8Array> {
   yield data;
 }
 
+/** Chunks are written in batches of about this size: fewer, larger writes, one in flight while the next fills. */
+const WRITE_BYTES = 4 * 1024 * 1024;
+
+async function writeAll(file: FileHandle, parts: Uint8Array[]): Promise<void> {
+  let { bytesWritten } = await file.writev(parts);
+  for (const part of parts) {
+    if (bytesWritten >= part.length) {
+      bytesWritten -= part.length;
+      continue;
+    }
+    // A short write (rare, for a file): the rest of this part, then the next ones.
+    for (let at = bytesWritten; at < part.length; ) at += (await file.write(part, at)).bytesWritten;
+    bytesWritten = 0;
+  }
+}
+
 class FileStore implements BackupStore {
   constructor(
     readonly url: string,
@@ -44,10 +60,24 @@ class FileStore implements BackupStore {
     const partial = `${path}.partial`;
     const file = await open(partial, "w");
     const seen = { bytes: 0, hash: createHash("sha256") };
+    let batch: Uint8Array[] = [];
+    let batched = 0;
+    let writing: Promise<void> = Promise.resolve();
     try {
-      for await (const chunk of hashing(chunks, seen)) await file.write(chunk);
+      for await (const chunk of hashing(chunks, seen)) {
+        batch.push(chunk);
+        batched += chunk.length;
+        if (batched < WRITE_BYTES) continue;
+        await writing;
+        writing = writeAll(file, batch);
+        batch = [];
+        batched = 0;
+      }
+      await writing;
+      if (batch.length) await writeAll(file, batch);
       await file.sync();
     } finally {
+      await writing.catch(() => undefined);
       await file.close();
     }
     await rename(partial, path);

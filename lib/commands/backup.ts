@@ -1,6 +1,6 @@
 import { defineCommand } from "citty";
 import { runBackup } from "../backup/backup.ts";
-import { connectToCluster } from "../backup/connect.ts";
+import { clientCredentials, connectToCluster } from "../backup/connect.ts";
 import { backupProgress } from "../backup/progress.ts";
 import { InterruptedError } from "../errors.ts";
 import { resolveSettings } from "../settings/resolve.ts";
@@ -45,7 +45,7 @@ export default defineCommand({
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
       try {
-        await runBackup(nc, store, { keep, progress, signal: abort.signal });
+        await runBackup(nc, store, { keep, progress, signal: abort.signal, feed: clientCredentials(settings) });
       } catch (error) {
         // Whatever the store or the client made of the stop, it was the stop.
         if (!abort.signal.aborted) throw error;

@@ -1,8 +1,9 @@
 /**
  * Backup and restore throughput of a stream of 1 GiB on one local nats-server (file store), as a ratio to the
  * snapshot API's own rate in the same run: the snapshot read by this process and thrown away (to nowhere), chunks
- * acked at once. `backup` is the compiled launcher writing to a file:// store; its peak RSS is VmHWM, read from
- * /proc while it runs. `restore` deletes the stream and brings it back from that backup.
+ * acked at once, by the same reader the backup uses (lib/backup/snapshot-feed.ts); the NATS client's rate for the
+ * same is reported beside it. `backup` is the compiled launcher writing to a file:// store; its peak RSS is VmHWM,
+ * read from /proc while it runs. `restore` deletes the stream and brings it back from that backup.
  */
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -15,6 +16,8 @@ export interface BackupBenchResult {
   streamMiB: number;
   snapshotMiB: number;
   snapshotMiBps: number;
+  /** The same snapshot read to nowhere by the NATS client (@nats-io/transport-node) instead. */
+  clientSnapshotMiBps: number;
   backupMiBps: number;
   restoreMiBps: number;
   backupRatio: number;
@@ -68,11 +71,15 @@ export async function benchBackup(natsServer: string): Promise<BackupBenchResult
     const info = (await api.streamInfo("BIG"))!;
     const streamMiB = info.state.bytes / 1024 / 1024;
 
-    let t0 = performance.now();
-    const { chunks } = await api.snapshot("BIG");
-    let snapBytes = 0;
-    for await (const chunk of chunks) snapBytes += chunk.length;
-    const snapshotSeconds = (performance.now() - t0) / 1000;
+    // To nowhere: the backup's own reader (credentials given: none here), then the NATS client's.
+    const toNowhere = async (reader: JetStreamApi) => {
+      const t0 = performance.now();
+      let bytes = 0;
+      for await (const chunk of (await reader.snapshot("BIG")).chunks) bytes += chunk.length;
+      return { bytes, seconds: (performance.now() - t0) / 1000 };
+    };
+    const snap = await toNowhere(new JetStreamApi(nc, 30_000, {}));
+    const clientSnap = await toNowhere(api);
     await nc.close();
 
     const env = cleanEnv();
@@ -81,16 +88,16 @@ export async function benchBackup(natsServer: string): Promise<BackupBenchResult
     nc = await connect({ servers: url });
     await new JetStreamApi(nc, 30_000).request("$JS.API.STREAM.DELETE.BIG", undefined);
     await nc.close();
-    t0 = performance.now();
     const restore = await timedLauncher(["restore", "--server", url, "--from", store], env);
     // Rates in the stream's bytes per second (the snapshot is about as large: incompressible data).
-    const snapshotMiBps = streamMiB / snapshotSeconds;
+    const snapshotMiBps = streamMiB / snap.seconds;
     const backupMiBps = streamMiB / backup.seconds;
     const restoreMiBps = streamMiB / restore.seconds;
     const result = {
       streamMiB: Math.round(streamMiB),
-      snapshotMiB: Math.round(snapBytes / 1024 / 1024),
+      snapshotMiB: Math.round(snap.bytes / 1024 / 1024),
       snapshotMiBps: Math.round(snapshotMiBps),
+      clientSnapshotMiBps: Math.round(streamMiB / clientSnap.seconds),
       backupMiBps: Math.round(backupMiBps),
       restoreMiBps: Math.round(restoreMiBps),
       backupRatio: Math.round((backupMiBps / snapshotMiBps) * 100) / 100,
