@@ -28,13 +28,15 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
   const api = new JetStreamApi(nc, 10_000, opts.feed);
   const collect = await steadyCollector();
   const id = newBackupId();
+  // Collected for a fixed time (1.5 s): meanwhile the streams are backed up; the manifest comes last anyway.
+  const versions = serverVersions(nc);
   const manifest: Manifest = {
     format: FORMAT,
     id,
     created: new Date().toISOString(),
     launcher: launcherVersion,
     natsServer: nc.info?.version ?? "unknown",
-    natsServers: await serverVersions(nc),
+    natsServers: [],
     streams: [],
     skipped: [],
   };
@@ -63,6 +65,7 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
       watch.close();
     }
   }
+  manifest.natsServers = await versions;
   opts.signal?.throwIfAborted();
   await store.put(`${id}/${MANIFEST}`, once(encode(manifest)));
   if (opts.keep !== undefined) await prune(store, opts.keep, id, opts.progress);

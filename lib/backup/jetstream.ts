@@ -30,9 +30,12 @@ export class JetStreamApiError extends Error {
 
 /** nats-server's error code for a stream that does not exist. */
 const STREAM_NOT_FOUND = 10059;
-const CHUNK_BYTES = 256 * 1024;
+/** nats-server's largest snapshot chunk: the fewest messages and acks for it to send. */
+const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
+/** Restore chunks are published, so they stay well under any max_payload (1 MiB by default). */
+const RESTORE_CHUNK_BYTES = 256 * 1024;
 /** Chunks that have arrived but the consumer has not taken yet, before acks wait (./snapshot-feed.ts). */
-const FEED_QUEUE_BYTES = 8 * 1024 * 1024;
+const FEED_QUEUE_BYTES = 4 * 1024 * 1024;
 
 /** The credentials of the connection, for the snapshot's own connection (./snapshot-feed.ts). */
 export type FeedCredentials = Pick<FeedServer, "user" | "pass" | "token">;
@@ -99,7 +102,7 @@ export class JetStreamApi {
     stop?.addEventListener("abort", () => (feed ? feed.close() : sub?.unsubscribe()), { once: true });
     let info: StreamInfo;
     try {
-      info = await this.request<StreamInfo>(`$JS.API.STREAM.SNAPSHOT.${stream}`, { deliver_subject: deliver, chunk_size: CHUNK_BYTES });
+      info = await this.request<StreamInfo>(`$JS.API.STREAM.SNAPSHOT.${stream}`, { deliver_subject: deliver, chunk_size: SNAPSHOT_CHUNK_BYTES });
     } catch (error) {
       feed?.close();
       sub?.unsubscribe();
@@ -146,7 +149,7 @@ export class JetStreamApi {
   async restore(config: StreamInfo["config"], state: unknown, chunks: AsyncIterable<Uint8Array>): Promise<StreamInfo> {
     const { deliver_subject } = await this.request<{ deliver_subject: string }>(`$JS.API.STREAM.RESTORE.${config.name}`, { config, state });
     const window: Promise<unknown>[] = [];
-    for await (const data of rechunk(chunks, CHUNK_BYTES)) {
+    for await (const data of rechunk(chunks, RESTORE_CHUNK_BYTES)) {
       window.push(this.ackedChunk(deliver_subject, data));
       // A few chunks in flight: the round trip does not limit the rate, and memory stays a few chunks.
       if (window.length >= 8) await window.shift();

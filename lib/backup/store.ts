@@ -32,7 +32,7 @@ export async function* once(data: Uint8Array): AsyncIterable<Uint8Array> {
 }
 
 /** Chunks are written in batches of about this size: fewer, larger writes, one in flight while the next fills. */
-const WRITE_BYTES = 4 * 1024 * 1024;
+const WRITE_BYTES = 2 * 1024 * 1024;
 
 async function writeAll(file: FileHandle, parts: Uint8Array[]): Promise<void> {
   let { bytesWritten } = await file.writev(parts);
