@@ -34,8 +34,10 @@ interface PruneOptions {
 
 const DNS_TIMEOUT_MS = 2000;
 const REQUEST_TIMEOUT_MS = 5000;
-/** nats-server's meta leader waits a few seconds for the streams' answers before it replies to a stream list. */
-const LIST_TIMEOUT_MS = 10_000;
+/** The meta leader waits a few seconds for the streams' answers before it replies to a stream list... */
+const LIST_TIMEOUT_MS = 8000;
+/** ...and there may be no meta leader for a while: asked again for up to 20 s, as $JS.API.SERVER.REMOVE is. */
+const LIST_WAIT_MS = 20_000;
 
 /** The system account user, which `$JS.API.SERVER.REMOVE` needs; missing is bad input (exit 2). */
 function systemCredentials(settings: Settings): Credentials {
@@ -53,7 +55,8 @@ export async function runPrune(settings: Settings, opts: PruneOptions): Promise<
   const survey = () => surveyCluster(settings, { timeoutMs: opts.timeoutMs, dnsTimeoutMs: DNS_TIMEOUT_MS });
   const before = await survey();
   let plan = planPrune(before);
-  if (!plan.refusal && plan.servers.length) plan = guardStreams(plan, await listStreams(settings, serverUrls(before, settings), LIST_TIMEOUT_MS));
+  if (!plan.refusal && plan.servers.length)
+    plan = guardStreams(plan, await listStreams(settings, serverUrls(before, settings), { timeoutMs: LIST_TIMEOUT_MS, waitMs: LIST_WAIT_MS }));
   write(renderPlan(plan));
   if (plan.refusal) return settings.mode === "local" ? 0 : 1;
   if (!plan.servers.length && !plan.streamPeers.length) return 0;

@@ -170,7 +170,8 @@ test("prune refuses while LOG's only replica is on the destroyed machine, and wh
 
 test("once LOG is deleted (its messages stay on the volume), prune --yes removes the peer; ORDERS runs on two replicas", async () => {
   const on = survivors[0]!;
-  await (await managerOn(on)).streams.delete("LOG");
+  // A longer timeout than the client's 5 s: the meta leader answers it, which may be busy right after prune asked.
+  await (await jetstreamManager(await clients.to(on, USER), { timeout: 20_000 })).streams.delete("LOG");
   const pruned = await prune(on, ["--yes"]);
   expectCode(pruned, 0);
   expect(pruned.stdout).toContain(`done: removed ${victim.id} from the meta group`);
