@@ -3,7 +3,7 @@
  * consumers, one at a time through nats-server's snapshot API, straight into the store; the manifest last.
  * Then, with `keep`, complete backups beyond the newest `keep` are removed (never the new one).
  */
-import { steadyCollector } from "../runtime/gc.ts";
+import { collectingAsItGoes } from "../runtime/gc.ts";
 import { launcherVersion } from "../version.ts";
 import { type FeedCredentials, JetStreamApi, JetStreamApiError } from "./jetstream.ts";
 import { FORMAT, listBackups, type Manifest, MANIFEST, newBackupId, type StreamEntry, streamKey } from "./manifest.ts";
@@ -26,7 +26,6 @@ const encode = (value: unknown) => new TextEncoder().encode(`${JSON.stringify(va
 
 export async function runBackup(nc: NatsConnection, store: BackupStore, opts: BackupOptions): Promise<Manifest> {
   const api = new JetStreamApi(nc, 10_000, opts.feed);
-  const collect = await steadyCollector();
   const id = newBackupId();
   // Collected for a fixed time (1.5 s): meanwhile the streams are backed up; the manifest comes last anyway.
   const versions = serverVersions(nc);
@@ -52,7 +51,7 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
     opts.signal?.throwIfAborted();
     const watch = await watchSnapshot(nc, name, opts.signal);
     try {
-      manifest.streams.push(await backUpStream(api, store, id, name, { ...opts, watch, collect }));
+      manifest.streams.push(await backUpStream(api, store, id, name, { ...opts, watch }));
     } catch (error) {
       // Deleted after the list, before or during its snapshot: the rest is still worth having.
       if (!opts.signal?.aborted && (await deletedMeanwhile(api, name, error))) {
@@ -73,7 +72,7 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
   return manifest;
 }
 
-type StreamOptions = BackupOptions & { watch: SnapshotWatch; collect: () => void };
+type StreamOptions = BackupOptions & { watch: SnapshotWatch };
 
 async function deletedMeanwhile(api: JetStreamApi, name: string, error: unknown): Promise<boolean> {
   if (error instanceof DeletedDuringSnapshot || (error instanceof JetStreamApiError && error.error.err_code === 10059)) return true;
@@ -99,20 +98,11 @@ async function backUpStream(api: JetStreamApi, store: BackupStore, id: string, n
   };
 }
 
-/** Bun leaves the chunks' buffers to a GC that comes late: a collection every so often keeps memory flat. */
-const COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
-
 async function* counted(chunks: AsyncIterable<Uint8Array>, name: string, opts: StreamOptions): AsyncIterable<Uint8Array> {
-  let sinceCollect = 0;
-  for await (const chunk of chunks) {
+  for await (const chunk of collectingAsItGoes(chunks)) {
     opts.signal?.throwIfAborted();
     opts.progress.bytes(name, chunk.length);
     yield chunk;
-    sinceCollect += chunk.length;
-    if (sinceCollect >= COLLECT_EVERY_BYTES) {
-      sinceCollect = 0;
-      opts.collect();
-    }
   }
 }
 

@@ -152,7 +152,7 @@ export class JetStreamApi {
     for await (const data of rechunk(chunks, RESTORE_CHUNK_BYTES)) {
       window.push(this.ackedChunk(deliver_subject, data));
       // A few chunks in flight: the round trip does not limit the rate, and memory stays a few chunks.
-      if (window.length >= 8) await window.shift();
+      if (window.length >= 32) await window.shift();
     }
     await Promise.all(window);
     // The end: nats-server now builds the stream, which takes a while for a large one.

@@ -4,6 +4,7 @@
  * newer nats-server wrote, and refuses if any chosen stream already exists. Then each stream is restored through
  * `$JS.API.STREAM.RESTORE`, its consumers with it, with `--replicas` and `--placement` replacing the saved ones.
  */
+import { collectingAsItGoes } from "../runtime/gc.ts";
 import { createHash } from "node:crypto";
 import { RuntimeError, UsageError } from "../errors.ts";
 import { JetStreamApi, type StreamInfo } from "./jetstream.ts";
@@ -43,7 +44,7 @@ async function verify(store: BackupStore, streams: StreamEntry[]): Promise<void>
     for (const object of [stream.objects.info, stream.objects.snapshot]) {
       const seen = { bytes: 0, hash: createHash("sha256") };
       try {
-        for await (const _ of hashing(store.get(object.key), seen));
+        for await (const _ of hashing(collectingAsItGoes(store.get(object.key)), seen));
       } catch (error) {
         throw new RuntimeError(`${store.url}/${object.key}: cannot be read (${(error as Error).message}); nothing was restored`);
       }
@@ -86,7 +87,7 @@ export async function runRestore(nc: NatsConnection, store: BackupStore, opts: R
     if (opts.placement !== undefined) config.placement = { cluster: opts.placement };
     const { bytes } = stream.objects.snapshot;
     bars.begin(stream.name, bytes);
-    const restored = await api.restore(config, saved.state, counted(store.get(stream.objects.snapshot.key), bars));
+    const restored = await api.restore(config, saved.state, counted(collectingAsItGoes(store.get(stream.objects.snapshot.key)), bars));
     bars.end(`restored, ${restored.state.messages} messages, ${formatBytes(bytes)}`, bytes);
     total += bytes;
   }

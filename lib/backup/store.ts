@@ -85,7 +85,7 @@ class FileStore implements BackupStore {
   }
 
   async *get(key: string): AsyncIterable<Uint8Array> {
-    for await (const chunk of createReadStream(join(this.root, key), { highWaterMark: 256 * 1024 })) yield chunk as Uint8Array;
+    for await (const chunk of createReadStream(join(this.root, key), { highWaterMark: 1024 * 1024 })) yield chunk as Uint8Array;
   }
 
   async ids(): Promise<string[]> {
