@@ -9,7 +9,8 @@ import { refuseUnknownOptions } from "./options.ts";
 export default defineCommand({
   meta: {
     name: "prune",
-    description: "Remove the JetStream peers of destroyed machines (offline and gone from all.vms.<app>.internal); prints the plan unless --yes",
+    description:
+      "Remove the JetStream peers of destroyed machines (offline and gone from all.vms.<app>.internal), never a stream's last replica; prints the plan unless --yes",
   },
   args: {
     ...operateArgs,
