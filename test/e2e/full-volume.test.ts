@@ -126,9 +126,10 @@ test("with NATS_MAX_FILE_STORE below the volume, publishing past it gets errors,
   }
 
   // The volume grew (`fly volumes extend`); a deploy raises the limit. Writes are acknowledged again.
+  // Acks may resume while the deploy is still going (once a majority has the new limit): they count.
   const raisedAt = performance.now();
-  await rollingDeploy(ord, () => ({ NATS_MAX_FILE_STORE: RAISED }));
   const baseline = pub.acked.size;
+  await rollingDeploy(ord, () => ({ NATS_MAX_FILE_STORE: RAISED }));
   await waitFor("20 more acks after the limit was raised", () => pub.acked.size >= baseline + 20, 30_000);
   const servingAgainMs = Math.round(performance.now() - raisedAt);
   await pub.stop();
