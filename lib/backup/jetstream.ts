@@ -60,13 +60,21 @@ export class JetStreamApi {
     return json;
   }
 
-  /** Every stream of the account, with config and state, paged as nats-server serves them. */
-  async streams(): Promise<StreamInfo[]> {
-    const out: StreamInfo[] = [];
+  /**
+   * Every stream of the account, with config and state, paged as nats-server serves them; `missing` names those
+   * the meta leader knows but whose info did not arrive (no stream leader, say). nats-server 2.15 also lists those
+   * with their last known info, marked offline: they are in `missing` only.
+   */
+  async streams(): Promise<{ streams: StreamInfo[]; missing: string[] }> {
+    const infos = new Map<string, StreamInfo>();
+    const missing = new Set<string>();
     for (;;) {
-      const page = await this.request<{ total: number; streams: StreamInfo[] | null }>("$JS.API.STREAM.LIST", { offset: out.length });
-      out.push(...(page.streams ?? []));
-      if (!page.streams?.length || out.length >= page.total) return out;
+      const seen = new Set([...infos.keys(), ...missing]).size;
+      const page = await this.request<{ total: number; streams: StreamInfo[] | null; missing?: string[] | null }>("$JS.API.STREAM.LIST", { offset: seen });
+      for (const info of page.streams ?? []) infos.set(info.config.name, info);
+      for (const name of page.missing ?? []) missing.add(name);
+      const now = new Set([...infos.keys(), ...missing]).size;
+      if (now === seen || now >= page.total) return { streams: [...infos.values()].filter((s) => !missing.has(s.config.name)), missing: [...missing] };
     }
   }
 

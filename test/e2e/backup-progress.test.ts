@@ -27,6 +27,7 @@ const STREAMS = ["BIG", "SMALL", "ZGONE"];
 
 let net: FlyNetwork;
 let machine: FlyMachine;
+let machines: FlyMachine[];
 let dir: string;
 let js: JetStreamClient, jsm: JetStreamManager;
 const clients = new Clients();
@@ -35,7 +36,7 @@ const running = new Set<StartedLauncher>();
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "e2e-backup-progress-"));
   net = await FlyNetwork.start();
-  const machines = net.startMachines(3, { app: "e2e-backup-progress", region: "ord", env: AUTH });
+  machines = net.startMachines(3, { app: "e2e-backup-progress", region: "ord", env: AUTH });
   machine = machines[0]!;
   await waitSupercluster(machines, { timeoutMs: 40_000 });
   const nc = await clients.to(machine, { user: AUTH.NATS_USER, pass: AUTH.NATS_PASSWORD });
@@ -181,4 +182,30 @@ test("a stream deleted while its own snapshot is being written is skipped with a
   // nats-server stops sending and never ends that snapshot: the backup sees the deletion advisory.
   await addSmallStream("ZGONE");
   await deleteDuringBig(join(dir, "deleted-own"), "BIG");
+});
+
+test("a stream whose machine is down (no leader, `missing` in the stream list) is skipped by name; the backup completes and exits 1", async () => {
+  await addSmallStream("DOWN");
+  const leader = (await jsm.streams.info("DOWN")).cluster?.leader;
+  const down = machines.find((m) => m.id === leader);
+  if (!down) throw new Error(`DOWN's leader ${leader} is none of the machines`);
+  const up = machines.find((m) => m !== down)!;
+  // Every R1 stream on that machine goes without a leader with it.
+  const all: string[] = [];
+  for await (const name of jsm.streams.names()) all.push(name);
+  const onIt: string[] = [];
+  for (const name of all) if ((await jsm.streams.info(name)).cluster?.leader === down.id) onIt.push(name);
+  await down.stop();
+  const store = join(dir, "down");
+  const { code, stdout, stderr } = await runLauncher(["backup", "--to", `file://${store}`, "--server", up.clientUrl], AUTH);
+  expectCode({ code, stdout, stderr }, 1);
+  const reason = "it did not answer the stream list (no stream leader?)";
+  for (const name of onIt) expect(stdout).toContain(`${name}: skipped (${reason})\n`);
+  expect(`${stdout}${stderr}`).toContain(
+    `lacks ${onIt.sort().join(", ")}: ${reason}; run it again once \`nats-cluster status\` shows every stream with a leader`,
+  );
+  const [id] = readdirSync(store);
+  const manifest = manifestOf(store, id!);
+  expect(manifest.skipped.map((s: { name: string }) => s.name).sort()).toEqual(onIt.sort());
+  expect(manifest.streams.length).toBe(all.length - onIt.length);
 });
