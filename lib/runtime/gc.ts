@@ -6,10 +6,10 @@ export function collectGarbage(): void {
 }
 
 /** Bun leaves streamed buffers to a GC that comes late: a collection every this many bytes keeps memory flat. */
-const COLLECT_EVERY_BYTES = 16 * 1024 * 1024;
+const COLLECT_EVERY_BYTES = 8 * 1024 * 1024;
 
 /**
- * Passes `chunks` on, with a full collection every 16 MiB that leaves the freed memory to the allocator (Bun:
+ * Passes `chunks` on, with a full collection every 8 MiB that leaves the freed memory to the allocator (Bun:
  * bun:jsc's fullGC): for a loop that frees as fast as it allocates, such as a backup or a restore, new buffers
  * reuse the same pages instead of faulting in fresh ones, which collectGarbage's hand-back to the system made cost
  * about half a second per GiB. Elsewhere the chunks pass as they are.
