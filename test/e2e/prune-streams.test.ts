@@ -47,7 +47,7 @@ test("two of an R3 stream's three machines destroyed at once: prune removes both
   const victims = ord.filter((m) => qPeers.includes(m.id) && m.id !== keepOn).slice(0, 2);
   const survivor = ord.find((m) => qPeers.includes(m.id) && !victims.includes(m))!;
   const on = ord.find((m) => !victims.includes(m))!;
-  for (const v of victims) await v.destroy();
+  await Promise.all(victims.map((v) => v.destroy()));
 
   // Q's last replica loses its leader (no quorum) and still reports where Q's replicas are.
   await waitUntil(
