@@ -257,9 +257,11 @@ export class FlyMachine {
     const verbose = this.#net.verbose;
     const prefix = `${this.id} ${this.region}`;
     const streamsDone: Promise<void>[] = [];
+    let lastLineAt = 0;
     for (const stream of [child.stdout!, child.stderr!]) {
       const rl = createInterface({ input: stream, crlfDelay: Infinity });
       rl.on("line", (line) => {
+        lastLineAt = performance.now();
         this.#lines.push(line);
         if (verbose) process.stderr.write(`${prefix} | ${line}\n`);
       });
@@ -275,8 +277,14 @@ export class FlyMachine {
       });
       child.once("exit", (code, signal) => {
         info ??= { code, signal };
-        // Collect the last lines before reporting the exit (bounded: a grandchild may hold the pipes).
-        void Promise.race([Promise.all(streamsDone), delay(500)]).then(() => {
+        // Collect the last lines before reporting the exit. The pipes close only once the metrics exporter (a
+        // grandchild, which checks on nats-server every second) has exited too, so the wait ends sooner: once no
+        // line has come for 50 ms, or after 500 ms at most.
+        const exitAt = performance.now();
+        let closed = false;
+        void Promise.all(streamsDone).then(() => (closed = true));
+        const quiet = () => closed || performance.now() - Math.max(exitAt, lastLineAt) >= 50;
+        void pollUntil(quiet, { timeoutMs: 500, intervalMs: 10 }).then(() => {
           this.#exitInfo = info;
           resolveExit(info!);
         });
