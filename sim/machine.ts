@@ -95,6 +95,8 @@ export class FlyMachine {
   #lines: string[] = [];
   #runStart = 0;
   #starts = 0;
+  /** The last run's stdout and stderr have closed (the metrics exporter, which holds them too, is gone). */
+  #outputClosed: Promise<unknown> = Promise.resolve();
   #addrUp = false;
   #netns: MachineNetns | undefined;
   #destroyed = false;
@@ -282,7 +284,7 @@ export class FlyMachine {
         // line has come for 50 ms, or after 500 ms at most.
         const exitAt = performance.now();
         let closed = false;
-        void Promise.all(streamsDone).then(() => (closed = true));
+        this.#outputClosed = Promise.all(streamsDone).then(() => (closed = true));
         const quiet = () => closed || performance.now() - Math.max(exitAt, lastLineAt) >= 50;
         void pollUntil(quiet, { timeoutMs: 500, intervalMs: 10 }).then(() => {
           this.#exitInfo = info;
@@ -341,6 +343,9 @@ export class FlyMachine {
   async restart(opts: StopOptions & { env?: Record<string, string | undefined> } = {}): Promise<this> {
     if (this.running) await this.stop(opts);
     if (opts.env) this.#extraEnv = { ...this.#extraEnv, ...opts.env };
+    // On Fly nothing of a stopped machine outlives it; here the last run's metrics exporter exits up to a second
+    // after nats-server, and a new one started before then finds its port taken (and tries again only 5 s later).
+    await Promise.race([this.#outputClosed, delay(1_500)]);
     this._start();
     return this;
   }
