@@ -1,6 +1,6 @@
 // What `nats-cluster backup` shows and how it stops, with the compiled launcher against a simulated region of three
 // machines (client auth on) and file:// stores: a progress bar per stream on a terminal (util-linux `script` gives it a
-// pseudo-terminal), for restore too, one line per stream otherwise, a summary in both; a real SIGINT mid-backup leaves an incomplete
+// pseudo-terminal), for restore too, one line per stream otherwise, a summary in both; a real SIGINT (or SIGTERM, exit 143) mid-backup leaves an incomplete
 // backup that `backups` lists as such and `restore` refuses; a stream deleted while an earlier one is being
 // snapshotted, or during its own snapshot, is skipped with a warning and listed as skipped. Mid-backup is made certain, not timed: the backup is
 // stopped (SIGSTOP) as soon as BIG's snapshot is being written, acted on, and continued (SIGCONT).
@@ -157,6 +157,21 @@ test("Ctrl-C (a real SIGINT) mid-backup: exit 130, one line; the backup is incom
   const newest = await runLauncher(["restore", "--from", `file://${store}`, "--server", machine.clientUrl], AUTH);
   expectCode(newest, 1);
   expect(newest.stderr).toContain(`no complete backup in file://${store}`);
+});
+
+// What a scheduled job machine gets when Fly stops it (its kill_signal, SIGTERM by default) mid-backup.
+test("SIGTERM mid-backup: exit 143, one line; the backup is incomplete", async () => {
+  const store = join(dir, "terminated");
+  const started = backup(store);
+  const id = await pauseDuringBig(started, store);
+  started.child.kill("SIGTERM");
+  started.child.kill("SIGCONT");
+  const { code, stderr } = await started.result;
+  expect(code).toBe(143);
+  expect(stderr).toBe(
+    `[nats-cluster] error: interrupted (SIGTERM): backup ${id} is incomplete (no manifest.json) and will never be restored; nats-cluster backups lists it\n`,
+  );
+  expect(existsSync(join(store, id, "manifest.json"))).toBe(false);
 });
 
 /** Backs up into `store`, deleting `deleted` while BIG's snapshot is being written: it is skipped, the rest is backed up. */
