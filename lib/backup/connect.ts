@@ -49,6 +49,9 @@ export async function connectToCluster(settings: Settings, given: string[], name
         `${servers.join(", ")}: the servers refused the credentials (${message}); set NATS_USER/NATS_PASSWORD or NATS_TOKEN as the machines have them`,
       );
     }
+    if (/certificate|self.signed/i.test(message)) {
+      throw new RuntimeError(`${servers.join(", ")}: the server's TLS certificate is not trusted (${message}); give its CA with NODE_EXTRA_CA_CERTS=<file>`);
+    }
     throw new RuntimeError(`cannot connect to ${servers.join(", ")}: ${message}; is the cluster up (nats-cluster status)?`);
   }
 }
