@@ -5,9 +5,10 @@
  */
 import { RuntimeError } from "../errors.ts";
 import { collectingAsItGoes } from "../runtime/gc.ts";
-import { delay } from "../util/async.ts";
 import { launcherVersion } from "../version.ts";
-import { type FeedCredentials, JetStreamApi, JetStreamApiError, type StreamInfo } from "./jetstream.ts";
+import { JetStreamApiError } from "../jetstream/request.ts";
+import { listStreams } from "../jetstream/stream-list.ts";
+import { type FeedCredentials, JetStreamApi } from "./jetstream.ts";
 import { FORMAT, listBackups, type Manifest, MANIFEST, newBackupId, type StreamEntry, streamKey } from "./manifest.ts";
 import type { Progress } from "./progress.ts";
 import { serverVersions } from "./servers.ts";
@@ -41,10 +42,13 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
     streams: [],
     skipped: [],
   };
-  const listed = await listAnswered(api, opts.signal);
-  const streams = listed.streams.sort((a, b) => a.config.name.localeCompare(b.config.name));
-  opts.progress.start(id, store.url, streams.length + listed.missing.length);
-  for (const name of listed.missing) {
+  // Asked again for up to 10 s while a stream is missing: right after a restart or a lost machine, it may be between
+  // leaders. Those still missing then are skipped by name (nats-server 2.15 lists them with their last known info too).
+  const listed = await listStreams(nc, { timeoutMs: api.timeoutMs, waitMs: 10_000, signal: opts.signal });
+  const missing = listed.missing.sort();
+  const streams = listed.streams.filter((s) => !missing.includes(s.config.name)).sort((a, b) => a.config.name.localeCompare(b.config.name));
+  opts.progress.start(id, store.url, streams.length + missing.length);
+  for (const name of missing) {
     manifest.skipped.push({ name, reason: UNANSWERED });
     opts.progress.skipped(name, UNANSWERED);
   }
@@ -77,32 +81,14 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
   if (opts.keep !== undefined) await prune(store, opts.keep, id, opts.progress);
   opts.progress.done(manifest);
   // Complete for what it holds, but a scheduled job must not pass over a stream it could not save.
-  if (listed.missing.length)
+  if (missing.length)
     throw new RuntimeError(
-      `backup ${id} lacks ${listed.missing.join(", ")}: ${UNANSWERED}; run it again once \`nats-cluster status\` shows every stream with a leader`,
+      `backup ${id} lacks ${missing.join(", ")}: ${UNANSWERED}; run it again once \`nats-cluster status\` shows every stream with a leader`,
     );
   return manifest;
 }
 
 const UNANSWERED = "it did not answer the stream list (no stream leader?)";
-
-/**
- * The stream list, asked again every second for up to 10 s while a stream is named in `missing`: right after a
- * restart or a lost machine, a stream may be between leaders.
- */
-async function listAnswered(api: JetStreamApi, signal?: AbortSignal): Promise<{ streams: StreamInfo[]; missing: string[] }> {
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    // No meta leader for a moment (an election) is an error reply: asked again too, until the deadline.
-    const listed = await api.streams().catch((error) => {
-      if (Date.now() >= deadline) throw error;
-      return undefined;
-    });
-    if (listed && (!listed.missing.length || Date.now() >= deadline)) return { ...listed, missing: listed.missing.sort() };
-    signal?.throwIfAborted();
-    await delay(1_000);
-  }
-}
 
 type StreamOptions = BackupOptions & { watch: SnapshotWatch };
 

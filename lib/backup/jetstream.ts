@@ -11,22 +11,9 @@
  */
 import { randomUUID } from "node:crypto";
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
+import { type ApiError, JetStreamApiError, jsRequest } from "../jetstream/request.ts";
+import type { StreamInfo } from "../jetstream/stream-list.ts";
 import { type FeedServer, FeedUnsupported, SnapshotFeed } from "./snapshot-feed.ts";
-
-interface ApiError {
-  code?: number;
-  err_code?: number;
-  description?: string;
-}
-
-export class JetStreamApiError extends Error {
-  constructor(
-    readonly subject: string,
-    readonly error: ApiError,
-  ) {
-    super(`${subject}: ${error.description ?? "error"} (${error.code ?? "?"}${error.err_code ? `/${error.err_code}` : ""})`);
-  }
-}
 
 /** nats-server's error code for a stream that does not exist. */
 const STREAM_NOT_FOUND = 10059;
@@ -40,11 +27,6 @@ const FEED_QUEUE_BYTES = 4 * 1024 * 1024;
 /** The credentials of the connection, for the snapshot's own connection (./snapshot-feed.ts). */
 export type FeedCredentials = Pick<FeedServer, "user" | "pass" | "token">;
 
-export interface StreamInfo {
-  config: Record<string, unknown> & { name: string; storage?: string };
-  state: Record<string, unknown> & { messages: number; bytes: number };
-}
-
 export class JetStreamApi {
   constructor(
     readonly nc: NatsConnection,
@@ -53,29 +35,8 @@ export class JetStreamApi {
     readonly feedCredentials?: FeedCredentials,
   ) {}
 
-  async request<T>(subject: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
-    const reply = await this.nc.request(subject, body === undefined ? "" : JSON.stringify(body), { timeout: timeoutMs });
-    const json = reply.json<T & { error?: ApiError }>();
-    if (json.error) throw new JetStreamApiError(subject, json.error);
-    return json;
-  }
-
-  /**
-   * Every stream of the account, with config and state, paged as nats-server serves them; `missing` names those
-   * the meta leader knows but whose info did not arrive (no stream leader, say). nats-server 2.15 also lists those
-   * with their last known info, marked offline: they are in `missing` only.
-   */
-  async streams(): Promise<{ streams: StreamInfo[]; missing: string[] }> {
-    const infos = new Map<string, StreamInfo>();
-    const missing = new Set<string>();
-    for (;;) {
-      const seen = new Set([...infos.keys(), ...missing]).size;
-      const page = await this.request<{ total: number; streams: StreamInfo[] | null; missing?: string[] | null }>("$JS.API.STREAM.LIST", { offset: seen });
-      for (const info of page.streams ?? []) infos.set(info.config.name, info);
-      for (const name of page.missing ?? []) missing.add(name);
-      const now = new Set([...infos.keys(), ...missing]).size;
-      if (now === seen || now >= page.total) return { streams: [...infos.values()].filter((s) => !missing.has(s.config.name)), missing: [...missing] };
-    }
+  request<T>(subject: string, body: unknown, timeoutMs = this.timeoutMs): Promise<T> {
+    return jsRequest<T>(this.nc, subject, body, timeoutMs);
   }
 
   async consumerNames(stream: string): Promise<string[]> {

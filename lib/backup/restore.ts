@@ -7,7 +7,8 @@
 import { collectingAsItGoes } from "../runtime/gc.ts";
 import { createHash } from "node:crypto";
 import { RuntimeError, UsageError } from "../errors.ts";
-import { JetStreamApi, type StreamInfo } from "./jetstream.ts";
+import type { StreamInfo } from "../jetstream/stream-list.ts";
+import { JetStreamApi } from "./jetstream.ts";
 import { listBackups, type Manifest, newerFormat, readManifest, type StreamEntry } from "./manifest.ts";
 import { formatBytes, type ProgressOptions, plural, type StreamBars, streamBars } from "./progress.ts";
 import { type BackupStore, hashing, readAll } from "./store.ts";

@@ -20,7 +20,7 @@ import { tooFewMachines } from "./problems.ts";
 import type { StatusReport, StreamStatus } from "./report.ts";
 import { metaLeaderView } from "./views.ts";
 import { guardStreams, planPrune, type PrunePlan, renderPlan, type StreamPeer } from "./prune-plan.ts";
-import { listStreams } from "./stream-list.ts";
+import { listReplicas } from "./stream-list.ts";
 import { type Survey, surveyCluster } from "./survey.ts";
 
 interface PruneOptions {
@@ -56,7 +56,7 @@ export async function runPrune(settings: Settings, opts: PruneOptions): Promise<
   const before = await survey();
   let plan = planPrune(before);
   if (!plan.refusal && plan.servers.length)
-    plan = guardStreams(plan, await listStreams(settings, serverUrls(before, settings), { timeoutMs: LIST_TIMEOUT_MS, waitMs: LIST_WAIT_MS }));
+    plan = guardStreams(plan, await listReplicas(settings, serverUrls(before, settings), { timeoutMs: LIST_TIMEOUT_MS, waitMs: LIST_WAIT_MS }));
   write(renderPlan(plan));
   if (plan.refusal) return settings.mode === "local" ? 0 : 1;
   if (!plan.servers.length && !plan.streamPeers.length) return 0;

@@ -13,7 +13,7 @@ import { PROJECT_ROOT as ROOT } from "../../sim/project.ts";
 const LAYERS: Array<{ name: string; holds: string[] }> = [
   { name: "commands", holds: ["main.ts", "lib/commands/"] },
   { name: "flows", holds: ["lib/launch/", "lib/operate/", "lib/metrics/", "lib/backup/"] },
-  { name: "domain", holds: ["lib/config/", "lib/discovery/", "lib/server/", "lib/store/", "lib/monitoring/"] },
+  { name: "domain", holds: ["lib/config/", "lib/discovery/", "lib/jetstream/", "lib/server/", "lib/store/", "lib/monitoring/"] },
   { name: "settings", holds: ["lib/settings/"] },
   { name: "shared", holds: ["lib/errors.ts", "lib/log.ts", "lib/net.ts", "lib/version.ts", "lib/runtime/", "lib/util/"] },
 ];
@@ -138,7 +138,7 @@ test("no import circles", () => {
   expect(circles(graph)).toEqual([]);
 });
 
-test("imports go down: commands → launch/operate/metrics → config/discovery/server/store/monitoring → settings → shared", () => {
+test("imports go down: commands → launch/operate/metrics → config/discovery/jetstream/server/store/monitoring → settings → shared", () => {
   expect(upwardImports(graph)).toEqual([]);
 });
 
