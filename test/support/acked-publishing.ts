@@ -55,7 +55,10 @@ interface PublisherOptions {
 
 /** Publishes `<prefix>-<n>` for n = 1, 2, … from concurrent loops until stopped. */
 export class Publisher {
-  /** n → the stream sequence its ack named. */
+  /**
+   * n → the stream sequence its ack named; 0 when it named none: nats-server has been seen to answer a retry whose
+   * first attempt was still in flight with a duplicate ack of sequence 0 (2.10 → 2.15 upgrade test).
+   */
   readonly acked = new Map<number, number>();
   /** Numbers given up on (no ack within `perMessageMs`); they may or may not be in the stream. */
   readonly unacked: number[] = [];
@@ -348,7 +351,7 @@ export async function verifyStreamNoLoss(
       for (const [seq, n] of mine) seqsOf.set(n, [...(seqsOf.get(n) ?? []), seq]);
       const twice = [...seqsOf].filter(([, seqs]) => seqs.length > 1);
       const lost = [...pub.acked].filter(([n]) => !seqsOf.has(n));
-      const moved = [...pub.acked].filter(([n, seq]) => seqsOf.has(n) && mine.get(seq) !== n);
+      const moved = [...pub.acked].filter(([n, seq]) => seq !== 0 && seqsOf.has(n) && mine.get(seq) !== n);
       let readerNote = "";
       let missing: number[] = [];
       if (opts.reader) {
