@@ -147,9 +147,10 @@ async function upgradeTo(scenario: string, bin: string, stream: string, verify: 
  * machine. Returns what it took; throws if the machine is still unhealthy after both.
  */
 async function recoverStuckReplica(m: FlyMachine): Promise<string> {
-  const health = await fetch(`${m.monitorUrl}/healthz`).then((r) => r.text());
-  const stream = /stream '[^']* > ([^']+)' is not current/.exec(health)?.[1];
-  console.log(`${m.id} not healthy 20 s after its start: ${health.trim()}`);
+  // JSON: its text has ">" as \u003e.
+  const health = await fetch(`${m.monitorUrl}/healthz`).then((r) => r.json() as Promise<{ status?: string; error?: string }>);
+  const stream = /stream '[^']* > ([^']+)' is not current/.exec(health.error ?? "")?.[1];
+  console.log(`${m.id} not healthy 20 s after its start: ${JSON.stringify(health)}`);
   if (stream) {
     await admin.request(`$JS.API.STREAM.LEADER.STEPDOWN.${stream}`, "", { timeout: 5_000 }).catch(() => undefined);
     try {
