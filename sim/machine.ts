@@ -2,6 +2,7 @@
  * One simulated Fly machine: the real launcher (`dist/nats-cluster`, or `bun main.ts`) started with the env Fly
  * sets, its own 6PN-style address, its own "volume" (store dir, kept across restarts) and config file path. Its
  * DNS records follow it: added when it starts, removed when it stops (but `all.vms`), gone when it is destroyed.
+ * Each run is a PID namespace of its own (./vm.ts): when it stops, nothing it started outlives it, as on Fly.
  * Made by `FlyNetwork.startMachine()` (./network.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -13,6 +14,7 @@ import type { FlyMachine as DnsMachine } from "./dns/server.ts";
 import { createMachineNetns, dropMachineNetns, inNetns, netnsAlive, type MachineNetns } from "./netns.ts";
 import type { FlyNetwork } from "./network.ts";
 import { COMPILED_LAUNCHER, PROJECT_ROOT } from "./project.ts";
+import { inVm, runExit, vmMainPid } from "./vm.ts";
 
 /** The same ports on every machine, as on Fly. */
 export const PORTS = { client: 4222, cluster: 4248, gateway: 7222, http: 8222, metrics: 7777 } as const;
@@ -88,6 +90,7 @@ export class FlyMachine {
   #net: FlyNetwork;
   #extraEnv: Record<string, string | undefined>;
   #launch: Launch | undefined;
+  /** The current (or last) run's `unshare` (./vm.ts), whose exit is the run's. */
   #child: ChildProcess | undefined;
   #pid = 0;
   #exited: Promise<ExitInfo> = Promise.resolve({ code: null, signal: null });
@@ -95,8 +98,6 @@ export class FlyMachine {
   #lines: string[] = [];
   #runStart = 0;
   #starts = 0;
-  /** The last run's stdout and stderr have closed (the metrics exporter, which holds them too, is gone). */
-  #outputClosed: Promise<unknown> = Promise.resolve();
   #addrUp = false;
   #netns: MachineNetns | undefined;
   #destroyed = false;
@@ -133,7 +134,7 @@ export class FlyMachine {
     this.privateIpFrom = opts.privateIpFrom;
   }
 
-  /** PID of the current (or last) run: the launcher's, which is nats-server's after the exec. */
+  /** PID (in the test's namespace) of the current (or last) run: the launcher's, which is nats-server's after the exec. */
   get pid(): number {
     return this.#pid;
   }
@@ -242,8 +243,9 @@ export class FlyMachine {
       delete env.FLY_PRIVATE_IP;
       [cmd, args] = ["unshare", ["--mount", "--", "sh", "-c", 'mount --bind "$0" /etc/hosts && exec "$@"', hosts, cmd, ...args]];
     }
+    [cmd, args] = inVm(cmd, args);
     if (this.#netns) {
-      // nsenter joins the namespace and execs the launcher: the PID stays the launcher's (and then nats-server's).
+      // nsenter joins the namespace and execs unshare (./vm.ts), which starts the launcher in it.
       [cmd, args] = inNetns(this.#netns, cmd, args);
     }
     if (this.runtime === "compiled" && !this.#launch && !existsSync(COMPILED_LAUNCHER)) {
@@ -255,15 +257,13 @@ export class FlyMachine {
     this.#exitInfo = undefined;
     const child = spawn(cmd, args, { cwd: PROJECT_ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     this.#child = child;
-    this.#pid = child.pid ?? 0;
+    this.#pid = (child.pid && vmMainPid(child.pid)) || 0;
     const verbose = this.#net.verbose;
     const prefix = `${this.id} ${this.region}`;
     const streamsDone: Promise<void>[] = [];
-    let lastLineAt = 0;
     for (const stream of [child.stdout!, child.stderr!]) {
       const rl = createInterface({ input: stream, crlfDelay: Infinity });
       rl.on("line", (line) => {
-        lastLineAt = performance.now();
         this.#lines.push(line);
         if (verbose) process.stderr.write(`${prefix} | ${line}\n`);
       });
@@ -278,15 +278,10 @@ export class FlyMachine {
         resolveExit(info);
       });
       child.once("exit", (code, signal) => {
-        info ??= { code, signal };
-        // Collect the last lines before reporting the exit. The pipes close only once the metrics exporter (a
-        // grandchild, which checks on nats-server every second) has exited too, so the wait ends sooner: once no
-        // line has come for 50 ms, or after 500 ms at most.
-        const exitAt = performance.now();
-        let closed = false;
-        this.#outputClosed = Promise.all(streamsDone).then(() => (closed = true));
-        const quiet = () => closed || performance.now() - Math.max(exitAt, lastLineAt) >= 50;
-        void pollUntil(quiet, { timeoutMs: 500, intervalMs: 10 }).then(() => {
+        info ??= runExit(code, signal);
+        // Every process of the run is gone (or, after a SIGKILL of unshare, going), so the pipes close at once; the
+        // last lines are read before the exit is reported. Bounded, in case something outside the run holds them.
+        void Promise.race([Promise.all(streamsDone), delay(2_000)]).then(() => {
           this.#exitInfo = info;
           resolveExit(info!);
         });
@@ -296,17 +291,18 @@ export class FlyMachine {
 
   /**
    * Stops the machine the way Fly does: the kill signal (SIGUSR2 by default: nats-server's lame duck mode), then
-   * SIGKILL after the kill timeout. Removes its DNS records (it stays in all.vms) and its address; keeps its volume.
+   * SIGKILL after the kill timeout. Once it has exited nothing of the run is left (./vm.ts). Removes its DNS records
+   * (it stays in all.vms) and its address; keeps its volume.
    */
   async stop(opts: StopOptions = {}): Promise<ExitInfo> {
     const signal = opts.signal ?? this.killSignal;
     const timeoutMs = opts.timeoutMs ?? this.killTimeoutMs;
     if (this.running) {
-      this.#child!.kill(signal);
+      this.#signalMain(signal);
       const done = await Promise.race([this.#exited.then(() => true), delay(timeoutMs).then(() => false)]);
       if (!done) {
         this.#lines.push(`[fly-net] ${this.id} did not exit ${timeoutMs} ms after ${signal}; sending SIGKILL`);
-        this.#child!.kill("SIGKILL");
+        this.#signalMain("SIGKILL");
       }
     }
     const info = await this.#exited;
@@ -330,7 +326,7 @@ export class FlyMachine {
 
   /** A hard crash: SIGKILL now. Removes its DNS records and its address; keeps its volume. */
   async kill(): Promise<ExitInfo> {
-    if (this.running) this.#child!.kill("SIGKILL");
+    if (this.running) this.#signalMain("SIGKILL");
     const info = await this.#exited;
     this._down();
     return info;
@@ -343,9 +339,6 @@ export class FlyMachine {
   async restart(opts: StopOptions & { env?: Record<string, string | undefined> } = {}): Promise<this> {
     if (this.running) await this.stop(opts);
     if (opts.env) this.#extraEnv = { ...this.#extraEnv, ...opts.env };
-    // On Fly nothing of a stopped machine outlives it; here the last run's metrics exporter exits up to a second
-    // after nats-server, and a new one started before then finds its port taken (and tries again only 5 s later).
-    await Promise.race([this.#outputClosed, delay(1_500)]);
     this._start();
     return this;
   }
@@ -359,7 +352,18 @@ export class FlyMachine {
     }
   }
 
-  /** @internal synchronous last-resort cleanup. */
+  /** The main process gets `signal`; without one (not forked, or gone already) SIGKILL ends the run through unshare. */
+  #signalMain(signal: NodeJS.Signals): void {
+    if (this.#pid) {
+      try {
+        process.kill(this.#pid, signal);
+        return;
+      } catch {}
+    }
+    if (signal === "SIGKILL") this.#child!.kill(signal);
+  }
+
+  /** @internal synchronous last-resort cleanup: SIGKILL to unshare takes the whole run with it (./vm.ts). */
   _killSync(): void {
     if (this.running) {
       try {

@@ -8,7 +8,8 @@
  *  - every machine gets its own 6PN-style address `fdaa:0:1:a7b:<n>::2/128` on lo and uses the same ports
  *    (4222/4248/7222/8222) on it;
  *  - every machine is the real launcher (`dist/nats-cluster`, or `bun main.ts`) started with the env Fly sets,
- *    its own "volume" (store dir, kept across restarts) and its own config file path;
+ *    its own "volume" (store dir, kept across restarts) and its own config file path, each run in a PID namespace
+ *    of its own (./vm.ts): when the machine stops, everything it started ends with it, as when a VM stops;
  *  - DNS records follow the machines: added when one starts, removed when it stops (but `all.vms`, which lists
  *    stopped machines too), removed from `all.vms` as well when it is destroyed (`machine.destroy()`).
  *
@@ -22,7 +23,7 @@
  *    `fdaa:0:1::1/48`; each machine's namespace is held open by `unshare --net -- sleep infinity` and gets one end of a
  *    veth pair as `eth0` with `<its 6PN address>/48` (no DAD) and a route to the DNS server (on the test namespace's
  *    lo) via the bridge; the other end is a port of the bridge. The launcher runs as `nsenter --net=/proc/<holder>/ns/net
- *    -- <launcher>` (nsenter execs, so the PID is still the launcher's, then nats-server's). Machines share the mount
+ *    -- unshare --pid ... <launcher>` (nsenter execs; see ./vm.ts). Machines share the mount
  *    namespace, so they read the same /etc/resolv.conf (`nameserver fdaa::3`). Listeners bind `::` (the launcher's
  *    default, as on Fly). The namespace and address survive stop/restart; `close()` kills the holders and deletes the
  *    veths and the bridge. Only one "netns" network may be open at a time. The plumbing is ./netns.ts.

@@ -37,6 +37,8 @@ afterAll(async () => {
 });
 
 const client = (m: FlyMachine) => clients.to(m);
+/** `m.pid` as the machine's own processes see it: the last of /proc/<pid>/status's NSpid (sim/vm.ts). */
+const pidInMachine = (m: FlyMachine) => Number(/^NSpid:.*\s(\d+)$/m.exec(readFileSync(`/proc/${m.pid}/status`, "utf8"))?.[1]);
 const closeClient = (nc: NatsConnection) => clients.close(nc);
 
 /** Publishes msg-<from>..msg-<from+count-1> in order (see publishInOrder). */
@@ -100,7 +102,8 @@ test("fly logs: every machine's output shows nats-server's `Route connection cre
     for (const l of created) {
       const match = line.exec(l);
       if (!match) throw new Error(`machine ${m.id}: unexpected route log line: ${l}`);
-      expect(Number(match[1])).toBe(m.pid); // same PID as the launcher we started: it exec'd nats-server
+      // The launcher's PID (in the machine, as nats-server sees it): it exec'd nats-server.
+      expect(Number(match[1])).toBe(pidInMachine(m));
       expect(match[2].startsWith("fdaa:0:1:a7b:")).toBe(true);
     }
   }
