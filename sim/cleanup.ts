@@ -1,6 +1,8 @@
 /**
  * The networks this process has open, closed synchronously by exit/SIGINT/SIGTERM handlers if a run is interrupted
- * before their own `close()`. The PID namespace of scripts/netns-run is the final backstop for processes.
+ * before their own `close()`. `bun test` runs no exit handlers, and a crash none either: what the simulator starts
+ * that would outlive us (machines, namespace holders, the edge) is started through `endsWithUs`, so the kernel ends
+ * it when this process ends. The PID namespace of scripts/netns-run is the final backstop for processes.
  */
 interface Closable {
   readonly isolation: string;
@@ -8,6 +10,11 @@ interface Closable {
 }
 
 const live = new Set<Closable>();
+
+/** `cmd args` with SIGKILL as its parent-death signal: util-linux setpriv sets it and execs (same PID). */
+export function endsWithUs(cmd: string, args: string[]): [string, string[]] {
+  return ["setpriv", ["--pdeathsig", "SIGKILL", cmd, ...args]];
+}
 let handlersInstalled = false;
 
 function installExitHandlers(): void {

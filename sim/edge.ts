@@ -20,6 +20,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { delay, pollUntil } from "../lib/util/async.ts";
+import { endsWithUs } from "./cleanup.ts";
 import { run as runOnHost } from "./host.ts";
 
 /** The edge's public address and name (both in its certificate; the name stands for <app>.fly.dev) and the test
@@ -158,7 +159,7 @@ export class FlyEdge {
     prerequisite("openssl", ["version"], "apt-get install openssl");
     const dir = mkdtempSync(join(tmpdir(), "fly-edge-"));
     const { caFile, pemFile } = makeCertificates(dir);
-    const holder = spawn("unshare", ["--net", "--", "sleep", "infinity"], { stdio: "ignore" });
+    const holder = spawn(...endsWithUs("unshare", ["--net", "--", "sleep", "infinity"]), { stdio: "ignore" });
     const edge = new FlyEdge(dir, caFile, holder);
     try {
       await edge.#wire();
@@ -179,7 +180,7 @@ export class FlyEdge {
 
   /** Starts `cmd` in the edge's namespace (stdout and stderr piped); stopped by `close()`. */
   run(cmd: string, args: string[]): ChildProcess {
-    const child = spawn("nsenter", [`--net=/proc/${this.#holder.pid}/ns/net`, "--", cmd, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(...endsWithUs("nsenter", [`--net=/proc/${this.#holder.pid}/ns/net`, "--", cmd, ...args]), { stdio: ["ignore", "pipe", "pipe"] });
     this.#children.push(child);
     return child;
   }

@@ -7,6 +7,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readFileSync, readlinkSync } from "node:fs";
 import { isIPv6 } from "node:net";
+import { endsWithUs } from "./cleanup.ts";
 import { run } from "./host.ts";
 
 /** The bridge of a "netns" network, its address, and the prefix every machine's address is in. */
@@ -51,7 +52,7 @@ export function deleteLink(name: string): void {
  * through the veth pair `veth` (`eth0` inside, with `<ip>/48`, no DAD, and a route to `dnsHost` via the bridge).
  */
 export function createMachineNetns(ip: string, veth: string, dnsHost: string): MachineNetns {
-  const holder = spawn("unshare", ["--net", "--", "sleep", "infinity"], { stdio: "ignore" });
+  const holder = spawn(...endsWithUs("unshare", ["--net", "--", "sleep", "infinity"]), { stdio: "ignore" });
   holder.on("error", () => {});
   holder.unref();
   const pid = holder.pid;

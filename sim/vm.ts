@@ -4,7 +4,8 @@
  * Here `unshare --pid --fork --kill-child` starts an init (sh, PID 1 of the new namespace) that runs the main
  * process (PID 2) and exits with its status; when the init exits, the kernel kills every other process of the
  * namespace (the metrics exporter, which the launcher starts detached, or anything else) before `unshare` sees it
- * exit. SIGKILL to `unshare` takes the init with it (--kill-child), so the same happens.
+ * exit. SIGKILL to `unshare` takes the init with it (--kill-child), so the same happens; so does our own end
+ * (../cleanup.ts `endsWithUs`), however we end.
  *
  * The simulator signals the main process itself (by its PID here, found through /proc), so it sees fly.toml's kill
  * signal as it would under Fly's init; sh reports a death by signal N as exit code 128+N, as nats-cluster under
@@ -12,13 +13,14 @@
  */
 import { readFileSync } from "node:fs";
 import { constants } from "node:os";
+import { endsWithUs } from "./cleanup.ts";
 
 const sleepBuf = new Int32Array(new SharedArrayBuffer(4));
 
 /** `cmd args` as the main process of a new PID namespace. */
 export function inVm(cmd: string, args: string[]): [string, string[]] {
   // `; exit $?` keeps sh from exec'ing the command (it stays the init, its parent).
-  return ["unshare", ["--pid", "--fork", "--kill-child", "--", "sh", "-c", '"$@"; exit $?', "fly-init", cmd, ...args]];
+  return endsWithUs("unshare", ["--pid", "--fork", "--kill-child", "--", "sh", "-c", '"$@"; exit $?', "fly-init", cmd, ...args]);
 }
 
 function childrenOf(pid: number): number[] {

@@ -1,11 +1,15 @@
 // A stopped machine leaves nothing of its own behind, as a stopped Fly machine (a VM) does: not nats-server, not the
 // metrics exporter the launcher started detached, nothing else of its run; so an immediate restart binds the metrics
-// port again at once. In both isolations the simulator supports; after close() no process of the network is left.
+// port again at once. In both isolations the simulator supports; after close() no process of the network is left,
+// and none either when the process that ran the simulator ends without cleaning up.
 import { describe, expect, setDefaultTimeout, test } from "bun:test";
+import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
 import { pollUntil } from "../../lib/util/async.ts";
 import type { FlyMachine } from "../../sim/machine.ts";
 import { FlyNetwork } from "../../sim/network.ts";
+import { PROJECT_ROOT } from "../../sim/project.ts";
 import { requireTestNamespace } from "../support/netns.ts";
 
 setDefaultTimeout(60_000);
@@ -119,4 +123,41 @@ test("the main process is not its namespace's init: it dies of a signal it has n
   } finally {
     await net.close();
   }
+});
+
+/** Starts two "netns" machines, says `ready` once both exporters answer, then waits to be killed. */
+const ORPHANING = `
+const { FlyNetwork } = await import(process.env.ROOT + "/sim/network.ts");
+const net = await FlyNetwork.start({ isolation: "netns" });
+for (const m of net.startMachines(2, { app: "orphans", region: "ord" })) {
+  while (!(await fetch(m.metricsUrl).then((r) => r.ok, () => false))) await Bun.sleep(50);
+}
+console.log("ready");
+setInterval(() => {}, 60_000);
+`;
+
+/** In fresh namespaces: runs ORPHANING, SIGKILLs it once ready (no cleanup runs), then lists what is left there. */
+const AFTER_A_CRASH = `
+"$BUN" -e "$ORPHANING" >"$TMPDIR/orphaning.out" 2>&1 &
+simulator=$!
+for _ in $(seq 300); do grep -q '^ready' "$TMPDIR/orphaning.out" && break; sleep 0.1; done
+grep -q '^ready' "$TMPDIR/orphaning.out" || { cat "$TMPDIR/orphaning.out"; exit 3; }
+kill -KILL "$simulator"
+wait "$simulator" 2>/dev/null
+sleep 0.5
+echo "processes left:"
+ps -e -o pid=,args= | awk -v me=$$ '$1 != 1 && $1 != me && $2 != "ps" && $2 != "awk"'
+echo "machine links left:"
+ip -o link | grep -o 'f6v[0-9]*' || true
+`;
+
+test("a simulator that ends without cleaning up (bun test runs no exit handlers) leaves no machine and no namespace", () => {
+  requireTestNamespace("the simulator's machines");
+  const r = spawnSync(join(PROJECT_ROOT, "scripts/netns-run"), ["bash", "-c", AFTER_A_CRASH], {
+    // A nested scripts/netns-run: namespaces of its own, gone (with anything left in them) when it returns.
+    env: { ...process.env, NATS_CLUSTER_NETNS: "", BUN: process.execPath, ROOT: PROJECT_ROOT, ORPHANING },
+    encoding: "utf8",
+    timeout: 60_000,
+  });
+  expect(`${r.status} ${r.stdout}${r.stderr}`).toBe("0 processes left:\nmachine links left:\n");
 });
