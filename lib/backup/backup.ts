@@ -60,7 +60,8 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
       continue;
     }
     opts.signal?.throwIfAborted();
-    const watch = await watchSnapshot(nc, name, opts.signal);
+    const gone = async () => (await api.streamInfo(name)) === undefined;
+    const watch = await watchSnapshot(nc, name, { signal: opts.signal, gone });
     try {
       manifest.streams.push(await backUpStream(api, store, id, name, { ...opts, watch }));
     } catch (error) {
