@@ -132,21 +132,29 @@ test("not on a terminal: one line per stream, then the summary; nothing redrawn"
   expect([stdout.includes("\r"), stdout.includes("\x1b[")]).toEqual([false, false]);
 });
 
-test("Ctrl-C (a real SIGINT) mid-backup: exit 130, one line; the backup is incomplete, listed so and never restored", async () => {
-  const store = join(dir, "interrupted");
+/**
+ * Backs up into `store` and sends `signal` while BIG's snapshot is being written: the exit code it means, one line,
+ * no manifest and nothing after BIG. Resolves to the backup's id.
+ */
+async function interruptDuringBig(store: string, signal: "SIGINT" | "SIGTERM", code: number): Promise<string> {
   const started = backup(store);
   const id = await pauseDuringBig(started, store);
-  started.child.kill("SIGINT");
+  started.child.kill(signal);
   started.child.kill("SIGCONT");
-  const { code, stdout, stderr } = await started.result;
-  expect(code).toBe(130);
-  expect(stderr).toBe(
-    `[nats-cluster] error: interrupted (SIGINT): backup ${id} is incomplete (no manifest.json) and will never be restored; nats-cluster backups lists it\n`,
+  const result = await started.result;
+  expect(result.code).toBe(code);
+  expect(result.stderr).toBe(
+    `[nats-cluster] error: interrupted (${signal}): backup ${id} is incomplete (no manifest.json) and will never be restored; nats-cluster backups lists it\n`,
   );
-  expect(stdout).not.toContain("complete:");
+  expect(result.stdout).not.toContain("complete:");
   expect(existsSync(join(store, id, "manifest.json"))).toBe(false);
   expect(existsSync(join(store, id, "SMALL"))).toBe(false);
+  return id;
+}
 
+test("Ctrl-C (a real SIGINT) mid-backup: exit 130, one line; the backup is incomplete, listed so and never restored", async () => {
+  const store = join(dir, "interrupted");
+  const id = await interruptDuringBig(store, "SIGINT", 130);
   const listed = await runLauncher(["backups", "--in", `file://${store}`, "--json"]);
   expectCode(listed, 0);
   expect(JSON.parse(listed.stdout)).toMatchObject([{ id, complete: false, streams: [] }]);
@@ -161,17 +169,7 @@ test("Ctrl-C (a real SIGINT) mid-backup: exit 130, one line; the backup is incom
 
 // What a scheduled job machine gets when Fly stops it (its kill_signal, SIGTERM by default) mid-backup.
 test("SIGTERM mid-backup: exit 143, one line; the backup is incomplete", async () => {
-  const store = join(dir, "terminated");
-  const started = backup(store);
-  const id = await pauseDuringBig(started, store);
-  started.child.kill("SIGTERM");
-  started.child.kill("SIGCONT");
-  const { code, stderr } = await started.result;
-  expect(code).toBe(143);
-  expect(stderr).toBe(
-    `[nats-cluster] error: interrupted (SIGTERM): backup ${id} is incomplete (no manifest.json) and will never be restored; nats-cluster backups lists it\n`,
-  );
-  expect(existsSync(join(store, id, "manifest.json"))).toBe(false);
+  await interruptDuringBig(join(dir, "terminated"), "SIGTERM", 143);
 });
 
 /** Backs up into `store`, deleting `deleted` while BIG's snapshot is being written: it is skipped, the rest is backed up. */
