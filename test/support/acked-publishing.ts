@@ -8,7 +8,8 @@ import { expect } from "bun:test";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection, type NodeConnectionOptions } from "@nats-io/transport-node";
 import type { FlyMachine } from "../../sim/machine.ts";
-import { delay, pollUntil, retry } from "../../lib/util/async.ts";
+import { readWholeStream } from "./read-stream.ts";
+import { delay, pollUntil } from "../../lib/util/async.ts";
 import type { Clients } from "./nats.ts";
 
 /**
@@ -230,54 +231,20 @@ interface StoredMessage {
  * `prefixes`' messages or on a sequence seen twice.
  */
 async function readBack(js: JetStreamClient, jsm: JetStreamManager, stream: string, prefixes: string[]): Promise<Map<number, StoredMessage>> {
-  const deadline = Date.now() + 60_000;
-  // Right after a fault the stream may still be electing a leader: retry until the deadline.
-  const retrying = <T>(what: () => Promise<T>): Promise<T> => retry(what, { deadline, intervalMs: 500 });
-  const info = await retrying(() => jsm.streams.info(stream));
-  const last = info.state.last_seq;
   const bySeq = new Map<number, StoredMessage>();
-  let seen = info.state.first_seq - 1;
-  const take = (m: { seq: number; string(): string }) => {
+  const { info, seen } = await readWholeStream(js, jsm, stream, (m) => {
     const id = m.string().split(" ")[0]!;
     const dash = id.lastIndexOf("-");
     const prefix = id.slice(0, dash);
     if (!prefixes.includes(prefix)) throw new Error(`stream ${stream} seq ${m.seq}: unexpected message ${JSON.stringify(id.slice(0, 60))}`);
     if (bySeq.has(m.seq)) throw new Error(`stream ${stream}: seq ${m.seq} read twice`);
     bySeq.set(m.seq, { prefix, n: Number(id.slice(dash + 1)) });
-    seen = m.seq;
-  };
-  // An ordered consumer made just after a leader change has been seen to stall one message short of the end
-  // (every fetch empty for a minute): after two empty fetches a new one starts after the last message read.
-  let consumer = await retrying(() => js.consumers.get(stream));
-  let empty = 0;
-  while (seen < last && Date.now() < deadline) {
-    const before = seen;
-    const batch = await retrying(() => consumer.fetch({ max_messages: 2_000, expires: 2_000 }));
-    try {
-      for await (const m of batch) {
-        take(m);
-        // Done: not the rest of the fetch's 2 s wait for messages that will not come.
-        if (seen >= last) break;
-      }
-    } catch (err) {
-      // A fetch that fails midway (no responders while the stream settles) is retried; the ordered consumer
-      // resumes after the last message it delivered. Anything else is a finding.
-      if (!/no responders|timeout/i.test((err as Error).message) || Date.now() > deadline) throw err;
-      await delay(500);
-    }
-    empty = seen === before ? empty + 1 : 0;
-    if (empty >= 2 && seen < last) {
-      const from = seen + 1;
-      console.log(`read-back of ${stream}: the ordered consumer stalled after seq ${seen}; a new one starts at ${from}`);
-      consumer = await retrying(() => js.consumers.get(stream, { opt_start_seq: from }));
-      empty = 0;
-    }
-  }
-  if (seen !== last)
+  });
+  if (seen !== info.state.last_seq)
     console.log(
       `read-back of ${stream} stopped at seq ${seen}; stream info: ${JSON.stringify(info.state)}, now ${JSON.stringify((await jsm.streams.info(stream).catch(() => undefined))?.state)}`,
     );
-  expect(seen).toBe(last);
+  expect(seen).toBe(info.state.last_seq);
   expect(bySeq.size).toBe(info.state.messages);
   return bySeq;
 }
