@@ -10,7 +10,7 @@ import { connect } from "@nats-io/transport-node";
 import { describeError } from "../../../lib/settings/describe.ts";
 import { guardClusteredStore, inspectStore, jetstreamDir, StandaloneStoreError, standaloneStreams } from "../../../lib/store/guard.ts";
 import { probeHealthz } from "../../../lib/monitoring/client.ts";
-import { pollUntil } from "../../../lib/util/async.ts";
+import { pollUntil, retry } from "../../../lib/util/async.ts";
 
 setDefaultTimeout(60_000);
 
@@ -55,14 +55,19 @@ async function waitHealthy(node: Node): Promise<void> {
   if (!healthy) throw new Error(`${node.name} not healthy`);
 }
 
-/** Adds stream `name` (`replicas`) with 3 messages and a durable consumer. */
+/**
+ * Adds stream `name` (`replicas`) with 3 messages and a durable consumer. A new R3 stream under load has timed out a
+ * request while its leader was elected: each step is asked again (idempotent: the same config, messages with ids).
+ */
 async function addStream(node: Node, name: string, replicas: number): Promise<void> {
   const nc = await connect({ servers: `127.0.0.1:${node.client}` });
+  const again = <T>(step: () => Promise<T>) =>
+    retry(step, { timeoutMs: 30_000, intervalMs: 250, retryable: (error) => /timeout|no responders/i.test(String(error)) });
   try {
     const jsm = await jetstreamManager(nc);
-    await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: replicas });
-    for (let i = 0; i < 3; i++) await jetstream(nc).publish(`${name}.x`, `m${i}`);
-    await jsm.consumers.add(name, { durable_name: "worker" });
+    await again(() => jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: replicas }));
+    for (let i = 0; i < 3; i++) await again(() => jetstream(nc).publish(`${name}.x`, `m${i}`, { msgID: `${name}-${i}` }));
+    await again(() => jsm.consumers.add(name, { durable_name: "worker" }));
   } finally {
     await nc.close();
   }
