@@ -8,7 +8,7 @@ import { collectingAsItGoes } from "../runtime/gc.ts";
 import { launcherVersion } from "../version.ts";
 import { JetStreamApiError } from "../jetstream/request.ts";
 import { listStreams } from "../jetstream/stream-list.ts";
-import { type FeedCredentials, JetStreamApi } from "./jetstream.ts";
+import { type FeedCredentials, JetStreamApi, STREAM_NOT_FOUND } from "./jetstream.ts";
 import { FORMAT, listBackups, type Manifest, MANIFEST, newBackupId, type StreamEntry, streamKey } from "./manifest.ts";
 import type { Progress } from "./progress.ts";
 import { serverVersions } from "./servers.ts";
@@ -60,8 +60,7 @@ export async function runBackup(nc: NatsConnection, store: BackupStore, opts: Ba
       continue;
     }
     opts.signal?.throwIfAborted();
-    const gone = async () => (await api.streamInfo(name)) === undefined;
-    const watch = await watchSnapshot(nc, name, { signal: opts.signal, gone });
+    const watch = await watchSnapshot(nc, name, { signal: opts.signal, gone: () => streamGone(api, name) });
     try {
       manifest.streams.push(await backUpStream(api, store, id, name, { ...opts, watch }));
     } catch (error) {
@@ -93,9 +92,14 @@ const UNANSWERED = "it did not answer the stream list (no stream leader?)";
 
 type StreamOptions = BackupOptions & { watch: SnapshotWatch };
 
-async function deletedMeanwhile(api: JetStreamApi, name: string, error: unknown): Promise<boolean> {
-  if (error instanceof DeletedDuringSnapshot || (error instanceof JetStreamApiError && error.error.err_code === 10059)) return true;
+/** Whether nats-server says `name` does not exist; false when it cannot tell. */
+async function streamGone(api: JetStreamApi, name: string): Promise<boolean> {
   return (await api.streamInfo(name).catch(() => "unknown")) === undefined;
+}
+
+async function deletedMeanwhile(api: JetStreamApi, name: string, error: unknown): Promise<boolean> {
+  if (error instanceof DeletedDuringSnapshot || (error instanceof JetStreamApiError && error.error.err_code === STREAM_NOT_FOUND)) return true;
+  return streamGone(api, name);
 }
 
 async function backUpStream(api: JetStreamApi, store: BackupStore, id: string, name: string, opts: StreamOptions): Promise<StreamEntry> {

@@ -8,7 +8,7 @@ import { discoveryProviderFor } from "../discovery/index.ts";
 import { RuntimeError } from "../errors.ts";
 import { natsUrl } from "../net.ts";
 import type { Settings } from "../settings/resolve.ts";
-import type { FeedCredentials } from "./jetstream.ts";
+import { clientCredentials } from "../settings/client-credentials.ts";
 
 const DNS_TIMEOUT_MS = 3000;
 
@@ -31,17 +31,11 @@ async function serverUrls(settings: Settings, given: string[]): Promise<string[]
   return urls;
 }
 
-/** The client credentials the servers use, as the NATS client (and a snapshot's own connection) take them. */
-export function clientCredentials(settings: Settings): FeedCredentials {
-  const auth = settings.clientAuth;
-  return auth.kind === "user" ? { user: auth.app.user, pass: auth.app.password } : auth.kind === "token" ? { token: auth.token } : {};
-}
-
 export async function connectToCluster(settings: Settings, given: string[], name: string): Promise<NatsConnection> {
   const { connect } = await import("@nats-io/transport-node");
   const servers = await serverUrls(settings, given);
   try {
-    return await connect({ servers, name, timeout: 5000, maxReconnectAttempts: 3, ...clientCredentials(settings) });
+    return await connect({ servers, name, timeout: 5000, maxReconnectAttempts: 3, ...clientCredentials(settings.clientAuth) });
   } catch (error) {
     const message = (error as Error).message;
     if (/authoriz|authentic/i.test(message)) {

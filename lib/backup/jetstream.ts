@@ -16,7 +16,7 @@ import type { StreamInfo } from "../jetstream/stream-list.ts";
 import { type FeedServer, FeedUnsupported, SnapshotFeed } from "./snapshot-feed.ts";
 
 /** nats-server's error code for a stream that does not exist. */
-const STREAM_NOT_FOUND = 10059;
+export const STREAM_NOT_FOUND = 10059;
 /** nats-server's largest snapshot chunk: the fewest messages and acks for it to send. */
 const SNAPSHOT_CHUNK_BYTES = 1024 * 1024;
 /** Restore chunks are published, so they stay well under any max_payload (1 MiB by default). */

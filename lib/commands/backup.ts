@@ -1,8 +1,9 @@
 import { defineCommand } from "citty";
 import { runBackup } from "../backup/backup.ts";
-import { clientCredentials, connectToCluster } from "../backup/connect.ts";
+import { connectToCluster } from "../backup/connect.ts";
 import { backupProgress } from "../backup/progress.ts";
 import { InterruptedError } from "../errors.ts";
+import { clientCredentials } from "../settings/client-credentials.ts";
 import { resolveSettings } from "../settings/resolve.ts";
 import { flagsFromArgs, operateArgs, secretFlagsRefused } from "./args.ts";
 import { positiveInt, repeated, serverArg, storeFrom } from "./backup-args.ts";
@@ -45,7 +46,7 @@ export default defineCommand({
       process.once("SIGINT", onSignal);
       process.once("SIGTERM", onSignal);
       try {
-        await runBackup(nc, store, { keep, progress, signal: abort.signal, feed: clientCredentials(settings) });
+        await runBackup(nc, store, { keep, progress, signal: abort.signal, feed: clientCredentials(settings.clientAuth) });
       } catch (error) {
         // Whatever the store or the client made of the stop, it was the stop.
         if (!abort.signal.aborted) throw error;

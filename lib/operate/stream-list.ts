@@ -9,6 +9,7 @@
 import { APP_ACCOUNT } from "../config/accounts.ts";
 import { JetStreamApiError } from "../jetstream/request.ts";
 import { listStreams, type StreamInfo, type StreamList, StreamListUnanswered } from "../jetstream/stream-list.ts";
+import { clientCredentials } from "../settings/client-credentials.ts";
 import type { Settings } from "../settings/resolve.ts";
 
 /** A stream and the servers its leader and replicas are on (empty when its info did not say). */
@@ -34,11 +35,15 @@ const peersOf = (s: StreamInfo) => [s.cluster?.leader, ...(s.cluster?.replicas ?
  */
 export async function listReplicas(settings: Settings, servers: string[], opts: { timeoutMs: number; waitMs: number }): Promise<StreamListing> {
   const account = clientAccount(settings);
-  const auth = settings.clientAuth;
-  const credentials = auth.kind === "user" ? { user: auth.app.user, pass: auth.app.password } : auth.kind === "token" ? { token: auth.token } : {};
   const { connect } = await import("@nats-io/transport-node");
   try {
-    const nc = await connect({ servers, name: "nats-cluster prune", timeout: opts.timeoutMs, maxReconnectAttempts: 0, ...credentials });
+    const nc = await connect({
+      servers,
+      name: "nats-cluster prune",
+      timeout: opts.timeoutMs,
+      maxReconnectAttempts: 0,
+      ...clientCredentials(settings.clientAuth),
+    });
     try {
       const placed = ({ streams, missing }: StreamList) => missing.every((name) => streams.some((s) => s.config.name === name && peersOf(s).length));
       const list = await listStreams(nc, { timeoutMs: opts.timeoutMs, waitMs: opts.waitMs, settled: placed });
