@@ -4,16 +4,15 @@
 // A real nats-server on loopback with a certificate from openssl; the compiled launcher trusts it through
 // NODE_EXTRA_CA_CERTS. Run inside scripts/netns-run (npm test does).
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from "bun:test";
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import type { Subprocess } from "bun";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { jetstream, jetstreamManager, type JetStreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { retry } from "../../lib/util/async.ts";
-import { testedNatsServer } from "../../sim/tested-nats-server.ts";
 import { expectCode, runLauncher } from "../support/launcher.ts";
+import { startLocalNatsServer } from "../support/local-nats-server.ts";
 
 setDefaultTimeout(60_000);
 
@@ -21,21 +20,11 @@ const STREAM = "ORDERS";
 const MESSAGES = 300;
 
 let dir: string;
-let server: ChildProcess | undefined;
+let server: Subprocess | undefined;
 let nc: NatsConnection;
 let jsm: JetStreamManager;
 let url: string;
 let caFile: string;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-    probe.on("error", reject);
-  });
-}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "backup-tls-"));
@@ -46,12 +35,13 @@ beforeAll(async () => {
     ...["-keyout", key, "-out", caFile, "-days", "1", "-subj", "/CN=nats-cluster test server", "-addext", "subjectAltName=IP:127.0.0.1"],
   ]);
   if (made.status !== 0) throw new Error(`openssl failed (apt-get install openssl): ${made.stderr}`);
-  const port = await freePort();
-  url = `nats://127.0.0.1:${port}`;
   const conf = join(dir, "server.conf");
-  writeFileSync(conf, `listen: "127.0.0.1:${port}"\njetstream { store_dir: "${join(dir, "js")}" }\ntls { cert_file: "${caFile}", key_file: "${key}" }\n`);
-  server = spawn(testedNatsServer(), ["-c", conf], { stdio: "ignore" });
-  nc = await retry(() => connect({ servers: url, tls: { caFile } }), { timeoutMs: 10_000, intervalMs: 100 });
+  writeFileSync(conf, `listen: "127.0.0.1:-1"\njetstream { store_dir: "${join(dir, "js")}" }\ntls { cert_file: "${caFile}", key_file: "${key}" }\n`);
+  const started = await startLocalNatsServer(dir, ["-c", conf]);
+  server = started.process;
+  // Its ports file says tls://; given nats://, as inside a Fly app, the client learns from INFO that TLS is required.
+  url = `nats://127.0.0.1:${new URL(started.url).port}`;
+  nc = await connect({ servers: url, tls: { caFile } });
   jsm = await jetstreamManager(nc);
   await jsm.streams.add({ name: STREAM, subjects: ["orders.>"] });
   const js = jetstream(nc);

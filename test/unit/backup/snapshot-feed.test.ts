@@ -13,6 +13,7 @@ import { JetStreamApi } from "../../../lib/backup/jetstream.ts";
 import { SnapshotFeed } from "../../../lib/backup/snapshot-feed.ts";
 import { delay, pollUntil } from "../../../lib/util/async.ts";
 import { testedNatsServer } from "../../../sim/tested-nats-server.ts";
+import { freePort } from "../../support/local-nats-server.ts";
 
 const TOKEN = "feed-test-token";
 const MESSAGES = 300;
@@ -25,13 +26,6 @@ const sockets = new Set<Socket>();
 
 function listening(srv: Server): Promise<number> {
   return new Promise((resolve) => srv.listen(0, "127.0.0.1", () => resolve((srv.address() as { port: number }).port)));
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  const port = await listening(srv);
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 /** Forwards both ways; the server's bytes go on in pieces of 1–700 bytes, each after a turn of the event loop. */

@@ -2,14 +2,13 @@
 // that, as nats-server does for a deleted stream, just stops sending: the deletion advisory ends it; without the
 // advisory, asking whether the stream is gone does; a stream still there (or no answer) waits on to the silence limit.
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type Subprocess, spawn } from "bun";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import type { Subprocess } from "bun";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { DeletedDuringSnapshot, watchSnapshot } from "../../../lib/backup/watch.ts";
-import { pollUntil } from "../../../lib/util/async.ts";
-import { testedNatsServer } from "../../../sim/tested-nats-server.ts";
+import { startLocalNatsServer } from "../../support/local-nats-server.ts";
 
 let dir: string;
 let server: Subprocess;
@@ -17,15 +16,8 @@ let nc: NatsConnection;
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "snapshot-watch-"));
-  server = spawn([testedNatsServer(), "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir], { stdout: "ignore", stderr: "ignore" });
-  const url = await pollUntil(
-    () => {
-      const file = readdirSync(dir).find((f) => f.endsWith(".ports"));
-      return file ? (JSON.parse(readFileSync(join(dir, file), "utf8")).nats?.[0] as string | undefined) : undefined;
-    },
-    { timeoutMs: 10_000, intervalMs: 50 },
-  );
-  if (!url) throw new Error("nats-server did not start");
+  const { url, process } = await startLocalNatsServer(dir, ["-a", "127.0.0.1", "-p", "-1"]);
+  server = process;
   nc = await connect({ servers: url });
 });
 

@@ -4,15 +4,14 @@
 // (Streams named in `missing`, with a stream's machine down, are in test/e2e/backup-progress.test.ts and
 // test/e2e/prune-streams.test.ts.)
 import { afterAll, beforeAll, expect, test } from "bun:test";
-import { type Subprocess, spawn } from "bun";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import type { Subprocess } from "bun";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { JetStreamApiError, jsRequest } from "../../../lib/jetstream/request.ts";
 import { listStreams, StreamListUnanswered } from "../../../lib/jetstream/stream-list.ts";
-import { pollUntil } from "../../../lib/util/async.ts";
-import { testedNatsServer } from "../../../sim/tested-nats-server.ts";
+import { startLocalNatsServer } from "../../support/local-nats-server.ts";
 
 /** More than nats-server's STREAM.LIST page (JSApiListLimit, 256): two pages. */
 const STREAMS = 300;
@@ -34,16 +33,8 @@ accounts {
 }
 `,
   );
-  // A random port, which nats-server writes to its ports file.
-  server = spawn([testedNatsServer(), "-c", conf, "--ports_file_dir", dir], { stdout: "ignore", stderr: "ignore" });
-  const url = await pollUntil(
-    () => {
-      const file = readdirSync(dir).find((f) => f.endsWith(".ports"));
-      return file && (JSON.parse(readFileSync(join(dir, file), "utf8")) as { nats?: string[] }).nats?.[0];
-    },
-    { timeoutMs: 10_000, intervalMs: 50 },
-  );
-  if (!url) throw new Error(`nats-server (${testedNatsServer()}) wrote no ports file within 10 s`);
+  const { url, process } = await startLocalNatsServer(dir, ["-c", conf]);
+  server = process;
   withJs = await connect({ servers: url, user: "js", pass: "js" });
   withoutJs = await connect({ servers: url, user: "plain", pass: "plain" });
   for (let i = 0; i < STREAMS; i++) {

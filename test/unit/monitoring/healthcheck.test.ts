@@ -11,19 +11,12 @@ import { healthzUrlOf, monitoringClient, type MonitoringError, probeHealthz, sna
 import { checkHealth, healthzUrl } from "../../../lib/monitoring/healthcheck.ts";
 import { PROJECT_ROOT } from "../../../sim/project.ts";
 import { pollUntil } from "../../../lib/util/async.ts";
+import { freePort } from "../../support/local-nats-server.ts";
 
 const NATS_SERVER = process.env.NATS_SERVER_BIN || "nats-server";
 const tmp = mkdtempSync(join(tmpdir(), "nats-cluster-hc-"));
 const procs: Subprocess[] = [];
 const servers: Server[] = [];
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((ok) => srv.listen(0, "127.0.0.1", ok));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((ok) => srv.close(ok));
-  return port;
-}
 
 /** Starts nats-server with `conf` and waits until its monitoring port answers at all. */
 async function startNats(name: string, conf: (p: { client: number; http: number; dir: string }) => string) {
